@@ -1,0 +1,36 @@
+"""Devices: the simulator, and (on a PYNQ board) the FPGA."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import StreamCNNError
+from .base import Device, Program, RunStats
+
+DEVICES = ("auto", "sim", "pynq")
+
+
+def on_board() -> bool:
+    """True on a Zynq board running a PYNQ image (an FPGA manager is present)."""
+    return Path("/dev/xdevcfg").exists() or Path("/sys/class/fpga_manager/fpga0").exists()
+
+
+def open_device(name: str = "auto", **options) -> Device:
+    """Open a device: ``"sim"`` (the simulator), ``"pynq"`` (the FPGA on a PYNQ
+    board) or ``"auto"`` (the board when present, otherwise the simulator).
+
+    The choice can also come from the environment variable STREAMCNN_DEVICE."""
+    if name == "auto":
+        name = os.environ.get("STREAMCNN_DEVICE", "pynq" if on_board() else "sim")
+    if name == "sim":
+        from .sim import SimDevice
+
+        return SimDevice(**options)
+    if name == "pynq":
+        raise StreamCNNError(
+            "the PYNQ board device is not available in this release of streamcnn yet; "
+            "use open_device('sim') to run the same accelerator code in simulation")
+    raise StreamCNNError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)}")
+
+
+__all__ = ["Device", "Program", "RunStats", "open_device", "on_board", "DEVICES"]

@@ -1,0 +1,231 @@
+"""The device interface every backend implements, and the loaded-program object.
+
+A backend provides three things: contiguous buffers (:meth:`Device.allocate`),
+one DMA round trip (:meth:`Device._transfer`: send a buffer, receive into
+another, return the words received) and a name.  Everything else (reading the
+capabilities, loading networks, batching, checking the response) is here, so
+the simulator and the board behave the same way.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from .. import compiler, protocol as P
+from ..caps import Capabilities
+from ..errors import DeviceError, DMAError, ProtocolError, StreamCNNError
+from ..network import Network
+
+
+def describe_status(resp: compiler.Response, prog: Optional[compiler.CompiledProgram] = None) -> str:
+    """One sentence for an error status: what, where, and the detail decoded."""
+    status = resp.status
+    where = prog.describe_packet(resp.packet) if prog is not None else (
+        "the program header" if resp.packet is None else f"packet {resp.packet}")
+    detail = resp.detail
+    if status == P.Status.ERR_LIMIT and detail in P.Cap._value2member_map_:
+        detail_text = f"limit {P.Cap(detail).name.lower()}"
+    elif status in (P.Status.ERR_BAD_FIELD, P.Status.ERR_SHAPE) and detail in P.Field._value2member_map_:
+        detail_text = f"field {P.Field(detail).name.lower()}"
+    elif status == P.Status.ERR_UNKNOWN_OPCODE or status == P.Status.ERR_SEQUENCE:
+        name = P.Op(detail).name if detail in P.Op._value2member_map_ else "?"
+        detail_text = f"opcode {detail:#04x} ({name})"
+    else:
+        detail_text = f"detail {detail:#x}"
+    return f"accelerator error {status.name}: {P.STATUS_MEANING[status]}, at {where}, {detail_text}"
+
+
+@dataclass
+class RunStats:
+    """What the last :meth:`Program.run` did."""
+
+    images: int = 0
+    batches: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    seconds: float = 0.0
+    counters: list = field(default_factory=list)  # per accelerator layer, last batch
+
+    @property
+    def images_per_second(self) -> float:
+        return self.images / self.seconds if self.seconds > 0 else float("nan")
+
+
+class Device(ABC):
+    """An accelerator reachable through one DMA send and one DMA receive."""
+
+    name = "device"
+
+    def __init__(self) -> None:
+        self._caps: Optional[Capabilities] = None
+        self._lock = threading.RLock()
+
+    # -- what a backend implements ---------------------------------------------
+
+    @abstractmethod
+    def allocate(self, words: int) -> np.ndarray:
+        """A uint64 buffer the DMA can read and write (physically contiguous on a board)."""
+
+    @abstractmethod
+    def _transfer(self, send: np.ndarray, send_words: int, recv: np.ndarray) -> int:
+        """Send ``send[:send_words]`` (TLAST on the last word), receive into
+        ``recv``; return the words received.  Raises :class:`DMAError`."""
+
+    def _sync_to_device(self, buf: np.ndarray) -> None:
+        """Make CPU writes to ``buf`` visible to the DMA (a cache flush on a board)."""
+
+    def close(self) -> None:
+        """Release the device."""
+
+    def __enter__(self) -> "Device":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- the common part --------------------------------------------------------
+
+    def transfer(self, send: np.ndarray, recv: np.ndarray, send_words: Optional[int] = None) -> int:
+        """One DMA round trip; returns the words received."""
+        with self._lock:
+            n = len(send) if send_words is None else send_words
+            return self._transfer(send, n, recv)
+
+    def execute(self, words: np.ndarray, response_words: Optional[int] = None) -> compiler.Response:
+        """Run a raw program (any words at all) and parse the answer, without
+        raising on an error status: for capability requests and for tests."""
+        words = np.asarray(words, dtype=np.uint64)
+        send = self.allocate(max(len(words), 1))
+        send[:len(words)] = words
+        self._sync_to_device(send)
+        recv = self.allocate(response_words or compiler.CAPS_RESPONSE_WORDS)
+        n = self.transfer(send, recv, len(words))
+        return compiler.parse_response(recv[:n])
+
+    @property
+    def caps(self) -> Capabilities:
+        """The accelerator's version and maxima, read once from the device."""
+        if self._caps is None:
+            resp = self.execute(compiler.compile_caps_request().words)
+            if resp.status == P.Status.ERR_BAD_VERSION:
+                raise DeviceError(
+                    f"the {self.name} accelerator does not speak program format {P.FORMAT_VERSION} "
+                    f"(this streamcnn's); rebuild the overlay from this release's overlay/ or install "
+                    f"the streamcnn release that matches the overlay",
+                    status=resp.status, packet=resp.packet, detail=resp.detail)
+            if resp.status != P.Status.OK:
+                raise DeviceError(describe_status(resp), status=resp.status, packet=resp.packet, detail=resp.detail)
+            kinds = [kind for kind, _ in resp.records]
+            if kinds != [P.C["SCNN_REC_CAPS"]]:
+                raise ProtocolError(f"a capabilities request was answered with records {kinds}")
+            caps = Capabilities.from_words([int(w) for w in resp.records[0][1]])
+            if caps.format_version != P.FORMAT_VERSION:
+                raise DeviceError(
+                    f"the {self.name} accelerator reports program format {caps.format_version}, this streamcnn "
+                    f"speaks {P.FORMAT_VERSION}; rebuild the overlay or install the matching streamcnn",
+                    status=resp.status, packet=None, detail=caps.format_version)
+            self._caps = caps
+        return self._caps
+
+    def load(self, network: Network, batch: Optional[int] = None) -> "Program":
+        """Compile ``network`` for this device and allocate its buffers.
+
+        ``batch`` images travel in each DMA transfer; by default as many as
+        the on-chip buffers hold.  Raises :class:`LimitError` (naming the layer
+        and the limit) before anything is sent if the network does not fit."""
+        caps = self.caps
+        if batch is None:
+            batch = network.max_batch(caps)
+        if batch < 1:
+            network.check(caps, 1)  # raises, naming the limit
+        return Program(self, network, int(batch))
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+class _Loaded:
+    """A compiled program in device buffers."""
+
+    def __init__(self, device: Device, prog: compiler.CompiledProgram) -> None:
+        self.prog = prog
+        self.send = device.allocate(len(prog.words))
+        self.send[:] = prog.words
+        prog.words = self.send  # from now on the input slot is rewritten in place
+        device._sync_to_device(self.send)
+        self.recv = device.allocate(prog.response_words)
+
+
+class Program:
+    """A network loaded on a device: call :meth:`run` with images."""
+
+    def __init__(self, device: Device, network: Network, batch: int) -> None:
+        self.device, self.network, self.batch = device, network, batch
+        self._variants: dict = {}
+        self.last = RunStats()
+        self._variant(False)  # compile now: limit errors surface at load time
+
+    def _variant(self, all_layers: bool) -> _Loaded:
+        if all_layers not in self._variants:
+            prog = compiler.compile_network(self.network, self.device.caps, self.batch, all_layers=all_layers)
+            self._variants[all_layers] = _Loaded(self.device, prog)
+        return self._variants[all_layers]
+
+    @property
+    def compiled(self) -> compiler.CompiledProgram:
+        return self._variant(False).prog
+
+    def run(self, images: np.ndarray, *, all_layers: bool = False):
+        """Outputs for (N, C, H, W) images, as :func:`streamcnn.golden.run` returns them.
+
+        int8 arrays of the network's output shape, (N, C, H, W) or (N, F); a
+        single (C, H, W) image gives an unbatched result.  With ``all_layers``
+        a dict {layer name: int8 output} of every accelerator layer's output."""
+        x = np.asarray(images)
+        single = x.ndim == 3
+        q = self.network.quantize_input(x[None] if single else x)
+        loaded = self._variant(all_layers)
+        prog, b = loaded.prog, self.batch
+        parts: dict = {spec.layer: [] for spec in prog.outputs}
+        stats = RunStats(images=len(q))
+        start = time.perf_counter()
+        with self.device._lock:
+            for first in range(0, len(q), b):
+                chunk = q[first:first + b]
+                if len(chunk) < b:  # the last batch: padded, the padding dropped below
+                    chunk = np.concatenate([chunk, np.zeros((b - len(chunk),) + chunk.shape[1:], np.int8)])
+                prog.set_images(chunk)
+                self.device._sync_to_device(loaded.send)
+                n = self.device.transfer(loaded.send, loaded.recv)
+                resp = compiler.parse_response(loaded.recv[:n])
+                if resp.status != P.Status.OK:
+                    raise DeviceError(describe_status(resp, prog), status=resp.status, packet=resp.packet,
+                                      detail=resp.detail)
+                if len(resp.records) != len(prog.outputs):
+                    raise ProtocolError(f"expected {len(prog.outputs)} result records, got {len(resp.records)}")
+                keep = min(b, len(q) - first)
+                for spec, (_, payload) in zip(prog.outputs, resp.records):
+                    parts[spec.layer].append(compiler.tensor_from_record(payload, spec, b)[:keep])
+                stats.batches += 1
+                stats.bytes_sent += prog.nbytes
+                stats.bytes_received += 8 * n
+                stats.counters = resp.counters
+        stats.seconds = time.perf_counter() - start
+        self.last = stats
+        outs = {name: np.concatenate(p) for name, p in parts.items()}
+        if single:
+            outs = {k: v[0] for k, v in outs.items()}
+        return outs if all_layers else outs[prog.outputs[-1].layer]
+
+    def __repr__(self) -> str:
+        st = self.compiled.stats
+        return (f"<Program {self.network.name!r} on {self.device.name}: batch {self.batch}, "
+                f"{st['program_words'] * 8} bytes per transfer>")
+
+
+__all__ = ["Device", "Program", "RunStats", "DeviceError", "DMAError", "StreamCNNError", "describe_status"]

@@ -1,0 +1,43 @@
+"""Exceptions raised by streamcnn.  Every message names the problem."""
+from __future__ import annotations
+
+
+class StreamCNNError(Exception):
+    """Base class of every error streamcnn raises on purpose."""
+
+
+class NetworkError(StreamCNNError, ValueError):
+    """The network description is inconsistent (shapes, dtypes, layer order)."""
+
+
+class LimitError(NetworkError):
+    """The network does not fit the device: names the layer, the quantity and the limit."""
+
+    def __init__(self, message: str, *, layer: str | None = None, limit: str | None = None,
+                 value: int | None = None, maximum: int | None = None):
+        super().__init__(message)
+        self.layer, self.limit, self.value, self.maximum = layer, limit, value, maximum
+
+
+class InputError(StreamCNNError, ValueError):
+    """Images of the wrong shape, dtype or value range."""
+
+
+class DeviceError(StreamCNNError):
+    """The accelerator answered with an error status."""
+
+    def __init__(self, message: str, *, status: int, packet: int | None, detail: int):
+        super().__init__(message)
+        self.status, self.packet, self.detail = status, packet, detail
+
+
+class DMAError(StreamCNNError):
+    """A transfer broke an AXI DMA rule, or would have hung on the board."""
+
+
+class ProtocolError(StreamCNNError):
+    """The response stream is not what the wire format says it must be."""
+
+
+class BuildError(StreamCNNError):
+    """The simulator could not be compiled."""

@@ -1,0 +1,327 @@
+"""The network description: int8 layers, their shapes, and the limits they must fit.
+
+A :class:`Network` is what every other part of streamcnn consumes: the golden
+model executes it, the program compiler turns it into the wire format, and a
+device runs the compiled program.  Its layers follow PyTorch's names and
+conventions (NCHW activations, ``Conv2d`` weights as (out, in, k, k), ``Linear``
+weights as (out, in), ``Flatten`` in C, H, W order).
+
+Quantization (docs/numerics.md): activations are int8 with one scale per
+tensor and zero point 0; weights are int8 with one scale per output channel;
+biases are int32 in units of ``input_scale * weight_scale``.  Each Conv2d and
+Linear carries its requantization as an integer multiplier (< 2**24) and right
+shift (0..63) per output channel.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Union
+
+import numpy as np
+
+from .caps import Capabilities
+from .errors import InputError, LimitError, NetworkError
+
+Shape = tuple  # (C, H, W) before Flatten, (F,) after
+
+
+def _check_requant(name: str, out: int, bias, multiplier, shift) -> None:
+    for what, arr, dtype in (("bias", bias, np.int32), ("multiplier", multiplier, np.int64), ("shift", shift, np.int64)):
+        if arr.shape != (out,):
+            raise NetworkError(f"{name}: {what} has shape {arr.shape}, expected ({out},)")
+        if arr.dtype != dtype:
+            raise NetworkError(f"{name}: {what} must be {np.dtype(dtype).name}, got {arr.dtype}")
+    if multiplier.min(initial=0) < 0 or multiplier.max(initial=0) >= 1 << 24:
+        raise NetworkError(f"{name}: requantization multipliers must lie in [0, 2**24)")
+    if shift.min(initial=0) < 0 or shift.max(initial=0) > 63:
+        raise NetworkError(f"{name}: requantization shifts must lie in [0, 63]")
+
+
+@dataclass(eq=False)
+class Conv2d:
+    """Square-kernel 2-D convolution with zero padding, int8 weights (out, in, k, k)."""
+
+    weight: np.ndarray
+    bias: np.ndarray
+    multiplier: np.ndarray
+    shift: np.ndarray
+    stride: int = 1
+    padding: int = 0
+    weight_scale: Optional[np.ndarray] = None
+    output_scale: Optional[float] = None
+    name: str = ""
+
+    @property
+    def kernel_size(self) -> int:
+        return int(self.weight.shape[2])
+
+    def output_shape(self, shape: Shape) -> Shape:
+        if len(shape) != 3:
+            raise NetworkError(f"{self.name}: Conv2d needs a (C, H, W) input, got {shape}")
+        out, cin, kh, kw = self.weight.shape
+        if self.weight.dtype != np.int8:
+            raise NetworkError(f"{self.name}: weights must be int8, got {self.weight.dtype}")
+        if kh != kw:
+            raise NetworkError(f"{self.name}: only square kernels are supported, got {kh}x{kw}")
+        if cin != shape[0]:
+            raise NetworkError(f"{self.name}: weights expect {cin} input channels, the input has {shape[0]}")
+        if self.stride < 1 or self.padding < 0:
+            raise NetworkError(f"{self.name}: stride must be >= 1 and padding >= 0")
+        _check_requant(self.name, out, self.bias, self.multiplier, self.shift)
+        h, w = (shape[1] + 2 * self.padding - kh), (shape[2] + 2 * self.padding - kw)
+        if h < 0 or w < 0:
+            raise NetworkError(f"{self.name}: a {kh}x{kw} kernel does not fit the {shape[1]}x{shape[2]} input")
+        return (out, h // self.stride + 1, w // self.stride + 1)
+
+
+@dataclass(eq=False)
+class Linear:
+    """Fully-connected layer, int8 weights (out, in)."""
+
+    weight: np.ndarray
+    bias: np.ndarray
+    multiplier: np.ndarray
+    shift: np.ndarray
+    weight_scale: Optional[np.ndarray] = None
+    output_scale: Optional[float] = None
+    name: str = ""
+
+    def output_shape(self, shape: Shape) -> Shape:
+        if len(shape) != 1:
+            raise NetworkError(f"{self.name}: Linear needs a flat input; add a Flatten before it (input {shape})")
+        if self.weight.dtype != np.int8 or self.weight.ndim != 2:
+            raise NetworkError(f"{self.name}: weights must be a 2-D int8 array")
+        out, fin = self.weight.shape
+        if fin != shape[0]:
+            raise NetworkError(f"{self.name}: weights expect {fin} inputs, the input has {shape[0]}")
+        _check_requant(self.name, out, self.bias, self.multiplier, self.shift)
+        return (out,)
+
+
+@dataclass(eq=False)
+class _Pool:
+    kernel_size: int
+    stride: Optional[int] = None
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if self.stride is None:
+            self.stride = self.kernel_size
+
+    def output_shape(self, shape: Shape) -> Shape:
+        kind = type(self).__name__
+        if len(shape) != 3:
+            raise NetworkError(f"{self.name}: {kind} needs a (C, H, W) input, got {shape}")
+        k, s = self.kernel_size, self.stride
+        if k < 1 or s < 1:
+            raise NetworkError(f"{self.name}: {kind} kernel and stride must be >= 1")
+        if shape[1] < k or shape[2] < k:
+            raise NetworkError(f"{self.name}: a {k}x{k} {kind} does not fit the {shape[1]}x{shape[2]} input")
+        return (shape[0], (shape[1] - k) // s + 1, (shape[2] - k) // s + 1)
+
+
+class MaxPool2d(_Pool):
+    """Max pooling, no padding, floor mode (PyTorch's defaults)."""
+
+
+class AvgPool2d(_Pool):
+    """Average pooling, no padding, floor mode; int8 result rounded half up."""
+
+
+@dataclass(eq=False)
+class ReLU:
+    name: str = ""
+
+    def output_shape(self, shape: Shape) -> Shape:
+        return shape
+
+
+@dataclass(eq=False)
+class Flatten:
+    """(C, H, W) -> (C*H*W,), in PyTorch's order: channel slowest, then row, then column."""
+
+    name: str = ""
+
+    def output_shape(self, shape: Shape) -> Shape:
+        if len(shape) != 3:
+            raise NetworkError(f"{self.name}: Flatten needs a (C, H, W) input, got {shape}")
+        return (int(np.prod(shape)),)
+
+
+Layer = Union[Conv2d, Linear, MaxPool2d, AvgPool2d, ReLU, Flatten]
+LAYER_TYPES = (Conv2d, Linear, MaxPool2d, AvgPool2d, ReLU, Flatten)
+
+
+def _groups(channels: int, lanes: int) -> int:
+    return -(-channels // lanes)
+
+
+@dataclass(eq=False)
+class Network:
+    """An int8 CNN: input shape (C, H, W), input scale and a list of layers."""
+
+    input_shape: Shape
+    layers: list = field(default_factory=list)
+    input_scale: float = 1.0
+    name: str = "network"
+
+    def __post_init__(self) -> None:
+        self.input_shape = tuple(int(v) for v in self.input_shape)
+        if len(self.input_shape) != 3 or min(self.input_shape) < 1:
+            raise NetworkError(f"input_shape must be (C, H, W) with positive sizes, got {self.input_shape}")
+        if not self.layers:
+            raise NetworkError("a network needs at least one layer")
+        names = set()
+        for i, layer in enumerate(self.layers):
+            if not isinstance(layer, LAYER_TYPES):
+                raise NetworkError(f"layer {i} is a {type(layer).__name__}, which streamcnn does not support")
+            if not layer.name:
+                layer.name = f"{type(layer).__name__.lower()}{i}"
+            if layer.name in names:
+                raise NetworkError(f"two layers are named {layer.name!r}")
+            names.add(layer.name)
+        self.shapes()  # validates the structure
+
+    # -- shapes and scales -------------------------------------------------
+
+    def shapes(self) -> list[Shape]:
+        """The per-image output shape of every layer."""
+        shapes, shape = [], self.input_shape
+        for layer in self.layers:
+            shape = layer.output_shape(shape)
+            shapes.append(shape)
+        return shapes
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.shapes()[-1]
+
+    def scales(self) -> list[Optional[float]]:
+        """The scale of every layer's output (None where a Conv2d/Linear has none)."""
+        scales, s = [], self.input_scale
+        for layer in self.layers:
+            if isinstance(layer, (Conv2d, Linear)):
+                s = layer.output_scale
+            scales.append(s)
+        return scales
+
+    @property
+    def output_scale(self) -> Optional[float]:
+        return self.scales()[-1]
+
+    # -- images --------------------------------------------------------------
+
+    def quantize_input(self, images: np.ndarray) -> np.ndarray:
+        """(N, C, H, W) images as int8: float arrays are divided by ``input_scale``
+        and rounded half to even; int8 arrays pass as they are."""
+        x = np.asarray(images)
+        if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
+            raise InputError(
+                f"{self.name} expects images of shape (N, {', '.join(map(str, self.input_shape))}), got {x.shape}"
+            )
+        if x.dtype == np.int8:
+            return x
+        if not np.issubdtype(x.dtype, np.floating):
+            raise InputError(f"images must be float (to be quantized) or int8 (already quantized), got {x.dtype}")
+        if not np.all(np.isfinite(x)):
+            raise InputError("images contain NaN or infinity")
+        q = np.round(x / self.input_scale)
+        return np.clip(q, -128, 127).astype(np.int8)
+
+    def dequantize_output(self, q: np.ndarray) -> np.ndarray:
+        """int8 outputs (device or golden) as float32, using the last layer's scale."""
+        if self.output_scale is None:
+            raise NetworkError(f"{self.name} has no output scale")
+        return q.astype(np.float32) * np.float32(self.output_scale)
+
+    # -- limits ----------------------------------------------------------------
+
+    def hardware_layers(self) -> int:
+        """Layers the accelerator counts: a ReLU right after Conv2d/Linear is fused, Flatten is free."""
+        n, prev = 0, None
+        for layer in self.layers:
+            fused = isinstance(layer, ReLU) and isinstance(prev, (Conv2d, Linear))
+            if not fused and not isinstance(layer, Flatten):
+                n += 1
+            prev = layer
+        return n
+
+    def image_words(self, lanes: int = 8) -> int:
+        """The most activation words one image occupies in an on-chip buffer."""
+        words = []
+        for shape in [self.input_shape] + self.shapes():
+            if len(shape) == 3:
+                words.append(_groups(shape[0], lanes) * shape[1] * shape[2])
+            else:
+                words.append(_groups(shape[0], lanes))
+        return max(words)
+
+    def max_batch(self, caps: Capabilities) -> int:
+        """The largest batch whose activations fit the device's buffers."""
+        return min(caps.max_batch, caps.act_words // self.image_words(caps.lanes))
+
+    def check(self, caps: Capabilities, batch: int = 1) -> None:
+        """Raise :class:`LimitError` naming the layer and the limit if this network,
+        at this batch size, does not fit the device."""
+
+        def limit(layer: str, what: str, value: int, maximum: int, cap: str) -> None:
+            if value > maximum:
+                raise LimitError(
+                    f"{self.name}: {layer}: {what} is {value}, the device's maximum is {maximum} ({cap})",
+                    layer=layer, limit=cap, value=value, maximum=maximum,
+                )
+
+        lanes = caps.lanes
+        c, h, w = self.input_shape
+        limit("input", "channels", c, caps.max_channels, "max_channels")
+        limit("input", "height", h, caps.max_dim, "max_dim")
+        limit("input", "width", w, caps.max_dim, "max_dim")
+        limit(self.name, "batch size", batch, caps.max_batch, "max_batch")
+        limit(self.name, "accelerator layers", self.hardware_layers(), caps.max_layers, "max_layers")
+        shape = self.input_shape
+        for layer in self.layers:
+            out = layer.output_shape(shape)
+            n = layer.name
+            if isinstance(layer, Conv2d):
+                k = layer.kernel_size
+                limit(n, "kernel size", k, caps.max_kernel, "max_kernel")
+                limit(n, "stride", layer.stride, caps.max_stride, "max_stride")
+                limit(n, "padding", layer.padding, caps.max_pad, "max_pad")
+                limit(n, "output channels", out[0], caps.max_channels, "max_channels")
+                limit(n, "output height", out[1], caps.max_dim, "max_dim")
+                limit(n, "output width", out[2], caps.max_dim, "max_dim")
+                limit(n, "weight blocks per output group (in groups x k x k)",
+                      _groups(shape[0], lanes) * k * k, caps.weight_entries, "weight_entries")
+            elif isinstance(layer, Linear):
+                hw_in = lanes * self._flat_groups(shape, lanes)
+                limit(n, "input features (channels padded to a multiple of 8)", hw_in, caps.max_fc_in, "max_fc_in")
+                limit(n, "output features", out[0], caps.max_fc_out, "max_fc_out")
+                limit(n, "weight blocks per output group", hw_in // lanes, caps.weight_entries, "weight_entries")
+            elif isinstance(layer, (MaxPool2d, AvgPool2d)):
+                limit(n, "pooling kernel", layer.kernel_size, caps.max_pool_kernel, "max_pool_kernel")
+                limit(n, "pooling stride", layer.stride, caps.max_pool_stride, "max_pool_stride")
+            shape = out
+        words = self.image_words(lanes)
+        limit(self.name, f"activation words of a batch of {batch} ({words} per image)", batch * words,
+              caps.act_words, "act_words")
+
+    def _flat_groups(self, shape: Shape, lanes: int) -> int:
+        """Words of one image's activations of this shape (what a Linear reads)."""
+        if len(shape) == 1:
+            return _groups(shape[0], lanes)
+        return _groups(shape[0], lanes) * shape[1] * shape[2]
+
+    # -- display ---------------------------------------------------------------
+
+    def summary(self) -> str:
+        """A table of layers, output shapes and parameter counts."""
+        rows = [f"{self.name}: input {self.input_shape}, scale {self.input_scale:.6g}"]
+        for layer, shape in zip(self.layers, self.shapes()):
+            params = ""
+            if isinstance(layer, (Conv2d, Linear)):
+                params = f"{layer.weight.size + layer.bias.size} params"
+            rows.append(f"  {layer.name:<12} {type(layer).__name__:<10} -> {str(shape):<16} {params}")
+        return "\n".join(rows)
+
+    def __repr__(self) -> str:
+        return f"<Network {self.name!r}: {self.input_shape} -> {self.output_shape}, {len(self.layers)} layers>"

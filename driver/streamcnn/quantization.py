@@ -1,0 +1,135 @@
+"""Post-training int8 quantization: float layers + calibration images -> :class:`Network`.
+
+Scales are symmetric (zero point 0).  Weights get one scale per output channel,
+max|w| / 127.  Each activation tensor gets one scale, max|a| / 127 over the
+calibration images (after the ReLU that follows a Conv2d/Linear, so its
+positive range uses all 127 steps).  The requantization factor
+``input_scale * weight_scale / output_scale`` becomes an integer multiplier
+below 2**24 and a right shift (:func:`requant_params`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence, Union
+
+import numpy as np
+
+from . import golden
+from .errors import NetworkError
+from .network import AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, Network, ReLU
+
+MULT_BITS = 24
+MAX_SHIFT = 63
+
+
+@dataclass(eq=False)
+class FloatConv2d:
+    """A float convolution to be quantized: weight (out, in, k, k), bias (out,)."""
+
+    weight: np.ndarray
+    bias: Optional[np.ndarray] = None
+    stride: int = 1
+    padding: int = 0
+    name: str = ""
+
+
+@dataclass(eq=False)
+class FloatLinear:
+    """A float fully-connected layer to be quantized: weight (out, in), bias (out,)."""
+
+    weight: np.ndarray
+    bias: Optional[np.ndarray] = None
+    name: str = ""
+
+
+FloatLayer = Union[FloatConv2d, FloatLinear, MaxPool2d, AvgPool2d, ReLU, Flatten]
+
+
+def requant_params(real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Integer (multiplier, shift) with multiplier / 2**shift ~= real, multiplier < 2**24.
+
+    The multiplier is normalised into [2**23, 2**24) for 24 significant bits;
+    factors too small for the 63-bit shift lose bits (down to 0), and factors of
+    2**24 or more saturate (no layer needs them: they mean the output scale is
+    far finer than the input's)."""
+    real = np.asarray(real, dtype=np.float64)
+    if np.any(real < 0) or not np.all(np.isfinite(real)):
+        raise NetworkError("requantization factors must be finite and non-negative")
+    mult = np.zeros(real.shape, dtype=np.int64)
+    shift = np.zeros(real.shape, dtype=np.int64)
+    pos = real > 0
+    exp = np.floor(np.log2(real[pos])).astype(np.int64)
+    s = np.clip(MULT_BITS - 1 - exp, 0, MAX_SHIFT)
+    m = np.rint(np.ldexp(real[pos], s)).astype(np.int64)
+    # rounding can reach 2**24 exactly: one less shift, same value
+    over = m >= (1 << MULT_BITS)
+    s = np.where(over & (s > 0), s - 1, s)
+    m = np.where(over, np.rint(np.ldexp(real[pos], s)).astype(np.int64), m)
+    mult[pos] = np.minimum(m, (1 << MULT_BITS) - 1)
+    shift[pos] = s
+    return mult, shift
+
+
+def quantize_weights(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-output-channel symmetric int8 weights and their scales (axis 0)."""
+    w = np.asarray(w, dtype=np.float64)
+    peak = np.abs(w.reshape(w.shape[0], -1)).max(axis=1)
+    scale = np.where(peak > 0, peak / 127.0, 1.0)
+    q = np.rint(w / scale.reshape((-1,) + (1,) * (w.ndim - 1)))
+    return np.clip(q, -127, 127).astype(np.int8), scale
+
+
+def quantize_bias(b: Optional[np.ndarray], out: int, input_scale: float, weight_scale: np.ndarray) -> np.ndarray:
+    """int32 bias in units of input_scale * weight_scale (saturating)."""
+    if b is None:
+        return np.zeros(out, dtype=np.int32)
+    q = np.rint(np.asarray(b, dtype=np.float64) / (input_scale * weight_scale))
+    return np.clip(q, -(2**31), 2**31 - 1).astype(np.int32)
+
+
+def _scale_of(a: np.ndarray) -> float:
+    peak = float(np.abs(a).max()) if a.size else 0.0
+    return peak / 127.0 if peak > 0 else 1e-8
+
+
+def quantize(
+    input_shape: Sequence[int],
+    layers: Sequence[FloatLayer],
+    calibration_images: np.ndarray,
+    *,
+    input_scale: Optional[float] = None,
+    name: str = "network",
+) -> Network:
+    """Quantize float layers into an int8 :class:`Network`.
+
+    ``calibration_images`` (N, C, H, W) float set every activation scale;
+    ``input_scale`` defaults to max|images| / 127."""
+    x = np.asarray(calibration_images, dtype=np.float32)
+    if x.ndim != 4 or tuple(x.shape[1:]) != tuple(input_shape):
+        raise NetworkError(f"calibration images must be (N, {', '.join(map(str, input_shape))}), got {x.shape}")
+    s_in = float(input_scale) if input_scale is not None else _scale_of(x)
+    scale = s_in
+    out_layers = []
+    layers = list(layers)
+    for i, layer in enumerate(layers):
+        if isinstance(layer, (FloatConv2d, FloatLinear)):
+            conv = isinstance(layer, FloatConv2d)
+            w = np.asarray(layer.weight, dtype=np.float32)
+            b = None if layer.bias is None else np.asarray(layer.bias, dtype=np.float32)
+            y = golden.conv2d(x, w, layer.stride, layer.padding) if conv else golden.linear(x, w)
+            if b is not None:
+                y = y + (b[None, :, None, None] if conv else b[None, :])
+            followed_by_relu = i + 1 < len(layers) and isinstance(layers[i + 1], ReLU)
+            s_out = _scale_of(np.maximum(y, 0) if followed_by_relu else y)
+            wq, ws = quantize_weights(w)
+            mult, shift = requant_params(scale * ws / s_out)
+            common = dict(
+                weight=wq, bias=quantize_bias(b, w.shape[0], scale, ws), multiplier=mult, shift=shift,
+                weight_scale=ws, output_scale=s_out, name=layer.name,
+            )
+            out_layers.append(Conv2d(stride=layer.stride, padding=layer.padding, **common) if conv else Linear(**common))
+            x, scale = y, s_out
+        else:
+            out_layers.append(layer)
+            x = golden._shape_layer(layer, x)
+    return Network(tuple(input_shape), out_layers, input_scale=s_in, name=name)

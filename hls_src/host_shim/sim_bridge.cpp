@@ -1,0 +1,43 @@
+/*
+ * The simulator's entry point (host-only): one AXI DMA round trip through the
+ * accelerator.  MM2S becomes an input stream whose last beat carries TLAST;
+ * the output stream is copied into the receive buffer the way S2MM would, and
+ * everything that would hang or corrupt a real transfer is counted so the
+ * driver can refuse it (streamcnn/devices/sim.py).
+ */
+#include "sim_bridge.h"
+
+#include "../streamcnn.h"
+
+int scnn_sim_transfer(const uint64_t* in, uint64_t in_words, uint64_t* out, uint64_t out_capacity,
+                      struct scnn_sim_result* result) {
+    scnn_stream_t in_stream, out_stream;
+    for (uint64_t i = 0; i < in_words; i++) {
+        scnn_beat_t beat;
+        beat.data = in[i];
+        beat.keep = 0xFF;
+        beat.strb = 0xFF;
+        beat.last = (i + 1 == in_words) ? 1 : 0;
+        in_stream.write(beat);
+    }
+
+    streamcnn_top(in_stream, out_stream, result->status_reg, result->packet_reg, result->words_reg,
+                  result->hw_version_reg);
+
+    result->in_consumed = in_words - in_stream.size();
+    result->in_underflows = in_stream.underflows();
+    result->out_beats = out_stream.size();
+    result->out_copied = 0;
+    result->first_tlast = ~(uint64_t)0;
+    result->keep_errors = 0;
+    for (uint64_t i = 0; !out_stream.empty(); i++) {
+        scnn_beat_t beat = out_stream.read();
+        if (beat.keep != 0xFF || beat.strb != 0xFF) result->keep_errors++;
+        if (beat.last && result->first_tlast == ~(uint64_t)0) result->first_tlast = i;
+        if (i < out_capacity) {
+            out[i] = beat.data;
+            result->out_copied++;
+        }
+    }
+    return 0;
+}

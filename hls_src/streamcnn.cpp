@@ -1,0 +1,761 @@
+/*
+ * streamcnn accelerator: a generic int8 CNN engine driven by a program stream.
+ *
+ * The program (docs/protocol.md) is parsed packet by packet.  Images and
+ * weights are written into on-chip buffers while their CRC-32 is folded in,
+ * and nothing is computed with them until the CRC has matched.  Activations
+ * stay on chip in two ping-pong buffers; each layer reads one and writes the
+ * other.  The arithmetic is defined by docs/numerics.md and by the NumPy
+ * golden model (driver/streamcnn/golden.py), which this must equal bit for bit.
+ *
+ * Whatever arrives, the top function reads its input up to TLAST (never past
+ * it), and answers with records and a status trailer that ends in TLAST.
+ */
+#include "streamcnn.h"
+
+#include "streamcnn_crc32_table.h"
+
+namespace {
+
+/* ------------------------------------------------------------------------- */
+/* Constants                                                                  */
+
+const unsigned LANES = SCNN_CFG_LANES;
+const unsigned PE = SCNN_CFG_PE_OUT;
+const unsigned TILE_GROUPS_MAX = SCNN_CFG_TILE_CHANNELS / SCNN_CFG_PE_OUT;
+const uint32_t MIN_RESPONSE_WORDS = SCNN_TRAILER_HEAD_WORDS + SCNN_COUNTER_WORDS * SCNN_CFG_MAX_LAYERS;
+const uint32_t CRC_INIT = 0xFFFFFFFFu;
+const uint32_t HW_VERSION =
+    (SCNN_HW_VERSION_MAJOR << 16) | (SCNN_HW_VERSION_MINOR << 8) | SCNN_HW_VERSION_PATCH;
+
+static_assert((int)SCNN_CFG_PE_OUT == (int)SCNN_CFG_LANES && (int)SCNN_CFG_LANES == (int)SCNN_LANES,
+              "a layer's output word must be the next layer's input word");
+
+/* ------------------------------------------------------------------------- */
+/* On-chip memories                                                           */
+
+/* Ping-pong activations: [buffer][word][lane]; a word is 8 channels of one
+ * pixel.  Reshaped so one word is one 64-bit memory row. */
+int8_t act_buf[2][SCNN_CFG_ACT_WORDS][LANES];
+/* One tile of weights: [block][output channel][input lane]. */
+int8_t weight_buf[SCNN_CFG_WEIGHT_ENTRIES][PE][LANES];
+/* Requantization words of the tile's output channels: [group][channel]. */
+uint64_t requant_buf[TILE_GROUPS_MAX][PE];
+
+/* ------------------------------------------------------------------------- */
+/* Run state                                                                  */
+
+struct Shape {
+    uint32_t channels, height, width;
+};
+
+/* A CONV or FC layer whose TILE packets are still arriving. */
+struct Layer {
+    Shape in, out;
+    uint32_t in_groups, out_groups;
+    uint32_t kernel, stride, pad, relu, tile_groups;
+    uint32_t next_group;
+};
+
+struct Run {
+    uint32_t status, detail, packet;
+    uint32_t words, total, batch, resp_cap, resp_used, records;
+    bool last_seen, overrun, ended;
+    bool have_act, pending;
+    uint32_t cur; /* buffer holding the current activations */
+    Shape act;
+    Layer layer;
+    uint32_t layers;
+    uint64_t cnt_head[SCNN_CFG_MAX_LAYERS];
+    uint64_t cnt_iters[SCNN_CFG_MAX_LAYERS];
+};
+
+inline uint32_t bits(uint64_t w, unsigned shift, unsigned width) {
+    return (uint32_t)((w >> shift) & ((width >= 32) ? 0xFFFFFFFFull : ((1ull << width) - 1)));
+}
+
+inline uint32_t groups_of(uint32_t channels) { return (channels + LANES - 1) / LANES; }
+
+inline uint32_t image_words(const Shape& s) { return groups_of(s.channels) * s.height * s.width; }
+
+inline void fail(Run& r, uint32_t status, uint32_t detail) {
+    if (r.status == SCNN_OK) {
+        r.status = status;
+        r.detail = detail;
+    }
+}
+
+/* ------------------------------------------------------------------------- */
+/* CRC-32, one 64-bit word per cycle (slice-by-8 ROMs)                         */
+
+uint32_t crc32_half(uint32_t crc, uint32_t v) {
+    crc ^= v;
+    return SCNN_CRC32_TABLE[3][crc & 0xFF] ^ SCNN_CRC32_TABLE[2][(crc >> 8) & 0xFF] ^
+           SCNN_CRC32_TABLE[1][(crc >> 16) & 0xFF] ^ SCNN_CRC32_TABLE[0][crc >> 24];
+}
+
+uint32_t crc32_word(uint32_t crc, uint64_t w) {
+    uint32_t lo = crc ^ (uint32_t)w;
+    uint32_t hi = (uint32_t)(w >> 32);
+    return SCNN_CRC32_TABLE[7][lo & 0xFF] ^ SCNN_CRC32_TABLE[6][(lo >> 8) & 0xFF] ^
+           SCNN_CRC32_TABLE[5][(lo >> 16) & 0xFF] ^ SCNN_CRC32_TABLE[4][lo >> 24] ^
+           SCNN_CRC32_TABLE[3][hi & 0xFF] ^ SCNN_CRC32_TABLE[2][(hi >> 8) & 0xFF] ^
+           SCNN_CRC32_TABLE[1][(hi >> 16) & 0xFF] ^ SCNN_CRC32_TABLE[0][hi >> 24];
+}
+
+/* ------------------------------------------------------------------------- */
+/* Stream access: never past TLAST, TKEEP all ones on every output beat        */
+
+uint64_t read_word(scnn_stream_t& in, Run& r) {
+    if (r.last_seen) {
+        /* Reading on would block the accelerator for good: pretend zeros and
+         * let the caller report a truncated program. */
+        r.overrun = true;
+        return 0;
+    }
+    scnn_beat_t beat = in.read();
+    r.words++;
+    r.last_seen = (beat.last != 0);
+    return (uint64_t)beat.data;
+}
+
+uint64_t read_payload(scnn_stream_t& in, Run& r, uint32_t& crc) {
+    uint64_t w = read_word(in, r);
+    crc = crc32_word(crc, w);
+    return w;
+}
+
+void write_word(scnn_stream_t& out, uint64_t data, bool last) {
+    scnn_beat_t beat;
+    beat.data = data;
+    beat.keep = 0xFF;
+    beat.strb = 0xFF;
+    beat.last = last ? 1 : 0;
+    out.write(beat);
+}
+
+inline void unpack(uint64_t w, int8_t lanes[LANES]) {
+    for (unsigned l = 0; l < LANES; l++) {
+#pragma HLS UNROLL
+        lanes[l] = (int8_t)(uint8_t)(w >> (8 * l));
+    }
+}
+
+inline uint64_t pack(const int8_t lanes[LANES]) {
+    uint64_t w = 0;
+    for (unsigned l = 0; l < LANES; l++) {
+#pragma HLS UNROLL
+        w |= (uint64_t)(uint8_t)lanes[l] << (8 * l);
+    }
+    return w;
+}
+
+/* Room for a record while keeping room for the largest trailer. */
+bool reserve(Run& r, uint32_t words) {
+    if ((uint64_t)r.resp_used + words + MIN_RESPONSE_WORDS > r.resp_cap) {
+        fail(r, SCNN_ERR_RESPONSE_FULL, words);
+        return false;
+    }
+    r.resp_used += words;
+    r.records++;
+    return true;
+}
+
+void record_header(scnn_stream_t& out, uint32_t kind, uint32_t length) {
+    write_word(out,
+               (uint64_t)SCNN_RECORD_MAGIC | ((uint64_t)kind << SCNN_REC_KIND_SHIFT) |
+                   ((uint64_t)length << SCNN_REC_LENGTH_SHIFT),
+               false);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Arithmetic (docs/numerics.md)                                              */
+
+/* 8 output channels x 8 input lanes: the multiplier array, one block a cycle. */
+inline void mac_block(int32_t acc[PE], const int8_t w[PE][LANES], const int8_t x[LANES]) {
+    for (unsigned o = 0; o < PE; o++) {
+#pragma HLS UNROLL
+        int32_t sum = 0;
+        for (unsigned l = 0; l < LANES; l++) {
+#pragma HLS UNROLL
+            sum += (int32_t)w[o][l] * (int32_t)x[l];
+        }
+        acc[o] += sum;
+    }
+}
+
+/* y = clamp(relu?(round_half_up((acc + bias) * M / 2^S)), -128, 127) */
+inline int8_t requantize(int32_t acc, uint64_t rq, bool relu) {
+    const int64_t bias = (int32_t)bits(rq, SCNN_RQ_BIAS_SHIFT, SCNN_RQ_BIAS_BITS);
+    const int64_t mult = bits(rq, SCNN_RQ_MULT_SHIFT, SCNN_RQ_MULT_BITS);
+    const uint32_t shift = bits(rq, SCNN_RQ_SHIFT_SHIFT, SCNN_RQ_SHIFT_BITS);
+    int64_t v = ((int64_t)acc + bias) * mult;
+    if (shift > 0) v = (v + ((int64_t)1 << (shift - 1))) >> shift;
+    if (relu && v < 0) v = 0;
+    if (v > 127) v = 127;
+    if (v < -128) v = -128;
+    return (int8_t)v;
+}
+
+/* floor(a / b) for b > 0, with C++'s truncating division underneath. */
+inline int32_t floor_div(int32_t a, int32_t b) {
+    int32_t q = a / b;
+    return (a % b != 0 && a < 0) ? q - 1 : q;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Layer engines                                                              */
+
+/* Output groups [first, first + count) of a CONV/FC layer for the whole batch,
+ * from the tile in weight_buf/requant_buf.  Returns pipelined iterations. */
+uint64_t conv_tile(const Layer& L, uint32_t first, uint32_t count, uint32_t batch, uint32_t src) {
+    const uint32_t in_img = L.in_groups * L.in.height * L.in.width;
+    const uint32_t out_img = L.out_groups * L.out.height * L.out.width;
+    const uint32_t blocks_per_group = L.in_groups * L.kernel * L.kernel;
+    const int32_t in_h = (int32_t)L.in.height, in_w = (int32_t)L.in.width;
+    uint64_t iters = 0;
+image:
+    for (uint32_t b = 0; b < batch; b++) {
+#pragma HLS LOOP_TRIPCOUNT max = 256
+    group:
+        for (uint32_t g = 0; g < count; g++) {
+#pragma HLS LOOP_TRIPCOUNT max = 64
+        row:
+            for (uint32_t oy = 0; oy < L.out.height; oy++) {
+#pragma HLS LOOP_TRIPCOUNT max = 128
+            col:
+                for (uint32_t ox = 0; ox < L.out.width; ox++) {
+#pragma HLS LOOP_TRIPCOUNT max = 128
+                    int32_t acc[PE];
+#pragma HLS ARRAY_PARTITION variable = acc complete
+                    for (unsigned o = 0; o < PE; o++) {
+#pragma HLS UNROLL
+                        acc[o] = 0;
+                    }
+                    uint32_t block = g * blocks_per_group;
+                reduce_group:
+                    for (uint32_t i = 0; i < L.in_groups; i++) {
+#pragma HLS LOOP_TRIPCOUNT max = 512
+                    reduce_ky:
+                        for (uint32_t ky = 0; ky < L.kernel; ky++) {
+#pragma HLS LOOP_TRIPCOUNT max = 7
+                        reduce_kx:
+                            for (uint32_t kx = 0; kx < L.kernel; kx++) {
+#pragma HLS LOOP_TRIPCOUNT max = 7
+#pragma HLS PIPELINE II = 1
+                                const int32_t iy = (int32_t)(oy * L.stride + ky) - (int32_t)L.pad;
+                                const int32_t ix = (int32_t)(ox * L.stride + kx) - (int32_t)L.pad;
+                                int8_t x[LANES];
+#pragma HLS ARRAY_PARTITION variable = x complete
+                                if (iy >= 0 && iy < in_h && ix >= 0 && ix < in_w) {
+                                    const uint32_t a = b * in_img + (i * L.in.height + (uint32_t)iy) * L.in.width + (uint32_t)ix;
+                                    for (unsigned l = 0; l < LANES; l++) {
+#pragma HLS UNROLL
+                                        x[l] = act_buf[src][a][l];
+                                    }
+                                } else {
+                                    for (unsigned l = 0; l < LANES; l++) {
+#pragma HLS UNROLL
+                                        x[l] = 0; /* zero padding */
+                                    }
+                                }
+                                mac_block(acc, weight_buf[block], x);
+                                block++;
+                            }
+                        }
+                    }
+                    iters += blocks_per_group;
+                    const uint32_t og = first + g;
+                    const uint32_t a = b * out_img + (og * L.out.height + oy) * L.out.width + ox;
+                    for (unsigned o = 0; o < PE; o++) {
+#pragma HLS UNROLL
+                        act_buf[1 - src][a][o] = requantize(acc[o], requant_buf[g][o], L.relu != 0);
+                    }
+                }
+            }
+        }
+    }
+    return iters;
+}
+
+/* Max or average pooling, no padding, floor mode; 8 channels per cycle. */
+uint64_t pool(const Shape& in, const Shape& out, uint32_t kernel, uint32_t stride, bool average,
+              uint32_t batch, uint32_t src) {
+    const uint32_t groups = groups_of(in.channels);
+    const uint32_t in_img = groups * in.height * in.width;
+    const uint32_t out_img = groups * out.height * out.width;
+    const int32_t n = (int32_t)(kernel * kernel);
+    uint64_t iters = 0;
+pool_image:
+    for (uint32_t b = 0; b < batch; b++) {
+#pragma HLS LOOP_TRIPCOUNT max = 256
+    pool_group:
+        for (uint32_t g = 0; g < groups; g++) {
+#pragma HLS LOOP_TRIPCOUNT max = 64
+        pool_row:
+            for (uint32_t oy = 0; oy < out.height; oy++) {
+#pragma HLS LOOP_TRIPCOUNT max = 128
+            pool_col:
+                for (uint32_t ox = 0; ox < out.width; ox++) {
+#pragma HLS LOOP_TRIPCOUNT max = 128
+                    int32_t acc[LANES];
+#pragma HLS ARRAY_PARTITION variable = acc complete
+                    for (unsigned l = 0; l < LANES; l++) {
+#pragma HLS UNROLL
+                        acc[l] = average ? 0 : -128;
+                    }
+                pool_ky:
+                    for (uint32_t ky = 0; ky < kernel; ky++) {
+#pragma HLS LOOP_TRIPCOUNT max = 3
+                    pool_kx:
+                        for (uint32_t kx = 0; kx < kernel; kx++) {
+#pragma HLS LOOP_TRIPCOUNT max = 3
+#pragma HLS PIPELINE II = 1
+                            const uint32_t a =
+                                b * in_img + (g * in.height + oy * stride + ky) * in.width + ox * stride + kx;
+                            for (unsigned l = 0; l < LANES; l++) {
+#pragma HLS UNROLL
+                                const int32_t v = act_buf[src][a][l];
+                                acc[l] = average ? acc[l] + v : (v > acc[l] ? v : acc[l]);
+                            }
+                        }
+                    }
+                    iters += (uint64_t)n;
+                    const uint32_t a = b * out_img + (g * out.height + oy) * out.width + ox;
+                    for (unsigned l = 0; l < LANES; l++) {
+#pragma HLS UNROLL
+                        /* round half up: floor((2 sum + n) / 2n) */
+                        act_buf[1 - src][a][l] =
+                            (int8_t)(average ? floor_div(2 * acc[l] + n, 2 * n) : acc[l]);
+                    }
+                }
+            }
+        }
+    }
+    return iters;
+}
+
+/* In place: the current buffer, every word of the batch. */
+uint64_t relu(uint32_t words, uint32_t buf) {
+relu_word:
+    for (uint32_t a = 0; a < words; a++) {
+#pragma HLS LOOP_TRIPCOUNT max = 8192
+#pragma HLS PIPELINE II = 1
+        for (unsigned l = 0; l < LANES; l++) {
+#pragma HLS UNROLL
+            if (act_buf[buf][a][l] < 0) act_buf[buf][a][l] = 0;
+        }
+    }
+    return words;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Packets                                                                    */
+
+bool count_layer(Run& r, uint32_t opcode, uint32_t words) {
+    if (r.layers >= SCNN_CFG_MAX_LAYERS) {
+        fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_LAYERS);
+        return false;
+    }
+    r.cnt_head[r.layers] = opcode | ((uint64_t)words << SCNN_CNT_WORDS_SHIFT);
+    r.cnt_iters[r.layers] = 0;
+    return true;
+}
+
+void emit_caps(scnn_stream_t& out, Run& r) {
+    if (!reserve(r, 1 + SCNN_CAP_COUNT)) return;
+    record_header(out, SCNN_REC_CAPS, SCNN_CAP_COUNT);
+    const uint32_t caps[SCNN_CAP_COUNT] = {
+        HW_VERSION,
+        SCNN_FORMAT_VERSION,
+        SCNN_CFG_LANES,
+        SCNN_CFG_PE_OUT,
+        SCNN_CFG_ACT_WORDS,
+        SCNN_CFG_WEIGHT_ENTRIES,
+        SCNN_CFG_TILE_CHANNELS,
+        SCNN_CFG_MAX_CHANNELS,
+        SCNN_CFG_MAX_DIM,
+        SCNN_CFG_MAX_KERNEL,
+        SCNN_CFG_MAX_STRIDE,
+        SCNN_CFG_MAX_PAD,
+        SCNN_CFG_MAX_POOL_KERNEL,
+        SCNN_CFG_MAX_POOL_STRIDE,
+        SCNN_CFG_MAX_FC_IN,
+        SCNN_CFG_MAX_FC_OUT,
+        SCNN_CFG_MAX_BATCH,
+        SCNN_CFG_MAX_LAYERS,
+        SCNN_CFG_MAX_PROGRAM_WORDS,
+    };
+caps_word:
+    for (unsigned i = 0; i < SCNN_CAP_COUNT; i++) {
+#pragma HLS PIPELINE II = 1
+        write_word(out, caps[i], false);
+    }
+}
+
+void emit_tensor(scnn_stream_t& out, Run& r, uint32_t tag) {
+    const uint32_t n = r.batch * image_words(r.act);
+    if (!reserve(r, 1 + SCNN_TENSOR_HEAD_WORDS + n)) return;
+    record_header(out, SCNN_REC_TENSOR, SCNN_TENSOR_HEAD_WORDS + n);
+    write_word(out,
+               (uint64_t)r.act.channels | ((uint64_t)r.act.height << 16) | ((uint64_t)r.act.width << 32) |
+                   ((uint64_t)r.batch << 48),
+               false);
+    write_word(out, (uint64_t)tag | ((uint64_t)r.layers << SCNN_TAG_LAYERS_SHIFT), false);
+tensor_word:
+    for (uint32_t a = 0; a < n; a++) {
+#pragma HLS LOOP_TRIPCOUNT max = 8192
+#pragma HLS PIPELINE II = 1
+        write_word(out, pack(act_buf[r.cur][a]), false);
+    }
+}
+
+/* INPUT: validated field word, then the images straight into the current buffer. */
+void packet_input(scnn_stream_t& in, Run& r, uint32_t length, uint32_t& crc) {
+    const uint64_t f = read_payload(in, r, crc);
+    Shape s;
+    s.channels = bits(f, SCNN_IN_C_SHIFT, SCNN_IN_FIELD_BITS);
+    s.height = bits(f, SCNN_IN_H_SHIFT, SCNN_IN_FIELD_BITS);
+    s.width = bits(f, SCNN_IN_W_SHIFT, SCNN_IN_FIELD_BITS);
+    const uint32_t batch = bits(f, SCNN_IN_B_SHIFT, SCNN_IN_FIELD_BITS);
+    if (batch != r.batch) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_BATCH);
+    if (s.channels == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_CHANNELS);
+    if (s.height == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_HEIGHT);
+    if (s.width == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_WIDTH);
+    if (s.channels > SCNN_CFG_MAX_CHANNELS) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_CHANNELS);
+    if (s.height > SCNN_CFG_MAX_DIM || s.width > SCNN_CFG_MAX_DIM) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_DIM);
+    const uint64_t n = (uint64_t)batch * image_words(s);
+    if (n > SCNN_CFG_ACT_WORDS) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_ACT_WORDS);
+    if (length != SCNN_IN_FIELD_WORDS + n) return fail(r, SCNN_ERR_LENGTH, length);
+input_word:
+    for (uint32_t a = 0; a < (uint32_t)n; a++) {
+#pragma HLS LOOP_TRIPCOUNT max = 8192
+#pragma HLS PIPELINE II = 1
+        unpack(read_payload(in, r, crc), act_buf[r.cur][a]);
+        if (r.overrun) break;
+    }
+    r.act = s; /* committed by the caller only if the CRC matches */
+}
+
+/* Field words of CONV, FC, POOL, RELU and OUTPUT; checked after the CRC. */
+void packet_fields(scnn_stream_t& in, Run& r, uint32_t length, uint32_t& crc, uint64_t f[2]) {
+fields_word:
+    for (uint32_t i = 0; i < length; i++) {
+#pragma HLS LOOP_TRIPCOUNT max = 2
+        f[i] = read_payload(in, r, crc);
+    }
+}
+
+void check_layer(Run& r, uint32_t opcode, const uint64_t f[2]) {
+    Layer& L = r.layer;
+    const bool fc = (opcode == SCNN_OP_FC);
+    L.kernel = bits(f[1], SCNN_L1_KERNEL_SHIFT, SCNN_L1_GEOM_BITS);
+    L.stride = bits(f[1], SCNN_L1_STRIDE_SHIFT, SCNN_L1_GEOM_BITS);
+    L.pad = bits(f[1], SCNN_L1_PAD_SHIFT, SCNN_L1_GEOM_BITS);
+    L.relu = bits(f[1], SCNN_L1_RELU_SHIFT, 1);
+    L.tile_groups = bits(f[1], SCNN_L1_TILE_SHIFT, SCNN_L1_TILE_BITS);
+    L.next_group = 0;
+    if (bits(f[1], SCNN_L1_RSVD0_SHIFT, SCNN_L1_RSVD0_BITS) || bits(f[1], SCNN_L1_RSVD1_SHIFT, SCNN_L1_RSVD1_BITS))
+        return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
+    if (fc) {
+        /* Flatten: the current activations, in buffer order, are the inputs. */
+        const uint32_t in_features = bits(f[0], SCNN_FC_IN_SHIFT, SCNN_FC_IN_BITS);
+        L.out.channels = bits(f[0], SCNN_FC_OUT_SHIFT, SCNN_FC_OUT_BITS);
+        if (bits(f[0], SCNN_FC_RSVD_SHIFT, SCNN_FC_RSVD_BITS)) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
+        if (in_features != LANES * image_words(r.act)) return fail(r, SCNN_ERR_SHAPE, SCNN_F_IN_FEATURES);
+        if (in_features > SCNN_CFG_MAX_FC_IN) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_FC_IN);
+        if (L.kernel != 1) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_KERNEL);
+        if (L.stride != 1) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_STRIDE);
+        if (L.pad != 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_PAD);
+        if (L.out.channels == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_OUT_CHANNELS);
+        if (L.out.channels > SCNN_CFG_MAX_FC_OUT) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_FC_OUT);
+        L.in.channels = in_features;
+        L.in.height = L.in.width = 1;
+        L.out.height = L.out.width = 1;
+    } else {
+        L.in.channels = bits(f[0], SCNN_CONV_INC_SHIFT, SCNN_CONV_DIM_BITS);
+        L.in.height = bits(f[0], SCNN_CONV_INH_SHIFT, SCNN_CONV_DIM_BITS);
+        L.in.width = bits(f[0], SCNN_CONV_INW_SHIFT, SCNN_CONV_DIM_BITS);
+        L.out.channels = bits(f[0], SCNN_CONV_OUTC_SHIFT, SCNN_CONV_DIM_BITS);
+        if (L.in.channels != r.act.channels) return fail(r, SCNN_ERR_SHAPE, SCNN_F_CHANNELS);
+        if (L.in.height != r.act.height) return fail(r, SCNN_ERR_SHAPE, SCNN_F_HEIGHT);
+        if (L.in.width != r.act.width) return fail(r, SCNN_ERR_SHAPE, SCNN_F_WIDTH);
+        if (L.kernel == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_KERNEL);
+        if (L.kernel > SCNN_CFG_MAX_KERNEL) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_KERNEL);
+        if (L.stride == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_STRIDE);
+        if (L.stride > SCNN_CFG_MAX_STRIDE) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_STRIDE);
+        if (L.pad > SCNN_CFG_MAX_PAD) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_PAD);
+        if (L.out.channels == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_OUT_CHANNELS);
+        if (L.out.channels > SCNN_CFG_MAX_CHANNELS) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_CHANNELS);
+        if (L.in.height + 2 * L.pad < L.kernel || L.in.width + 2 * L.pad < L.kernel)
+            return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_OUT_SIZE);
+        L.out.height = (L.in.height + 2 * L.pad - L.kernel) / L.stride + 1;
+        L.out.width = (L.in.width + 2 * L.pad - L.kernel) / L.stride + 1;
+        if (L.out.height > SCNN_CFG_MAX_DIM || L.out.width > SCNN_CFG_MAX_DIM)
+            return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_DIM);
+    }
+    L.in_groups = groups_of(L.in.channels);
+    L.out_groups = groups_of(L.out.channels);
+    if (L.tile_groups == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_TILE_GROUPS);
+    if (L.tile_groups > TILE_GROUPS_MAX) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_TILE_CHANNELS);
+    if ((uint64_t)L.tile_groups * L.in_groups * L.kernel * L.kernel > SCNN_CFG_WEIGHT_ENTRIES)
+        return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_WEIGHT_ENTRIES);
+    if ((uint64_t)r.batch * image_words(L.out) > SCNN_CFG_ACT_WORDS) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_ACT_WORDS);
+}
+
+/* TILE: field word checked against the pending layer, then requant words and
+ * weights into the tile buffers. */
+void packet_tile(scnn_stream_t& in, Run& r, uint32_t length, uint32_t& crc, uint32_t& count) {
+    const Layer& L = r.layer;
+    const uint64_t f = read_payload(in, r, crc);
+    const uint32_t first = bits(f, SCNN_TILE_FIRST_SHIFT, SCNN_TILE_FIELD_BITS);
+    count = bits(f, SCNN_TILE_COUNT_SHIFT, SCNN_TILE_FIELD_BITS);
+    const uint32_t left = L.out_groups - L.next_group;
+    const uint32_t expect = left < L.tile_groups ? left : L.tile_groups;
+    if (bits(f, SCNN_TILE_RSVD_SHIFT, SCNN_TILE_RSVD_BITS)) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
+    if (first != L.next_group) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_TILE_FIRST);
+    if (count != expect) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_TILE_COUNT);
+    const uint32_t blocks = count * L.in_groups * L.kernel * L.kernel;
+    if (length != SCNN_TILE_FIELD_WORDS + PE * count + PE * blocks) return fail(r, SCNN_ERR_LENGTH, length);
+tile_requant:
+    for (uint32_t c = 0; c < PE * count; c++) {
+#pragma HLS LOOP_TRIPCOUNT max = 512
+#pragma HLS PIPELINE II = 1
+        requant_buf[c / PE][c % PE] = read_payload(in, r, crc);
+        if (r.overrun) return;
+    }
+tile_weights:
+    for (uint32_t k = 0; k < PE * blocks; k++) {
+#pragma HLS LOOP_TRIPCOUNT max = 4096
+#pragma HLS PIPELINE II = 1
+        unpack(read_payload(in, r, crc), weight_buf[k / PE][k % PE]);
+        if (r.overrun) return;
+    }
+}
+
+bool requant_words_valid(uint32_t count) {
+    bool ok = true;
+check_requant:
+    for (uint32_t c = 0; c < PE * count; c++) {
+#pragma HLS LOOP_TRIPCOUNT max = 512
+#pragma HLS PIPELINE II = 1
+        if (bits(requant_buf[c / PE][c % PE], SCNN_RQ_RSVD_SHIFT, SCNN_RQ_RSVD_BITS)) ok = false;
+    }
+    return ok;
+}
+
+void packet_pool(Run& r, uint64_t f) {
+    Shape in, out;
+    in.channels = bits(f, SCNN_POOL_C_SHIFT, SCNN_POOL_DIM_BITS);
+    in.height = bits(f, SCNN_POOL_H_SHIFT, SCNN_POOL_DIM_BITS);
+    in.width = bits(f, SCNN_POOL_W_SHIFT, SCNN_POOL_DIM_BITS);
+    const uint32_t kernel = bits(f, SCNN_POOL_KERNEL_SHIFT, SCNN_POOL_GEOM_BITS);
+    const uint32_t stride = bits(f, SCNN_POOL_STRIDE_SHIFT, SCNN_POOL_GEOM_BITS);
+    const bool average = bits(f, SCNN_POOL_MODE_SHIFT, 1) == SCNN_POOL_AVG;
+    if (bits(f, SCNN_POOL_RSVD_SHIFT, SCNN_POOL_RSVD_BITS)) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
+    if (in.channels != r.act.channels) return fail(r, SCNN_ERR_SHAPE, SCNN_F_CHANNELS);
+    if (in.height != r.act.height) return fail(r, SCNN_ERR_SHAPE, SCNN_F_HEIGHT);
+    if (in.width != r.act.width) return fail(r, SCNN_ERR_SHAPE, SCNN_F_WIDTH);
+    if (kernel == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_KERNEL);
+    if (kernel > SCNN_CFG_MAX_POOL_KERNEL) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_POOL_KERNEL);
+    if (stride == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_STRIDE);
+    if (stride > SCNN_CFG_MAX_POOL_STRIDE) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_POOL_STRIDE);
+    if (in.height < kernel || in.width < kernel) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_OUT_SIZE);
+    out.channels = in.channels;
+    out.height = (in.height - kernel) / stride + 1;
+    out.width = (in.width - kernel) / stride + 1;
+    if (!count_layer(r, SCNN_OP_POOL, 1 + SCNN_POOL_FIELD_WORDS)) return;
+    r.cnt_iters[r.layers] = pool(in, out, kernel, stride, average, r.batch, r.cur);
+    r.layers++;
+    r.cur = 1 - r.cur;
+    r.act = out;
+}
+
+void packet_relu(Run& r, uint64_t f) {
+    if (bits(f, SCNN_RELU_RSVD_SHIFT, SCNN_RELU_RSVD_BITS)) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
+    if (bits(f, SCNN_POOL_C_SHIFT, SCNN_POOL_DIM_BITS) != r.act.channels) return fail(r, SCNN_ERR_SHAPE, SCNN_F_CHANNELS);
+    if (bits(f, SCNN_POOL_H_SHIFT, SCNN_POOL_DIM_BITS) != r.act.height) return fail(r, SCNN_ERR_SHAPE, SCNN_F_HEIGHT);
+    if (bits(f, SCNN_POOL_W_SHIFT, SCNN_POOL_DIM_BITS) != r.act.width) return fail(r, SCNN_ERR_SHAPE, SCNN_F_WIDTH);
+    if (!count_layer(r, SCNN_OP_RELU, 1 + SCNN_RELU_FIELD_WORDS)) return;
+    r.cnt_iters[r.layers] = relu(r.batch * image_words(r.act), r.cur);
+    r.layers++;
+}
+
+/* Expected payload length of the packets whose length does not depend on fields. */
+bool fixed_length(uint32_t opcode, uint32_t& length) {
+    switch (opcode) {
+    case SCNN_OP_CAPS: length = 0; return true;
+    case SCNN_OP_END: length = 0; return true;
+    case SCNN_OP_CONV:
+    case SCNN_OP_FC: length = SCNN_LAYER_FIELD_WORDS; return true;
+    case SCNN_OP_POOL: length = SCNN_POOL_FIELD_WORDS; return true;
+    case SCNN_OP_RELU: length = SCNN_RELU_FIELD_WORDS; return true;
+    case SCNN_OP_OUTPUT: length = SCNN_OUT_FIELD_WORDS; return true;
+    default: return false;
+    }
+}
+
+bool known_opcode(uint32_t opcode) {
+    uint32_t unused;
+    return fixed_length(opcode, unused) || opcode == SCNN_OP_INPUT || opcode == SCNN_OP_TILE;
+}
+
+/* One packet: header, payload (CRC folded in), CRC check, then its effect. */
+void packet(scnn_stream_t& in, scnn_stream_t& out, Run& r) {
+    if (r.words >= r.total) return fail(r, SCNN_ERR_NO_END, r.words);
+    const uint64_t head = read_word(in, r);
+    if (r.overrun) return fail(r, SCNN_ERR_TRUNCATED, r.words);
+    const uint32_t opcode = bits(head, SCNN_PKT_OPCODE_SHIFT, SCNN_PKT_OPCODE_BITS);
+    const uint32_t length = bits(head, SCNN_PKT_LENGTH_SHIFT, SCNN_PKT_LENGTH_BITS);
+    const uint32_t crc_sent = bits(head, SCNN_PKT_CRC_SHIFT, SCNN_PKT_CRC_BITS);
+    uint32_t crc = crc32_half(CRC_INIT, (uint32_t)head);
+
+    if (!known_opcode(opcode)) return fail(r, SCNN_ERR_UNKNOWN_OPCODE, opcode);
+    if (length > r.total - r.words) return fail(r, SCNN_ERR_LENGTH, length);
+    uint32_t fixed;
+    if (fixed_length(opcode, fixed) && length != fixed) return fail(r, SCNN_ERR_LENGTH, length);
+    if (r.pending != (opcode == SCNN_OP_TILE)) return fail(r, SCNN_ERR_SEQUENCE, opcode);
+    const bool needs_act = opcode == SCNN_OP_CONV || opcode == SCNN_OP_FC || opcode == SCNN_OP_POOL ||
+                           opcode == SCNN_OP_RELU || opcode == SCNN_OP_OUTPUT;
+    if (needs_act && !r.have_act) return fail(r, SCNN_ERR_SEQUENCE, opcode);
+
+    /* Payload. */
+    uint64_t f[2] = {0, 0};
+    uint32_t tile_count = 0;
+    if (opcode == SCNN_OP_INPUT) {
+        r.have_act = false; /* the old activations are gone either way */
+        packet_input(in, r, length, crc);
+    } else if (opcode == SCNN_OP_TILE) {
+        packet_tile(in, r, length, crc, tile_count);
+    } else {
+        packet_fields(in, r, length, crc, f); /* length <= 2 checked above */
+    }
+    if (r.status != SCNN_OK) return;
+    if (r.overrun) return fail(r, SCNN_ERR_TRUNCATED, r.words);
+    crc ^= 0xFFFFFFFFu;
+    if (crc != crc_sent) return fail(r, SCNN_ERR_CRC, crc);
+
+    /* Effect: only now is anything in the packet used. */
+    switch (opcode) {
+    case SCNN_OP_CAPS: emit_caps(out, r); break;
+    case SCNN_OP_INPUT: r.have_act = true; break;
+    case SCNN_OP_CONV:
+    case SCNN_OP_FC:
+        check_layer(r, opcode, f);
+        if (r.status == SCNN_OK && count_layer(r, opcode, 1 + SCNN_LAYER_FIELD_WORDS)) r.pending = true;
+        break;
+    case SCNN_OP_TILE:
+        if (!requant_words_valid(tile_count)) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_REQUANT);
+        r.cnt_iters[r.layers] += conv_tile(r.layer, r.layer.next_group, tile_count, r.batch, r.cur);
+        r.cnt_head[r.layers] += (1ull << SCNN_CNT_TILES_SHIFT) + ((uint64_t)(1 + length) << SCNN_CNT_WORDS_SHIFT);
+        r.layer.next_group += tile_count;
+        if (r.layer.next_group == r.layer.out_groups) {
+            r.pending = false;
+            r.layers++;
+            r.cur = 1 - r.cur;
+            r.act = r.layer.out;
+        }
+        break;
+    case SCNN_OP_POOL: packet_pool(r, f[0]); break;
+    case SCNN_OP_RELU: packet_relu(r, f[0]); break;
+    case SCNN_OP_OUTPUT:
+        if (bits(f[0], SCNN_OUT_RSVD_SHIFT, SCNN_OUT_RSVD_BITS)) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
+        emit_tensor(out, r, bits(f[0], SCNN_OUT_TAG_SHIFT, SCNN_OUT_TAG_BITS));
+        break;
+    case SCNN_OP_END:
+        r.ended = true;
+        if (!r.last_seen) return fail(r, SCNN_ERR_TRAILING_DATA, r.words);
+        if (r.words != r.total) return fail(r, SCNN_ERR_BAD_LENGTH, r.words);
+        break;
+    default: break;
+    }
+}
+
+void header(scnn_stream_t& in, Run& r) {
+    const uint64_t h0 = read_word(in, r);
+    const uint64_t h1 = read_word(in, r);
+    r.batch = bits(h0, SCNN_HDR_BATCH_SHIFT, SCNN_HDR_BATCH_BITS);
+    r.total = bits(h1, SCNN_HDR_TOTAL_SHIFT, SCNN_HDR_TOTAL_BITS);
+    r.resp_cap = bits(h1, SCNN_HDR_RESPCAP_SHIFT, SCNN_HDR_RESPCAP_BITS);
+    const uint32_t magic = bits(h0, SCNN_HDR_MAGIC_SHIFT, SCNN_HDR_MAGIC_BITS);
+    const uint32_t version = bits(h0, SCNN_HDR_VERSION_SHIFT, SCNN_HDR_VERSION_BITS);
+    if (r.overrun) return fail(r, SCNN_ERR_TRUNCATED, r.words);
+    if (magic != SCNN_PROGRAM_MAGIC) return fail(r, SCNN_ERR_BAD_MAGIC, magic);
+    if (version != SCNN_FORMAT_VERSION) return fail(r, SCNN_ERR_BAD_VERSION, version);
+    if (r.total < SCNN_HDR_WORDS + 1 || r.total > SCNN_CFG_MAX_PROGRAM_WORDS) return fail(r, SCNN_ERR_BAD_LENGTH, r.total);
+    if (r.batch == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_BATCH);
+    if (r.batch > SCNN_CFG_MAX_BATCH) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_BATCH);
+    if (r.resp_cap < MIN_RESPONSE_WORDS) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESP_CAPACITY);
+}
+
+/* Read to TLAST, however long the garbage; the DMA length bounds it. */
+void drain(scnn_stream_t& in, Run& r) {
+drain_word:
+    for (uint32_t i = 0; i < SCNN_CFG_MAX_PROGRAM_WORDS; i++) {
+#pragma HLS PIPELINE II = 1
+        if (r.last_seen) break;
+        read_word(in, r);
+    }
+}
+
+void trailer(scnn_stream_t& out, const Run& r) {
+    write_word(out,
+               (uint64_t)SCNN_STATUS_MAGIC | ((uint64_t)r.status << SCNN_ST_STATUS_SHIFT) |
+                   ((uint64_t)r.layers << SCNN_ST_LAYERS_SHIFT),
+               false);
+    write_word(out, (uint64_t)r.packet | ((uint64_t)r.detail << SCNN_ST_DETAIL_SHIFT), false);
+    write_word(out, (uint64_t)r.words | ((uint64_t)r.records << SCNN_ST_RECORDS_SHIFT), r.layers == 0);
+trailer_layer:
+    for (uint32_t i = 0; i < r.layers; i++) {
+#pragma HLS LOOP_TRIPCOUNT max = 32
+#pragma HLS PIPELINE II = 2
+        write_word(out, r.cnt_head[i], false);
+        write_word(out, r.cnt_iters[i], i + 1 == r.layers);
+    }
+}
+
+}  // namespace
+
+void streamcnn_top(scnn_stream_t& in, scnn_stream_t& out, uint32_t& status, uint32_t& packet_index,
+                   uint32_t& words, uint32_t& hw_version) {
+#pragma HLS INTERFACE mode = axis port = in
+#pragma HLS INTERFACE mode = axis port = out
+#pragma HLS INTERFACE mode = s_axilite port = status
+#pragma HLS INTERFACE mode = s_axilite port = packet_index
+#pragma HLS INTERFACE mode = s_axilite port = words
+#pragma HLS INTERFACE mode = s_axilite port = hw_version
+#pragma HLS INTERFACE mode = s_axilite port = return
+#pragma HLS ARRAY_RESHAPE variable = act_buf complete dim = 3
+#pragma HLS ARRAY_RESHAPE variable = weight_buf complete dim = 3
+#pragma HLS ARRAY_PARTITION variable = weight_buf complete dim = 2
+#pragma HLS ARRAY_PARTITION variable = requant_buf complete dim = 2
+#pragma HLS ARRAY_PARTITION variable = SCNN_CRC32_TABLE complete dim = 1
+    hw_version = HW_VERSION;
+
+    Run r;
+    r.status = SCNN_OK;
+    r.detail = 0;
+    r.packet = SCNN_NO_PACKET;
+    r.words = r.total = r.batch = r.resp_cap = r.resp_used = r.records = 0;
+    r.last_seen = r.overrun = r.ended = false;
+    r.have_act = r.pending = false;
+    r.cur = 0;
+    r.act.channels = r.act.height = r.act.width = 0;
+    r.layers = 0;
+
+    header(in, r);
+packet_loop:
+    for (uint32_t p = 0; p < SCNN_CFG_MAX_PROGRAM_WORDS; p++) {
+#pragma HLS LOOP_TRIPCOUNT max = 64
+        if (r.status != SCNN_OK || r.ended) break;
+        r.packet = p;
+        packet(in, out, r);
+    }
+    if (r.status == SCNN_OK) r.packet = SCNN_NO_PACKET;
+    drain(in, r);
+    trailer(out, r);
+
+    status = r.status | (r.layers << 16);
+    packet_index = r.packet;
+    words = r.words;
+}
