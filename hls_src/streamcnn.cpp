@@ -171,17 +171,26 @@ void record_header(scnn_stream_t& out, uint32_t kind, uint32_t length) {
 /* ------------------------------------------------------------------------- */
 /* Arithmetic (docs/numerics.md)                                              */
 
-/* 8 output channels x 8 input lanes: the multiplier array, one block a cycle. */
-inline void mac_block(int32_t acc[PE], const int8_t w[PE][LANES], const int8_t x[LANES]) {
+/* The multiplier array: 8 output channels x 8 input lanes, one 8x8 weight
+ * block a cycle.  Each multiplier accumulates into its own register (a DSP48
+ * in multiply-accumulate mode); lanes are summed once per output pixel. */
+inline void mac_block(int32_t acc[PE][LANES], const int8_t w[PE][LANES], const int8_t x[LANES]) {
     for (unsigned o = 0; o < PE; o++) {
 #pragma HLS UNROLL
-        int32_t sum = 0;
         for (unsigned l = 0; l < LANES; l++) {
 #pragma HLS UNROLL
-            sum += (int32_t)w[o][l] * (int32_t)x[l];
+            acc[o][l] += (int32_t)w[o][l] * (int32_t)x[l];
         }
-        acc[o] += sum;
     }
+}
+
+inline int32_t lane_sum(const int32_t acc[LANES]) {
+    int32_t sum = 0;
+    for (unsigned l = 0; l < LANES; l++) {
+#pragma HLS UNROLL
+        sum += acc[l];
+    }
+    return sum;
 }
 
 /* y = clamp(relu?(round_half_up((acc + bias) * M / 2^S)), -128, 127) */
@@ -226,11 +235,14 @@ image:
             col:
                 for (uint32_t ox = 0; ox < L.out.width; ox++) {
 #pragma HLS LOOP_TRIPCOUNT max = 128
-                    int32_t acc[PE];
-#pragma HLS ARRAY_PARTITION variable = acc complete
+                    int32_t acc[PE][LANES];
+#pragma HLS ARRAY_PARTITION variable = acc complete dim = 0
                     for (unsigned o = 0; o < PE; o++) {
 #pragma HLS UNROLL
-                        acc[o] = 0;
+                        for (unsigned l = 0; l < LANES; l++) {
+#pragma HLS UNROLL
+                            acc[o][l] = 0;
+                        }
                     }
                     uint32_t block = g * blocks_per_group;
                 reduce_group:
@@ -269,7 +281,7 @@ image:
                     const uint32_t a = b * out_img + (og * L.out.height + oy) * L.out.width + ox;
                     for (unsigned o = 0; o < PE; o++) {
 #pragma HLS UNROLL
-                        act_buf[1 - src][a][o] = requantize(acc[o], requant_buf[g][o], L.relu != 0);
+                        act_buf[1 - src][a][o] = requantize(lane_sum(acc[o]), requant_buf[g][o], L.relu != 0);
                     }
                 }
             }
