@@ -53,7 +53,7 @@ struct Shape {
 struct Layer {
     Shape in, out;
     uint32_t in_groups, out_groups;
-    uint32_t kernel, stride, pad, relu, tile_groups;
+    uint32_t kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, relu, tile_groups;
     uint32_t next_group;
 };
 
@@ -216,78 +216,80 @@ inline int32_t floor_div(int32_t a, int32_t b) {
 /* Layer engines                                                              */
 
 /* Output groups [first, first + count) of a CONV/FC layer for the whole batch,
- * from the tile in weight_buf/requant_buf.  Returns pipelined iterations. */
+ * from the tile in weight_buf/requant_buf.  One pipeline with II = 1 walks
+ * image, output group, output pixel and, innermost, the pixel's weight blocks
+ * (input group, ky, kx): no fill or drain between pixels.  Returns its trip count. */
 uint64_t conv_tile(const Layer& L, uint32_t first, uint32_t count, uint32_t batch, uint32_t src) {
     const uint32_t in_img = L.in_groups * L.in.height * L.in.width;
     const uint32_t out_img = L.out_groups * L.out.height * L.out.width;
-    const uint32_t blocks_per_group = L.in_groups * L.kernel * L.kernel;
+    const uint32_t blocks_per_group = L.in_groups * L.kernel_h * L.kernel_w;
+    const uint64_t steps = (uint64_t)batch * count * L.out.height * L.out.width * blocks_per_group;
     const int32_t in_h = (int32_t)L.in.height, in_w = (int32_t)L.in.width;
-    uint64_t iters = 0;
-image:
-    for (uint32_t b = 0; b < batch; b++) {
-#pragma HLS LOOP_TRIPCOUNT max = 256
-    group:
-        for (uint32_t g = 0; g < count; g++) {
-#pragma HLS LOOP_TRIPCOUNT max = 64
-        row:
-            for (uint32_t oy = 0; oy < L.out.height; oy++) {
-#pragma HLS LOOP_TRIPCOUNT max = 128
-            col:
-                for (uint32_t ox = 0; ox < L.out.width; ox++) {
-#pragma HLS LOOP_TRIPCOUNT max = 128
-                    int32_t acc[PE][LANES];
+
+    uint32_t b = 0, g = 0, oy = 0, ox = 0;     /* output position */
+    uint32_t i = 0, ky = 0, kx = 0, blk = 0;   /* reduction position; blk = (i * kh + ky) * kw + kx */
+    int32_t acc[PE][LANES];
 #pragma HLS ARRAY_PARTITION variable = acc complete dim = 0
-                    for (unsigned o = 0; o < PE; o++) {
-#pragma HLS UNROLL
-                        for (unsigned l = 0; l < LANES; l++) {
-#pragma HLS UNROLL
-                            acc[o][l] = 0;
-                        }
-                    }
-                    uint32_t block = g * blocks_per_group;
-                reduce_group:
-                    for (uint32_t i = 0; i < L.in_groups; i++) {
-#pragma HLS LOOP_TRIPCOUNT max = 512
-                    reduce_ky:
-                        for (uint32_t ky = 0; ky < L.kernel; ky++) {
-#pragma HLS LOOP_TRIPCOUNT max = 7
-                        reduce_kx:
-                            for (uint32_t kx = 0; kx < L.kernel; kx++) {
-#pragma HLS LOOP_TRIPCOUNT max = 7
+conv_step:
+    for (uint64_t step = 0; step < steps; step++) {
+#pragma HLS LOOP_TRIPCOUNT max = 1048576
 #pragma HLS PIPELINE II = 1
-                                const int32_t iy = (int32_t)(oy * L.stride + ky) - (int32_t)L.pad;
-                                const int32_t ix = (int32_t)(ox * L.stride + kx) - (int32_t)L.pad;
-                                int8_t x[LANES];
+        const int32_t iy = (int32_t)(oy * L.stride_h + ky) - (int32_t)L.pad_h;
+        const int32_t ix = (int32_t)(ox * L.stride_w + kx) - (int32_t)L.pad_w;
+        int8_t x[LANES];
 #pragma HLS ARRAY_PARTITION variable = x complete
-                                if (iy >= 0 && iy < in_h && ix >= 0 && ix < in_w) {
-                                    const uint32_t a = b * in_img + (i * L.in.height + (uint32_t)iy) * L.in.width + (uint32_t)ix;
-                                    for (unsigned l = 0; l < LANES; l++) {
+        if (iy >= 0 && iy < in_h && ix >= 0 && ix < in_w) {
+            const uint32_t a = b * in_img + (i * L.in.height + (uint32_t)iy) * L.in.width + (uint32_t)ix;
+            for (unsigned l = 0; l < LANES; l++) {
 #pragma HLS UNROLL
-                                        x[l] = act_buf[src][a][l];
-                                    }
-                                } else {
-                                    for (unsigned l = 0; l < LANES; l++) {
+                x[l] = act_buf[src][a][l];
+            }
+        } else {
+            for (unsigned l = 0; l < LANES; l++) {
 #pragma HLS UNROLL
-                                        x[l] = 0; /* zero padding */
-                                    }
-                                }
-                                mac_block(acc, weight_buf[block], x);
-                                block++;
-                            }
-                        }
+                x[l] = 0; /* zero padding */
+            }
+        }
+        if (blk == 0) {
+            for (unsigned o = 0; o < PE; o++) {
+#pragma HLS UNROLL
+                for (unsigned l = 0; l < LANES; l++) {
+#pragma HLS UNROLL
+                    acc[o][l] = 0;
+                }
+            }
+        }
+        mac_block(acc, weight_buf[g * blocks_per_group + blk], x);
+
+        if (blk + 1 == blocks_per_group) {
+            const uint32_t a = b * out_img + ((first + g) * L.out.height + oy) * L.out.width + ox;
+            for (unsigned o = 0; o < PE; o++) {
+#pragma HLS UNROLL
+                act_buf[1 - src][a][o] = requantize(lane_sum(acc[o]), requant_buf[g][o], L.relu != 0);
+            }
+            blk = i = ky = kx = 0;
+            if (++ox == L.out.width) {
+                ox = 0;
+                if (++oy == L.out.height) {
+                    oy = 0;
+                    if (++g == count) {
+                        g = 0;
+                        ++b;
                     }
-                    iters += blocks_per_group;
-                    const uint32_t og = first + g;
-                    const uint32_t a = b * out_img + (og * L.out.height + oy) * L.out.width + ox;
-                    for (unsigned o = 0; o < PE; o++) {
-#pragma HLS UNROLL
-                        act_buf[1 - src][a][o] = requantize(lane_sum(acc[o]), requant_buf[g][o], L.relu != 0);
-                    }
+                }
+            }
+        } else {
+            ++blk;
+            if (++kx == L.kernel_w) {
+                kx = 0;
+                if (++ky == L.kernel_h) {
+                    ky = 0;
+                    ++i;
                 }
             }
         }
     }
-    return iters;
+    return steps;
 }
 
 /* Max or average pooling, no padding, floor mode; 8 channels per cycle. */
@@ -461,9 +463,12 @@ fields_word:
 void check_layer(Run& r, uint32_t opcode, const uint64_t f[2]) {
     Layer& L = r.layer;
     const bool fc = (opcode == SCNN_OP_FC);
-    L.kernel = bits(f[1], SCNN_L1_KERNEL_SHIFT, SCNN_L1_GEOM_BITS);
-    L.stride = bits(f[1], SCNN_L1_STRIDE_SHIFT, SCNN_L1_GEOM_BITS);
-    L.pad = bits(f[1], SCNN_L1_PAD_SHIFT, SCNN_L1_GEOM_BITS);
+    L.kernel_h = bits(f[1], SCNN_L1_KH_SHIFT, SCNN_L1_GEOM_BITS);
+    L.kernel_w = bits(f[1], SCNN_L1_KW_SHIFT, SCNN_L1_GEOM_BITS);
+    L.stride_h = bits(f[1], SCNN_L1_SH_SHIFT, SCNN_L1_GEOM_BITS);
+    L.stride_w = bits(f[1], SCNN_L1_SW_SHIFT, SCNN_L1_GEOM_BITS);
+    L.pad_h = bits(f[1], SCNN_L1_PH_SHIFT, SCNN_L1_GEOM_BITS);
+    L.pad_w = bits(f[1], SCNN_L1_PW_SHIFT, SCNN_L1_GEOM_BITS);
     L.relu = bits(f[1], SCNN_L1_RELU_SHIFT, 1);
     L.tile_groups = bits(f[1], SCNN_L1_TILE_SHIFT, SCNN_L1_TILE_BITS);
     L.next_group = 0;
@@ -476,9 +481,9 @@ void check_layer(Run& r, uint32_t opcode, const uint64_t f[2]) {
         if (bits(f[0], SCNN_FC_RSVD_SHIFT, SCNN_FC_RSVD_BITS)) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
         if (in_features != LANES * image_words(r.act)) return fail(r, SCNN_ERR_SHAPE, SCNN_F_IN_FEATURES);
         if (in_features > SCNN_CFG_MAX_FC_IN) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_FC_IN);
-        if (L.kernel != 1) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_KERNEL);
-        if (L.stride != 1) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_STRIDE);
-        if (L.pad != 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_PAD);
+        if (L.kernel_h != 1 || L.kernel_w != 1) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_KERNEL);
+        if (L.stride_h != 1 || L.stride_w != 1) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_STRIDE);
+        if (L.pad_h != 0 || L.pad_w != 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_PAD);
         if (L.out.channels == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_OUT_CHANNELS);
         if (L.out.channels > SCNN_CFG_MAX_FC_OUT) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_FC_OUT);
         L.in.channels = in_features;
@@ -492,17 +497,19 @@ void check_layer(Run& r, uint32_t opcode, const uint64_t f[2]) {
         if (L.in.channels != r.act.channels) return fail(r, SCNN_ERR_SHAPE, SCNN_F_CHANNELS);
         if (L.in.height != r.act.height) return fail(r, SCNN_ERR_SHAPE, SCNN_F_HEIGHT);
         if (L.in.width != r.act.width) return fail(r, SCNN_ERR_SHAPE, SCNN_F_WIDTH);
-        if (L.kernel == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_KERNEL);
-        if (L.kernel > SCNN_CFG_MAX_KERNEL) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_KERNEL);
-        if (L.stride == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_STRIDE);
-        if (L.stride > SCNN_CFG_MAX_STRIDE) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_STRIDE);
-        if (L.pad > SCNN_CFG_MAX_PAD) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_PAD);
+        if (L.kernel_h == 0 || L.kernel_w == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_KERNEL);
+        if (L.kernel_h > SCNN_CFG_MAX_KERNEL || L.kernel_w > SCNN_CFG_MAX_KERNEL)
+            return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_KERNEL);
+        if (L.stride_h == 0 || L.stride_w == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_STRIDE);
+        if (L.stride_h > SCNN_CFG_MAX_STRIDE || L.stride_w > SCNN_CFG_MAX_STRIDE)
+            return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_STRIDE);
+        if (L.pad_h > SCNN_CFG_MAX_PAD || L.pad_w > SCNN_CFG_MAX_PAD) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_PAD);
         if (L.out.channels == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_OUT_CHANNELS);
         if (L.out.channels > SCNN_CFG_MAX_CHANNELS) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_CHANNELS);
-        if (L.in.height + 2 * L.pad < L.kernel || L.in.width + 2 * L.pad < L.kernel)
+        if (L.in.height + 2 * L.pad_h < L.kernel_h || L.in.width + 2 * L.pad_w < L.kernel_w)
             return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_OUT_SIZE);
-        L.out.height = (L.in.height + 2 * L.pad - L.kernel) / L.stride + 1;
-        L.out.width = (L.in.width + 2 * L.pad - L.kernel) / L.stride + 1;
+        L.out.height = (L.in.height + 2 * L.pad_h - L.kernel_h) / L.stride_h + 1;
+        L.out.width = (L.in.width + 2 * L.pad_w - L.kernel_w) / L.stride_w + 1;
         if (L.out.height > SCNN_CFG_MAX_DIM || L.out.width > SCNN_CFG_MAX_DIM)
             return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_DIM);
     }
@@ -510,7 +517,7 @@ void check_layer(Run& r, uint32_t opcode, const uint64_t f[2]) {
     L.out_groups = groups_of(L.out.channels);
     if (L.tile_groups == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_TILE_GROUPS);
     if (L.tile_groups > TILE_GROUPS_MAX) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_TILE_CHANNELS);
-    if ((uint64_t)L.tile_groups * L.in_groups * L.kernel * L.kernel > SCNN_CFG_WEIGHT_ENTRIES)
+    if ((uint64_t)L.tile_groups * L.in_groups * L.kernel_h * L.kernel_w > SCNN_CFG_WEIGHT_ENTRIES)
         return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_WEIGHT_ENTRIES);
     if ((uint64_t)r.batch * image_words(L.out) > SCNN_CFG_ACT_WORDS) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_ACT_WORDS);
 }
@@ -527,7 +534,7 @@ void packet_tile(scnn_stream_t& in, Run& r, uint32_t length, uint32_t& crc, uint
     if (bits(f, SCNN_TILE_RSVD_SHIFT, SCNN_TILE_RSVD_BITS)) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
     if (first != L.next_group) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_TILE_FIRST);
     if (count != expect) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_TILE_COUNT);
-    const uint32_t blocks = count * L.in_groups * L.kernel * L.kernel;
+    const uint32_t blocks = count * L.in_groups * L.kernel_h * L.kernel_w;
     if (length != SCNN_TILE_FIELD_WORDS + PE * count + PE * blocks) return fail(r, SCNN_ERR_LENGTH, length);
 tile_requant:
     for (uint32_t c = 0; c < PE * count; c++) {

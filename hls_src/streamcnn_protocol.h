@@ -82,29 +82,31 @@ enum scnn_input_fields {
 
 /* CONV payload: 2 field words.
  *   w0: in_channels[15:0] | in_height[31:16] | in_width[47:32] | out_channels[63:48]
- *   w1: kernel[3:0] | stride[7:4] | pad[11:8] | relu[12] | reserved[15:13] = 0 |
- *       groups per tile[31:16] | reserved[63:32] = 0
+ *   w1: kernel_h[3:0] | kernel_w[7:4] | stride_h[11:8] | stride_w[15:12] |
+ *       pad_h[19:16] | pad_w[23:20] | relu[24] | reserved[31:25] = 0 |
+ *       groups per tile[47:32] | reserved[63:48] = 0
  * FC payload: 2 field words; it flattens the current activations first.
  *   w0: in_features[31:0] (= 8 * groups * H * W of the current activations) |
  *       out_features[47:32] | reserved[63:48] = 0
- *   w1: as CONV w1 with kernel = stride = 1 and pad = 0. */
+ *   w1: as CONV w1 with kernel and stride 1 and pad 0. */
 enum scnn_layer_fields {
     SCNN_LAYER_FIELD_WORDS = 2,
     SCNN_CONV_INC_SHIFT = 0, SCNN_CONV_INH_SHIFT = 16, SCNN_CONV_INW_SHIFT = 32,
     SCNN_CONV_OUTC_SHIFT = 48, SCNN_CONV_DIM_BITS = 16,
     SCNN_FC_IN_SHIFT = 0, SCNN_FC_IN_BITS = 32, SCNN_FC_OUT_SHIFT = 32, SCNN_FC_OUT_BITS = 16,
     SCNN_FC_RSVD_SHIFT = 48, SCNN_FC_RSVD_BITS = 16,
-    SCNN_L1_KERNEL_SHIFT = 0, SCNN_L1_STRIDE_SHIFT = 4, SCNN_L1_PAD_SHIFT = 8, SCNN_L1_GEOM_BITS = 4,
-    SCNN_L1_RELU_SHIFT = 12, SCNN_L1_RSVD0_SHIFT = 13, SCNN_L1_RSVD0_BITS = 3,
-    SCNN_L1_TILE_SHIFT = 16, SCNN_L1_TILE_BITS = 16,
-    SCNN_L1_RSVD1_SHIFT = 32, SCNN_L1_RSVD1_BITS = 32
+    SCNN_L1_KH_SHIFT = 0, SCNN_L1_KW_SHIFT = 4, SCNN_L1_SH_SHIFT = 8, SCNN_L1_SW_SHIFT = 12,
+    SCNN_L1_PH_SHIFT = 16, SCNN_L1_PW_SHIFT = 20, SCNN_L1_GEOM_BITS = 4,
+    SCNN_L1_RELU_SHIFT = 24, SCNN_L1_RSVD0_SHIFT = 25, SCNN_L1_RSVD0_BITS = 7,
+    SCNN_L1_TILE_SHIFT = 32, SCNN_L1_TILE_BITS = 16,
+    SCNN_L1_RSVD1_SHIFT = 48, SCNN_L1_RSVD1_BITS = 16
 };
 
 /* TILE payload: 1 field word, then 8 * groups requant words, then the weights.
  *   field: first out group[15:0] | group count[31:16] | reserved[63:32] = 0
  *   requant word per output channel c (8 per group, padding channels all zero):
  *     bias int32[31:0] | multiplier uint24[55:32] | shift[61:56] | reserved[63:62] = 0
- *   weights: for out group g, in group i, ky, kx (in that order, kx fastest):
+ *   weights: for out group g, in group i, ky < kernel_h, kx < kernel_w (kx fastest):
  *     8 words, word o = out channel 8g+o, lane l = in channel 8i+l. */
 enum scnn_tile_fields {
     SCNN_TILE_FIELD_WORDS = 1,

@@ -87,13 +87,16 @@ def image_words(shape: tuple) -> int:
     return groups(c) * h * w
 
 
-def pack_images(q: np.ndarray) -> np.ndarray:
-    """int8 (N, C, H, W) -> words laid out [n][channel group][y][x], lane = channel % 8."""
-    n, c, h, w = q.shape
-    g = groups(c)
-    lanes = np.zeros((n, g * LANES, h, w), dtype=np.int8)
-    lanes[:, :c] = q
-    return np.ascontiguousarray(lanes.reshape(n, g, LANES, h, w).transpose(0, 1, 3, 4, 2)).reshape(-1).view(_U64)
+def pack_images(q: np.ndarray, channels_last: bool = False) -> np.ndarray:
+    """int8 (N, C, H, W) (or (N, H, W, C) with ``channels_last``) -> words laid out
+    [n][channel group][y][x], lane = channel % 8, unused lanes zero."""
+    cl = q if channels_last else q.transpose(0, 2, 3, 1)
+    n, h, w, c = cl.shape
+    lanes = np.zeros((n, groups(c), h, w, LANES), dtype=np.int8)
+    for g in range(groups(c)):
+        part = cl[..., g * LANES:(g + 1) * LANES]
+        lanes[:, g, :, :, :part.shape[-1]] = part
+    return lanes.reshape(-1).view(_U64)
 
 
 def unpack_images(words: np.ndarray, n: int, shape: tuple) -> np.ndarray:
@@ -106,12 +109,59 @@ def unpack_images(words: np.ndarray, n: int, shape: tuple) -> np.ndarray:
 
 
 def conv_blocks(weight: np.ndarray) -> np.ndarray:
-    """int8 (out, in, k, k) -> 8x8 blocks [out group][in group][ky][kx][out lane][in lane]."""
-    o, i, k, _ = weight.shape
-    padded = np.zeros((groups(o) * LANES, groups(i) * LANES, k, k), dtype=np.int8)
+    """int8 (out, in, kh, kw) -> 8x8 blocks [out group][in group][ky][kx][out lane][in lane]."""
+    o, i, kh, kw = weight.shape
+    padded = np.zeros((groups(o) * LANES, groups(i) * LANES, kh, kw), dtype=np.int8)
     padded[:o, :i] = weight
-    blocks = padded.reshape(groups(o), LANES, groups(i), LANES, k, k).transpose(0, 2, 4, 5, 1, 3)
+    blocks = padded.reshape(groups(o), LANES, groups(i), LANES, kh, kw).transpose(0, 2, 4, 5, 1, 3)
     return np.ascontiguousarray(blocks)
+
+
+@dataclass(frozen=True)
+class ColumnPacking:
+    """The first layer's kernel columns carried in the input's spare lanes.
+
+    A Conv2d on C input channels with a kh x kw kernel, C * kw <= 8, leaves most
+    of the 8 lanes idle.  The host instead sends channel c * kw + j holding the
+    padded input shifted by j columns (and subsampled by the stride), and the
+    accelerator runs a kh x 1 convolution: the same sums, kw times fewer cycles,
+    the same number of input words."""
+
+    kernel_w: int
+    stride_w: int
+    pad_w: int
+    out_w: int
+
+    def apply(self, q: np.ndarray) -> np.ndarray:
+        """int8 (N, C, H, W) -> channels-last (N, H, out_w, C * kw):
+        x'[y, x, c*kw + j] = xpad[c, y, x*sw + j]."""
+        n, c, h, w = q.shape
+        out = np.zeros((n, h, self.out_w, c * self.kernel_w), dtype=q.dtype)
+        for j in range(self.kernel_w):
+            src = np.arange(self.out_w) * self.stride_w + j - self.pad_w  # column in q; outside = padding
+            ok = (src >= 0) & (src < w)
+            for ch in range(c):
+                out[:, :, ok, ch * self.kernel_w + j] = q[:, ch, :, src[ok]].transpose(1, 2, 0)
+        return out
+
+
+def pack_columns(hw: list, caps: Capabilities, batch: int) -> Optional[ColumnPacking]:
+    """Rewrite hw[0] for column packing when it is a Conv2d that benefits and fits."""
+    first = hw[0]
+    if first.op != P.Op.CONV:
+        return None
+    conv = first.layer
+    c, h, _ = first.in_shape
+    o, _, kh, kw = conv.weight.shape
+    out_w = first.out_shape[2]
+    packed_shape = (c * kw, h, out_w)
+    if kw == 1 or c * kw > LANES or batch * image_words(packed_shape) > caps.act_words:
+        return None
+    weight = np.ascontiguousarray(conv.weight.transpose(0, 1, 3, 2)).reshape(o, c * kw, kh, 1)
+    packed = Conv2d(weight=weight, bias=conv.bias, multiplier=conv.multiplier, shift=conv.shift,
+                    stride=(conv.stride[0], 1), padding=(conv.padding[0], 0), name=conv.name)
+    hw[0] = HwLayer(P.Op.CONV, packed, packed_shape, first.out_shape, first.names, first.relu)
+    return ColumnPacking(kw, conv.stride[1], conv.padding[1], out_w)
 
 
 def fc_weight_on_chip(weight: np.ndarray, in_shape: tuple) -> np.ndarray:
@@ -139,9 +189,9 @@ def requant_words(layer) -> np.ndarray:
     return words
 
 
-def tile_groups(in_groups: int, kernel: int, out_groups: int, caps: Capabilities) -> int:
+def tile_groups(blocks_per_group: int, out_groups: int, caps: Capabilities) -> int:
     """Output groups per tile: as many as the tile buffers hold, balanced across tiles."""
-    most = min(caps.tile_channels // LANES, caps.weight_entries // (in_groups * kernel * kernel))
+    most = min(caps.tile_channels // LANES, caps.weight_entries // blocks_per_group)
     tiles = -(-out_groups // most)
     return -(-out_groups // tiles)
 
@@ -204,7 +254,8 @@ class CompiledProgram:
     hw_layers: list[HwLayer]
     response_words: int
     input_offset: int = 0  # word offset of the INPUT packet header
-    input_shape: tuple = ()
+    input_shape: tuple = ()  # the network's, per image
+    columns: Optional[ColumnPacking] = None
     stats: dict = field(default_factory=dict)
 
     @property
@@ -216,9 +267,12 @@ class CompiledProgram:
         if q.dtype != np.int8 or q.shape != (self.batch,) + tuple(self.input_shape):
             raise InputError(f"the program takes int8 images of shape {(self.batch,) + tuple(self.input_shape)}, "
                              f"got {q.dtype} {q.shape}")
-        data = self.input_offset + 1 + C["SCNN_IN_FIELD_WORDS"]
-        payload = self.words[self.input_offset + 1:data + len(q) * image_words(self.input_shape)]
-        payload[C["SCNN_IN_FIELD_WORDS"]:] = pack_images(q)
+        if self.columns is not None:
+            data = pack_images(self.columns.apply(q), channels_last=True)
+        else:
+            data = pack_images(q)
+        payload = self.words[self.input_offset + 1:self.input_offset + 1 + C["SCNN_IN_FIELD_WORDS"] + len(data)]
+        payload[C["SCNN_IN_FIELD_WORDS"]:] = data
         self.words[self.input_offset] = packet_header(P.Op.INPUT, payload)
 
     def describe_packet(self, index: Optional[int]) -> str:
@@ -258,16 +312,19 @@ def compile_caps_request() -> CompiledProgram:
 
 
 def compile_network(network: Network, caps: Capabilities, batch: int = 1, *,
-                    all_layers: bool = False) -> CompiledProgram:
+                    all_layers: bool = False, column_packing: bool = True) -> CompiledProgram:
     """Pack ``network`` for a device with ``caps``, for batches of ``batch`` images.
 
     The INPUT slot holds zeros until :meth:`CompiledProgram.set_images`.  With
-    ``all_layers`` the program asks for every accelerator layer's output."""
+    ``all_layers`` the program asks for every accelerator layer's output;
+    ``column_packing`` lets a first Conv2d with few channels use the idle lanes
+    (:class:`ColumnPacking`)."""
     network.check(caps, batch)
     hw = lower(network)
+    columns = pack_columns(hw, caps, batch) if column_packing else None
     b = _Builder()
-    shape = network.input_shape
-    c, h, w = shape
+    shape = hw[0].in_shape
+    c, h, w = _as_chw(shape)
     fields = [P.put(c, C["SCNN_IN_C_SHIFT"], 16) | P.put(h, C["SCNN_IN_H_SHIFT"], 16)
               | P.put(w, C["SCNN_IN_W_SHIFT"], 16) | P.put(batch, C["SCNN_IN_B_SHIFT"], 16)]
     input_offset = b.add(P.Op.INPUT, fields + [0] * (batch * image_words(shape)), f"{batch} input images")
@@ -300,7 +357,7 @@ def compile_network(network: Network, caps: Capabilities, batch: int = 1, *,
             request_output(layer)
     record_words = sum(1 + C["SCNN_TENSOR_HEAD_WORDS"] + batch * o.words for o in outputs)
     prog = _finish(b, batch, record_words + caps.response_reserve_words, network=network, outputs=outputs,
-                   hw_layers=hw, input_offset=input_offset, input_shape=network.input_shape)
+                   hw_layers=hw, input_offset=input_offset, input_shape=network.input_shape, columns=columns)
     prog.stats = {"weight_words": weight_words, "input_words": batch * image_words(shape),
                   "program_words": len(prog.words), "response_words": prog.response_words}
     return prog
@@ -311,19 +368,23 @@ def _add_weighted(b: _Builder, hw: HwLayer, caps: Capabilities) -> int:
     layer = hw.layer
     if hw.op == P.Op.CONV:
         blocks = conv_blocks(layer.weight)
-        k, stride, pad = layer.kernel_size, layer.stride, layer.padding
+        (kh, kw), (sh, sw), (ph, pw) = layer.kernel_size, layer.stride, layer.padding
         ic, ih, iw = hw.in_shape
         w0 = (P.put(ic, C["SCNN_CONV_INC_SHIFT"], 16) | P.put(ih, C["SCNN_CONV_INH_SHIFT"], 16)
               | P.put(iw, C["SCNN_CONV_INW_SHIFT"], 16) | P.put(layer.weight.shape[0], C["SCNN_CONV_OUTC_SHIFT"], 16))
     else:
         blocks = conv_blocks(fc_weight_on_chip(layer.weight, hw.in_shape))
-        k, stride, pad = 1, 1, 0
+        kh = kw = sh = sw = 1
+        ph = pw = 0
         w0 = (P.put(LANES * image_words(hw.in_shape), C["SCNN_FC_IN_SHIFT"], C["SCNN_FC_IN_BITS"])
               | P.put(layer.weight.shape[0], C["SCNN_FC_OUT_SHIFT"], C["SCNN_FC_OUT_BITS"]))
     out_groups, in_groups = blocks.shape[0], blocks.shape[1]
-    tg = tile_groups(in_groups, k, out_groups, caps)
-    w1 = (P.put(k, C["SCNN_L1_KERNEL_SHIFT"], 4) | P.put(stride, C["SCNN_L1_STRIDE_SHIFT"], 4)
-          | P.put(pad, C["SCNN_L1_PAD_SHIFT"], 4) | P.put(int(hw.relu), C["SCNN_L1_RELU_SHIFT"], 1)
+    tg = tile_groups(in_groups * kh * kw, out_groups, caps)
+    geom = C["SCNN_L1_GEOM_BITS"]
+    w1 = (P.put(kh, C["SCNN_L1_KH_SHIFT"], geom) | P.put(kw, C["SCNN_L1_KW_SHIFT"], geom)
+          | P.put(sh, C["SCNN_L1_SH_SHIFT"], geom) | P.put(sw, C["SCNN_L1_SW_SHIFT"], geom)
+          | P.put(ph, C["SCNN_L1_PH_SHIFT"], geom) | P.put(pw, C["SCNN_L1_PW_SHIFT"], geom)
+          | P.put(int(hw.relu), C["SCNN_L1_RELU_SHIFT"], 1)
           | P.put(tg, C["SCNN_L1_TILE_SHIFT"], C["SCNN_L1_TILE_BITS"]))
     b.add(hw.op, [w0, w1], hw.names[0])
     rq = requant_words(layer)

@@ -4,8 +4,8 @@ This module *defines* what the accelerator computes (docs/numerics.md says the
 same in prose); the accelerator must equal :func:`run` bit for bit.  For one
 image x (int8, C x H x W) and each layer:
 
-* Conv2d:   acc[o, y, x] = sum_{c, i, j} W[o, c, i, j] * xpad[c, s*y + i, s*x + j]
-            (xpad: x with ``padding`` zeros on every side; exact int32)
+* Conv2d:   acc[o, y, x] = sum_{c, i, j} W[o, c, i, j] * xpad[c, sh*y + i, sw*x + j]
+            (xpad: x with (ph, pw) zeros above/below and left/right; exact int32)
             q = requantize(acc + bias[o], M[o], S[o])
 * Linear:   acc[o] = sum_i W[o, i] * x[i];  q = requantize(acc + bias[o], M[o], S[o])
 * requantize(v, M, S) = clamp(floor((v * M + 2**(S-1)) / 2**S), -128, 127)
@@ -28,7 +28,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .errors import InputError
-from .network import AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, Network, ReLU
+from .network import AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, Network, ReLU, pair
 
 __all__ = ["run", "run_float", "requantize", "conv2d", "linear", "max_pool", "avg_pool"]
 
@@ -46,15 +46,15 @@ def requantize(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> np
     return np.clip(v, -128, 127).astype(np.int8)
 
 
-def conv2d(x: np.ndarray, weight: np.ndarray, stride: int, padding: int) -> np.ndarray:
-    """sum_{c,i,j} W[o,c,i,j] * xpad[n, c, s*y+i, s*x+j] for a batch (N, C, H, W).
+def conv2d(x: np.ndarray, weight: np.ndarray, stride: tuple, padding: tuple) -> np.ndarray:
+    """sum_{c,i,j} W[o,c,i,j] * xpad[n, c, sh*y+i, sw*x+j] for a batch (N, C, H, W).
 
     Integer inputs give the exact integer sums: every product and partial sum
     is an integer below 2**53, so float64 arithmetic is exact and lets BLAS do
     the work."""
-    k = weight.shape[-1]
-    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    windows = sliding_window_view(xp, (k, k), axis=(2, 3))[:, :, ::stride, ::stride]
+    (sh, sw), (ph, pw) = pair(stride), pair(padding)
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    windows = sliding_window_view(xp, weight.shape[2:], axis=(2, 3))[:, :, ::sh, ::sw]
     exact = np.issubdtype(x.dtype, np.integer)
     dtype = np.float64 if exact else np.float32
     out = np.einsum("ncyxij,ocij->noyx", windows.astype(dtype), weight.astype(dtype), optimize=True)

@@ -37,41 +37,55 @@ def _check_requant(name: str, out: int, bias, multiplier, shift) -> None:
         raise NetworkError(f"{name}: requantization shifts must lie in [0, 63]")
 
 
+def pair(v) -> tuple[int, int]:
+    """PyTorch's convention: an int means the same value for height and width."""
+    if isinstance(v, (tuple, list)):
+        if len(v) != 2:
+            raise NetworkError(f"expected an int or a (height, width) pair, got {v!r}")
+        return (int(v[0]), int(v[1]))
+    return (int(v), int(v))
+
+
 @dataclass(eq=False)
 class Conv2d:
-    """Square-kernel 2-D convolution with zero padding, int8 weights (out, in, k, k)."""
+    """2-D convolution with zero padding, int8 weights (out, in, kh, kw).
+
+    ``stride`` and ``padding`` are ints or (height, width) pairs, as in PyTorch."""
 
     weight: np.ndarray
     bias: np.ndarray
     multiplier: np.ndarray
     shift: np.ndarray
-    stride: int = 1
-    padding: int = 0
+    stride: Union[int, tuple] = 1
+    padding: Union[int, tuple] = 0
     weight_scale: Optional[np.ndarray] = None
     output_scale: Optional[float] = None
     name: str = ""
 
+    def __post_init__(self) -> None:
+        self.stride, self.padding = pair(self.stride), pair(self.padding)
+
     @property
-    def kernel_size(self) -> int:
-        return int(self.weight.shape[2])
+    def kernel_size(self) -> tuple[int, int]:
+        return (int(self.weight.shape[2]), int(self.weight.shape[3]))
 
     def output_shape(self, shape: Shape) -> Shape:
         if len(shape) != 3:
             raise NetworkError(f"{self.name}: Conv2d needs a (C, H, W) input, got {shape}")
+        if self.weight.dtype != np.int8 or self.weight.ndim != 4:
+            raise NetworkError(f"{self.name}: weights must be a 4-D int8 array, got {self.weight.dtype} "
+                               f"{self.weight.shape}")
         out, cin, kh, kw = self.weight.shape
-        if self.weight.dtype != np.int8:
-            raise NetworkError(f"{self.name}: weights must be int8, got {self.weight.dtype}")
-        if kh != kw:
-            raise NetworkError(f"{self.name}: only square kernels are supported, got {kh}x{kw}")
         if cin != shape[0]:
             raise NetworkError(f"{self.name}: weights expect {cin} input channels, the input has {shape[0]}")
-        if self.stride < 1 or self.padding < 0:
+        if min(self.stride) < 1 or min(self.padding) < 0:
             raise NetworkError(f"{self.name}: stride must be >= 1 and padding >= 0")
         _check_requant(self.name, out, self.bias, self.multiplier, self.shift)
-        h, w = (shape[1] + 2 * self.padding - kh), (shape[2] + 2 * self.padding - kw)
+        h = shape[1] + 2 * self.padding[0] - kh
+        w = shape[2] + 2 * self.padding[1] - kw
         if h < 0 or w < 0:
             raise NetworkError(f"{self.name}: a {kh}x{kw} kernel does not fit the {shape[1]}x{shape[2]} input")
-        return (out, h // self.stride + 1, w // self.stride + 1)
+        return (out, h // self.stride[0] + 1, w // self.stride[1] + 1)
 
 
 @dataclass(eq=False)
@@ -283,15 +297,16 @@ class Network:
             out = layer.output_shape(shape)
             n = layer.name
             if isinstance(layer, Conv2d):
-                k = layer.kernel_size
-                limit(n, "kernel size", k, caps.max_kernel, "max_kernel")
-                limit(n, "stride", layer.stride, caps.max_stride, "max_stride")
-                limit(n, "padding", layer.padding, caps.max_pad, "max_pad")
+                kh, kw = layer.kernel_size
+                for i, dim in enumerate(("height", "width")):
+                    limit(n, f"kernel {dim}", layer.kernel_size[i], caps.max_kernel, "max_kernel")
+                    limit(n, f"stride ({dim})", layer.stride[i], caps.max_stride, "max_stride")
+                    limit(n, f"padding ({dim})", layer.padding[i], caps.max_pad, "max_pad")
                 limit(n, "output channels", out[0], caps.max_channels, "max_channels")
                 limit(n, "output height", out[1], caps.max_dim, "max_dim")
                 limit(n, "output width", out[2], caps.max_dim, "max_dim")
-                limit(n, "weight blocks per output group (in groups x k x k)",
-                      _groups(shape[0], lanes) * k * k, caps.weight_entries, "weight_entries")
+                limit(n, "weight blocks per output group (input groups x kh x kw)",
+                      _groups(shape[0], lanes) * kh * kw, caps.weight_entries, "weight_entries")
             elif isinstance(layer, Linear):
                 hw_in = lanes * self._flat_groups(shape, lanes)
                 limit(n, "input features (channels padded to a multiple of 8)", hw_in, caps.max_fc_in, "max_fc_in")

@@ -24,12 +24,13 @@ MAX_SHIFT = 63
 
 @dataclass(eq=False)
 class FloatConv2d:
-    """A float convolution to be quantized: weight (out, in, k, k), bias (out,)."""
+    """A float convolution to be quantized: weight (out, in, kh, kw), bias (out,);
+    stride and padding are ints or (height, width) pairs."""
 
     weight: np.ndarray
     bias: Optional[np.ndarray] = None
-    stride: int = 1
-    padding: int = 0
+    stride: Union[int, tuple] = 1
+    padding: Union[int, tuple] = 0
     name: str = ""
 
 
