@@ -464,7 +464,9 @@ def parse_response(words: np.ndarray) -> Response:
 
 
 def tensor_from_record(payload: np.ndarray, spec: OutputSpec, batch: int) -> np.ndarray:
-    """int8 (batch, *spec.shape) from a tensor record."""
+    """int8 (batch, *spec.shape) from a tensor record, copied out of the receive
+    buffer (which the next transfer overwrites)."""
+    payload = np.array(payload, dtype=_U64, copy=True)
     head = int(payload[0])
     channels, h, w = (P.field(head, s, 16) for s in (0, 16, 32))
     rec_batch = P.field(head, 48, 16)

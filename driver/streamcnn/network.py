@@ -292,7 +292,7 @@ class Network:
         limit("input", "width", w, caps.max_dim, "max_dim")
         limit(self.name, "batch size", batch, caps.max_batch, "max_batch")
         limit(self.name, "accelerator layers", self.hardware_layers(), caps.max_layers, "max_layers")
-        shape = self.input_shape
+        shape = chip = self.input_shape  # chip: what the on-chip buffer holds (Flatten changes nothing)
         for layer in self.layers:
             out = layer.output_shape(shape)
             n = layer.name
@@ -308,7 +308,7 @@ class Network:
                 limit(n, "weight blocks per output group (input groups x kh x kw)",
                       _groups(shape[0], lanes) * kh * kw, caps.weight_entries, "weight_entries")
             elif isinstance(layer, Linear):
-                hw_in = lanes * self._flat_groups(shape, lanes)
+                hw_in = lanes * self._flat_groups(chip, lanes)
                 limit(n, "input features (channels padded to a multiple of 8)", hw_in, caps.max_fc_in, "max_fc_in")
                 limit(n, "output features", out[0], caps.max_fc_out, "max_fc_out")
                 limit(n, "weight blocks per output group", hw_in // lanes, caps.weight_entries, "weight_entries")
@@ -316,6 +316,8 @@ class Network:
                 limit(n, "pooling kernel", layer.kernel_size, caps.max_pool_kernel, "max_pool_kernel")
                 limit(n, "pooling stride", layer.stride, caps.max_pool_stride, "max_pool_stride")
             shape = out
+            if not isinstance(layer, (Flatten, ReLU)):
+                chip = out
         words = self.image_words(lanes)
         limit(self.name, f"activation words of a batch of {batch} ({words} per image)", batch * words,
               caps.act_words, "act_words")

@@ -1,0 +1,114 @@
+"""Network shapes to exercise the engine: LeNet-5, the hls4ml paper's SVHN CNN,
+and random LeNet-like topologies.
+
+Weights here are random (He-initialised floats, quantized with calibration
+images), so outputs mean nothing: these are for bit-exactness tests, smoke
+tests and throughput measurements.  Trained models live elsewhere.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from .caps import Capabilities
+from .errors import LimitError, NetworkError
+from .network import AvgPool2d, Flatten, MaxPool2d, Network, ReLU, pair
+from .quantization import FloatConv2d, FloatLinear, quantize
+
+
+def _conv(rng: np.random.Generator, cin: int, cout: int, kernel, **kw) -> FloatConv2d:
+    kh, kw_ = pair(kernel)
+    std = np.sqrt(2.0 / (cin * kh * kw_))
+    return FloatConv2d(rng.normal(0, std, (cout, cin, kh, kw_)), rng.normal(0, 0.1, cout), **kw)
+
+
+def _linear(rng: np.random.Generator, fin: int, fout: int) -> FloatLinear:
+    return FloatLinear(rng.normal(0, np.sqrt(2.0 / fin), (fout, fin)), rng.normal(0, 0.1, fout))
+
+
+def _calibration(rng: np.random.Generator, shape: tuple, n: int = 16) -> np.ndarray:
+    return rng.uniform(-1, 1, (n,) + tuple(shape)).astype(np.float32)
+
+
+def lenet5(seed: int = 0) -> Network:
+    """LeNet-5 on 1x32x32: conv 5x5 -> 6, max pool 2, conv 5x5 -> 16, max pool 2,
+    dense 120, 84, 10, ReLU activations; random weights."""
+    rng = np.random.default_rng(seed)
+    layers = [_conv(rng, 1, 6, 5), ReLU(), MaxPool2d(2), _conv(rng, 6, 16, 5), ReLU(), MaxPool2d(2), Flatten(),
+              _linear(rng, 400, 120), ReLU(), _linear(rng, 120, 84), ReLU(), _linear(rng, 84, 10)]
+    return quantize((1, 32, 32), layers, _calibration(rng, (1, 32, 32)), name="lenet5-random")
+
+
+def svhn_cnn(seed: int = 0) -> Network:
+    """The hls4ml paper's SVHN CNN shape on 3x32x32: three conv 3x3 blocks of 16, 16
+    and 24 filters with ReLU and 2x2 max pooling, dense 42, 64, 10; random weights
+    (its BatchNorm layers are folded into the convolutions in a trained model)."""
+    rng = np.random.default_rng(seed)
+    layers = [_conv(rng, 3, 16, 3), ReLU(), MaxPool2d(2), _conv(rng, 16, 16, 3), ReLU(), MaxPool2d(2),
+              _conv(rng, 16, 24, 3), ReLU(), MaxPool2d(2), Flatten(), _linear(rng, 24 * 2 * 2, 42), ReLU(),
+              _linear(rng, 42, 64), ReLU(), _linear(rng, 64, 10)]
+    return quantize((3, 32, 32), layers, _calibration(rng, (3, 32, 32)), name="svhn-cnn-random")
+
+
+def random_network(rng: np.random.Generator, caps: Optional[Capabilities] = None, batch: int = 1,
+                   name: str = "random") -> Network:
+    """A random LeNet-like network that fits ``caps`` at ``batch``: 1-3 conv blocks
+    (any kernel 1-7, square or not, stride 1-2, padding 0-3, 1-40 filters,
+    optional ReLU, optional max/avg pooling 1-3 with stride 1-3), then usually
+    Flatten and 1-3 dense layers.  Channel counts are seldom multiples of 8 and
+    sizes often odd, on purpose."""
+    for _ in range(1000):
+        try:
+            net = _random_network(rng, name)
+            if caps is not None:
+                net.check(caps, batch)
+            return net
+        except (LimitError, _Retry):
+            continue
+    raise NetworkError("could not draw a random network that fits the device")  # pragma: no cover
+
+
+class _Retry(Exception):
+    pass
+
+
+def _random_network(rng: np.random.Generator, name: str) -> Network:
+    c = int(rng.choice([1, 1, 1, 2, 3, 3, 4, 5, 8, 9, 12, 16]))
+    h = int(rng.integers(4, 33))
+    w = h if rng.random() < 0.7 else int(rng.integers(4, 33))
+    shape = (c, h, w)
+    layers: list = []
+    for _ in range(int(rng.integers(1, 4))):
+        k = int(rng.integers(1, 8))
+        kernel = (k, k) if rng.random() < 0.8 else (k, int(rng.integers(1, 8)))
+        stride = (int(rng.integers(1, 3)), int(rng.integers(1, 3))) if rng.random() < 0.3 else int(rng.integers(1, 3))
+        padding = int(rng.integers(0, 4))
+        out = int(rng.integers(1, 41))
+        (kh, kw), (sh, sw) = kernel, pair(stride)
+        oh, ow = (shape[1] + 2 * padding - kh) // sh + 1, (shape[2] + 2 * padding - kw) // sw + 1
+        if shape[1] + 2 * padding < kh or shape[2] + 2 * padding < kw:
+            raise _Retry
+        layers.append(_conv(rng, shape[0], out, kernel, stride=stride, padding=padding))
+        shape = (out, oh, ow)
+        if rng.random() < 0.8:
+            layers.append(ReLU())
+        if rng.random() < 0.6:
+            pk = int(rng.integers(1, 4))
+            ps = int(rng.integers(1, 4))
+            if min(shape[1:]) >= pk:
+                layers.append((MaxPool2d if rng.random() < 0.6 else AvgPool2d)(pk, ps))
+                shape = (shape[0], (shape[1] - pk) // ps + 1, (shape[2] - pk) // ps + 1)
+                if rng.random() < 0.15:
+                    layers.append(ReLU())
+    if rng.random() < 0.9:
+        layers.append(Flatten())
+        features = int(np.prod(shape))
+        n_dense = int(rng.integers(1, 4))
+        for i in range(n_dense):
+            out = int(rng.integers(1, 130))
+            layers.append(_linear(rng, features, out))
+            features = out
+            if i + 1 < n_dense or rng.random() < 0.2:
+                layers.append(ReLU())
+    return quantize((c, h, w), layers, _calibration(rng, (c, h, w), 8), name=name)
