@@ -427,6 +427,7 @@ tensor_word:
 /* INPUT: validated field word, then the images straight into the current buffer. */
 void packet_input(scnn_stream_t& in, Run& r, uint32_t length, uint32_t& crc) {
     const uint64_t f = read_payload(in, r, crc);
+    if (r.overrun) return fail(r, SCNN_ERR_TRUNCATED, r.words);
     Shape s;
     s.channels = bits(f, SCNN_IN_C_SHIFT, SCNN_IN_FIELD_BITS);
     s.height = bits(f, SCNN_IN_H_SHIFT, SCNN_IN_FIELD_BITS);
@@ -527,6 +528,7 @@ void check_layer(Run& r, uint32_t opcode, const uint64_t f[2]) {
 void packet_tile(scnn_stream_t& in, Run& r, uint32_t length, uint32_t& crc, uint32_t& count) {
     const Layer& L = r.layer;
     const uint64_t f = read_payload(in, r, crc);
+    if (r.overrun) return fail(r, SCNN_ERR_TRUNCATED, r.words);
     const uint32_t first = bits(f, SCNN_TILE_FIRST_SHIFT, SCNN_TILE_FIELD_BITS);
     count = bits(f, SCNN_TILE_COUNT_SHIFT, SCNN_TILE_FIELD_BITS);
     const uint32_t left = L.out_groups - L.next_group;

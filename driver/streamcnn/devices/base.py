@@ -132,18 +132,19 @@ class Device(ABC):
             self._caps = caps
         return self._caps
 
-    def load(self, network: Network, batch: Optional[int] = None) -> "Program":
+    def load(self, network: Network, batch: Optional[int] = None, **compile_options) -> "Program":
         """Compile ``network`` for this device and allocate its buffers.
 
         ``batch`` images travel in each DMA transfer; by default as many as
         the on-chip buffers hold.  Raises :class:`LimitError` (naming the layer
-        and the limit) before anything is sent if the network does not fit."""
+        and the limit) before anything is sent if the network does not fit.
+        ``compile_options`` go to :func:`streamcnn.compiler.compile_network`."""
         caps = self.caps
         if batch is None:
             batch = network.max_batch(caps)
         if batch < 1:
             network.check(caps, 1)  # raises, naming the limit
-        return Program(self, network, int(batch))
+        return Program(self, network, int(batch), compile_options)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
@@ -164,15 +165,17 @@ class _Loaded:
 class Program:
     """A network loaded on a device: call :meth:`run` with images."""
 
-    def __init__(self, device: Device, network: Network, batch: int) -> None:
+    def __init__(self, device: Device, network: Network, batch: int, compile_options: Optional[dict] = None) -> None:
         self.device, self.network, self.batch = device, network, batch
+        self._options = compile_options or {}
         self._variants: dict = {}
         self.last = RunStats()
         self._variant(False)  # compile now: limit errors surface at load time
 
     def _variant(self, all_layers: bool) -> _Loaded:
         if all_layers not in self._variants:
-            prog = compiler.compile_network(self.network, self.device.caps, self.batch, all_layers=all_layers)
+            prog = compiler.compile_network(self.network, self.device.caps, self.batch, all_layers=all_layers,
+                                            **self._options)
             self._variants[all_layers] = _Loaded(self.device, prog)
         return self._variants[all_layers]
 

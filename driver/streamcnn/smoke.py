@@ -1,0 +1,54 @@
+"""The smoke test: random topologies on a device, compared bit for bit with the golden model.
+
+Topology ``i`` of seed ``s`` is drawn from ``numpy.random.default_rng([s, i])``,
+so any failure can be replayed alone (``streamcnn smoke-test --seed s --only i``).
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable, Iterable, Optional
+
+import numpy as np
+
+from . import golden, zoo
+from .devices import Device
+from .errors import StreamCNNError
+
+
+def topology(seed: int, index: int, device: Device):
+    """(network, batch, images) of topology ``index`` for ``seed``."""
+    rng = np.random.default_rng([seed, index])
+    batch = int(rng.integers(1, 5))
+    net = zoo.random_network(rng, device.caps, batch, name=f"random-{seed}-{index}")
+    # 2 batches and one image more: the last batch is padded
+    images = rng.uniform(-1, 1, (2 * batch + 1,) + net.input_shape).astype(np.float32)
+    return net, batch, images
+
+
+def run(device: Device, count: int, seed: int = 1, only: Optional[Iterable[int]] = None,
+        progress: Optional[Callable] = None) -> dict:
+    """Run ``count`` random topologies (or just ``only``); return the report."""
+    indices = list(only) if only is not None else list(range(count))
+    failures = []
+    start = time.perf_counter()
+    for i in (progress(indices) if progress else indices):
+        net, batch, images = topology(seed, i, device)
+        try:
+            out = device.load(net, batch=batch).run(images)
+        except StreamCNNError as e:
+            failures.append({"index": i, "error": f"{type(e).__name__}: {e}", "network": net.summary()})
+            continue
+        expected = golden.run(net, images)
+        if not np.array_equal(out, expected):
+            failures.append({"index": i, "error": f"{int((out != expected).sum())} of {out.size} outputs differ "
+                                                  f"from the golden model", "network": net.summary()})
+    mismatches = len(failures)
+    return {
+        "device": device.name,
+        "seed": seed,
+        "topologies": len(indices),
+        "mismatches": mismatches,
+        "ok": mismatches == 0,
+        "seconds": round(time.perf_counter() - start, 3),
+        "failures": failures,
+    }

@@ -1,0 +1,50 @@
+#!/usr/bin/env python3
+"""Write the testbench's vectors: NAME.in.bin (a program) and NAME.out.bin (the
+response the accelerator must give), 64-bit little-endian words.
+
+Responses come from the simulator, and every result record in them is first
+checked against the NumPy golden model, so the vectors are golden-verified
+references for Vitis HLS C simulation and co-simulation of the same C++.
+
+Usage: python make_vectors.py [OUT_DIR]   (default: vectors/ beside this file)
+"""
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import streamcnn
+from streamcnn import compiler, golden, protocol as P, zoo
+
+
+def main(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    device = streamcnn.open_device("sim")
+    caps = device.caps
+    rng = np.random.default_rng(2024)
+    vectors = {"caps": (compiler.compile_caps_request().words, compiler.CAPS_RESPONSE_WORDS)}
+    nets = {"lenet5": (zoo.lenet5(1), 2), "svhn": (zoo.svhn_cnn(1), 1),
+            "random": (zoo.random_network(rng, caps, 2, name="random"), 2)}
+    for name, (net, batch) in nets.items():
+        x = rng.uniform(-1, 1, (batch,) + net.input_shape).astype(np.float32)
+        prog = compiler.compile_network(net, caps, batch)
+        prog.set_images(net.quantize_input(x))
+        resp = device.execute(prog.words, prog.response_words)
+        got = compiler.tensor_from_record(resp.records[-1][1], prog.outputs[-1], batch)
+        if resp.status != P.Status.OK or not np.array_equal(got, golden.run(net, x)):
+            raise SystemExit(f"{name}: the simulator disagrees with the golden model; no vectors written")
+        vectors[name] = (prog.words, prog.response_words)
+    bad = vectors["lenet5"][0].copy()
+    bad[40] ^= np.uint64(1 << 17)  # a flipped bit: the accelerator must answer ERR_CRC
+    vectors["lenet5_crc_error"] = (bad, vectors["lenet5"][1])
+    vectors["truncated"] = (vectors["svhn"][0][:100].copy(), vectors["svhn"][1])
+    for name, (words, response_words) in vectors.items():
+        recv = device.allocate(response_words)
+        n = device.transfer(np.ascontiguousarray(words, dtype=np.uint64), recv)
+        np.asarray(words, dtype="<u8").tofile(out / f"{name}.in.bin")
+        recv[:n].astype("<u8").tofile(out / f"{name}.out.bin")
+        print(f"{name}: {len(words)} words in, {n} out, status {P.Status(compiler.parse_response(recv[:n]).status).name}")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent / "vectors")

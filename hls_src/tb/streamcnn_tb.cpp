@@ -1,0 +1,107 @@
+/*
+ * Testbench of the streamcnn accelerator (host-only C++: file I/O, containers).
+ *
+ * For every NAME.in.bin in the vector directory, streams its 64-bit words into
+ * streamcnn_top (TLAST on the last), and checks that the accelerator
+ *   - consumed every input word and never read past TLAST,
+ *   - answered exactly NAME.out.bin, TKEEP/TSTRB all ones, TLAST on the last word only.
+ * The vectors come from make_vectors.py, which checks every result in them
+ * against the NumPy golden model first.  Used by g++ builds here and by
+ * Vitis HLS C simulation and co-simulation (overlay/hls.tcl).
+ *
+ * Usage: streamcnn_tb [VECTOR_DIR]   (default: tb/vectors); exit 0 when all pass.
+ */
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <dirent.h>
+
+#include "../streamcnn.h"
+
+static bool read_words(const std::string& path, std::vector<uint64_t>& words) {
+    FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) return false;
+    uint64_t w;
+    words.clear();
+    while (std::fread(&w, sizeof w, 1, f) == 1) words.push_back(w);
+    std::fclose(f);
+    return true;
+}
+
+static bool run_vector(const std::string& dir, const std::string& name) {
+    std::vector<uint64_t> in, expected;
+    if (!read_words(dir + "/" + name + ".in.bin", in) || !read_words(dir + "/" + name + ".out.bin", expected)) {
+        std::printf("FAIL %s: cannot read its vector files\n", name.c_str());
+        return false;
+    }
+    scnn_stream_t in_stream, out_stream;
+    for (size_t i = 0; i < in.size(); i++) {
+        scnn_beat_t beat;
+        beat.data = in[i];
+        beat.keep = 0xFF;
+        beat.strb = 0xFF;
+        beat.last = (i + 1 == in.size());
+        in_stream.write(beat);
+    }
+    uint32_t status = 0, packet = 0, words = 0, version = 0;
+    streamcnn_top(in_stream, out_stream, status, packet, words, version);
+
+    bool ok = true;
+    if (!in_stream.empty()) {
+        std::printf("FAIL %s: %zu input words left unread (the DMA would hang)\n", name.c_str(), in_stream.size());
+        ok = false;
+    }
+    if (words != in.size()) {
+        std::printf("FAIL %s: words register %u, sent %zu\n", name.c_str(), words, in.size());
+        ok = false;
+    }
+    std::vector<uint64_t> got;
+    bool tlast_ok = true, keep_ok = true;
+    while (!out_stream.empty()) {
+        scnn_beat_t beat = out_stream.read();
+        got.push_back((uint64_t)beat.data);
+        if ((beat.last != 0) != out_stream.empty()) tlast_ok = false;
+        if (beat.keep != 0xFF || beat.strb != 0xFF) keep_ok = false;
+    }
+    if (!tlast_ok || !keep_ok) {
+        std::printf("FAIL %s: TLAST must be on the last word only and TKEEP all ones\n", name.c_str());
+        ok = false;
+    }
+    if (got != expected) {
+        size_t i = 0;
+        while (i < got.size() && i < expected.size() && got[i] == expected[i]) i++;
+        std::printf("FAIL %s: response differs at word %zu (%zu words, expected %zu)\n", name.c_str(), i,
+                    got.size(), expected.size());
+        ok = false;
+    }
+    std::printf("%s %s: %zu words in, %zu out, status %u\n", ok ? "PASS" : "FAIL", name.c_str(), in.size(),
+                got.size(), status & 0xFFFF);
+    return ok;
+}
+
+int main(int argc, char** argv) {
+    const std::string dir = argc > 1 ? argv[1] : "tb/vectors";
+    DIR* d = opendir(dir.c_str());
+    if (!d) {
+        std::printf("FAIL: no vector directory %s (run tb/make_vectors.py)\n", dir.c_str());
+        return 1;
+    }
+    std::vector<std::string> names;
+    for (dirent* e = readdir(d); e; e = readdir(d)) {
+        const std::string f = e->d_name;
+        const std::string suffix = ".in.bin";
+        if (f.size() > suffix.size() && f.compare(f.size() - suffix.size(), suffix.size(), suffix) == 0)
+            names.push_back(f.substr(0, f.size() - suffix.size()));
+    }
+    closedir(d);
+    if (names.empty()) {
+        std::printf("FAIL: no vectors in %s\n", dir.c_str());
+        return 1;
+    }
+    int failed = 0;
+    for (const std::string& n : names) failed += run_vector(dir, n) ? 0 : 1;
+    std::printf("%zu passed, %d failed\n", names.size() - failed, failed);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,26 @@
+import numpy as np
+import pytest
+
+import streamcnn
+
+
+@pytest.fixture(scope="session")
+def device():
+    """The simulator, built from hls_src/ on first use."""
+    with streamcnn.open_device("sim") as dev:
+        yield dev
+
+
+@pytest.fixture(scope="session")
+def caps(device):
+    return device.caps
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+def images(rng, network, n):
+    """Float images in [-1, 1] of the network's input shape."""
+    return rng.uniform(-1, 1, (n,) + network.input_shape).astype(np.float32)

@@ -1,0 +1,49 @@
+"""The command line: info and smoke-test, as JSON, with exit statuses."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from streamcnn import cli, golden
+
+
+def run(*args):
+    env = dict(os.environ, STREAMCNN_DEVICE="sim")
+    return subprocess.run([sys.executable, "-m", "streamcnn", *args], capture_output=True, text=True, env=env)
+
+
+def test_info_json():
+    r = run("info", "--device", "sim", "--json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["device"] == "sim" and info["hw_version"] == "1.0.0" and info["format_version"] == 1
+    assert info["macs_per_cycle"] == 64 and info["max_kernel"] == 7
+
+
+def test_smoke_test_json():
+    r = run("smoke-test", "--device", "sim", "--random", "6", "--seed", "3", "--json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert (report["topologies"], report["mismatches"], report["ok"]) == (6, 0, True)
+
+
+def test_smoke_test_fails_on_a_mismatch(monkeypatch, capsys):
+    real = golden.run
+    monkeypatch.setattr(golden, "run", lambda net, x, **kw: real(net, x, **kw) ^ np.int8(1))
+    status = cli.main(["smoke-test", "--device", "sim", "--random", "2", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert status == 1 and report["mismatches"] == 2 and not report["ok"]
+
+
+def test_text_output_and_help():
+    r = run("smoke-test", "--device", "sim", "--random", "2")
+    assert r.returncode == 0 and "OK: 2 random topologies on sim, 0 mismatches" in r.stdout
+    r = run("--help")
+    assert "smoke-test" in r.stdout and "info" in r.stdout
+
+
+def test_unknown_board_device_is_a_clear_error():
+    r = run("info", "--device", "pynq")
+    assert r.returncode == 2 and "streamcnn: error:" in r.stderr and "sim" in r.stderr

@@ -1,0 +1,294 @@
+"""Malformed programs: the accelerator drains to TLAST and answers with the documented
+status, the failing packet and a detail; it never hangs (the simulator would raise
+DMAError), and the next valid program runs normally."""
+import numpy as np
+import pytest
+
+from streamcnn import compiler, golden, protocol as P
+from streamcnn.errors import DeviceError
+from streamcnn.network import Flatten, MaxPool2d, ReLU
+from streamcnn.quantization import FloatConv2d, FloatLinear, quantize
+
+C, S, F = P.C, P.Status, P.Field
+RESPONSE = 4096
+
+
+@pytest.fixture(scope="module")
+def net():
+    rng = np.random.default_rng(5)
+    layers = [FloatConv2d(rng.normal(0, 0.3, (9, 3, 3, 3)), rng.normal(0, 0.1, 9), padding=1), ReLU(),
+              MaxPool2d(2), Flatten(), FloatLinear(rng.normal(0, 0.1, (10, 9 * 4 * 4)))]
+    return quantize((3, 8, 8), layers, rng.uniform(-1, 1, (8, 3, 8, 8)).astype(np.float32))
+
+
+@pytest.fixture
+def prog(net, caps):
+    p = compiler.compile_network(net, caps, batch=2)
+    p.set_images(net.quantize_input(np.random.default_rng(0).uniform(-1, 1, (2, 3, 8, 8)).astype(np.float32)))
+    return p
+
+
+def packet(prog, opcode, nth=0):
+    return [p for p in prog.packets if p.opcode == opcode][nth]
+
+
+def recrc(words, info):
+    """Recompute a packet's CRC after its fields were changed on purpose."""
+    words[info.offset] = compiler.packet_header(info.opcode, words[info.offset + 1:info.offset + 1 + info.length])
+
+
+def set_field(words, index, shift, bits, value):
+    mask = ((1 << bits) - 1) << shift
+    words[index] = np.uint64((int(words[index]) & ~mask) | (value << shift))
+
+
+def send(device, words, response=RESPONSE):
+    return device.execute(np.asarray(words, dtype=np.uint64), response)
+
+
+def test_valid_program_is_ok(device, prog):
+    r = send(device, prog.words)
+    assert r.status == S.OK and r.packet is None and r.layers == 3
+    assert r.words_consumed == len(prog.words)
+
+
+# -- the program header ----------------------------------------------------------
+
+
+def test_bad_magic(device, prog):
+    w = prog.words.copy()
+    w[0] ^= np.uint64(1)
+    r = send(device, w)
+    assert r.status == S.ERR_BAD_MAGIC and r.packet is None and r.detail == C["SCNN_PROGRAM_MAGIC"] ^ 1
+    assert r.words_consumed == len(w)  # drained to TLAST
+
+
+def test_bad_version(device, prog):
+    w = prog.words.copy()
+    set_field(w, 0, C["SCNN_HDR_VERSION_SHIFT"], 16, 7)
+    r = send(device, w)
+    assert (r.status, r.detail) == (S.ERR_BAD_VERSION, 7)
+
+
+@pytest.mark.parametrize("total,status", [(2, S.ERR_BAD_LENGTH), (C["SCNN_CFG_MAX_PROGRAM_WORDS"] + 1, S.ERR_BAD_LENGTH),
+                                          ("+1", S.ERR_BAD_LENGTH), ("-1", S.ERR_NO_END)])
+def test_header_total_length(device, prog, total, status):
+    w = prog.words.copy()
+    value = len(w) + int(total) if isinstance(total, str) else total
+    set_field(w, 1, C["SCNN_HDR_TOTAL_SHIFT"], 32, value)
+    assert send(device, w).status == status
+
+
+def test_batch_zero_and_over_the_maximum(device, prog, caps):
+    w = prog.words.copy()
+    set_field(w, 0, C["SCNN_HDR_BATCH_SHIFT"], 16, 0)
+    r = send(device, w)
+    assert (r.status, r.detail) == (S.ERR_BAD_FIELD, F.BATCH)
+    set_field(w, 0, C["SCNN_HDR_BATCH_SHIFT"], 16, caps.max_batch + 1)
+    r = send(device, w)
+    assert (r.status, r.detail) == (S.ERR_LIMIT, P.Cap.MAX_BATCH)
+
+
+def test_response_capacity_below_the_trailer(device, prog):
+    w = prog.words.copy()
+    set_field(w, 1, C["SCNN_HDR_RESPCAP_SHIFT"], 32, 10)
+    r = send(device, w)
+    assert (r.status, r.detail) == (S.ERR_BAD_FIELD, F.RESP_CAPACITY)
+
+
+# -- the stream ------------------------------------------------------------------------
+
+
+def test_truncated_at_every_word(device, prog):
+    tile = packet(prog, P.Op.TILE)
+    for cut in range(1, len(prog.words)):
+        r = send(device, prog.words[:cut])
+        assert r.status == S.ERR_TRUNCATED, cut
+        assert r.words_consumed == cut
+    r = send(device, prog.words[:tile.offset + 5])
+    assert r.packet == tile.index
+
+
+def test_trailing_data_after_end(device, prog):
+    w = np.concatenate([prog.words, np.zeros(3, np.uint64)])
+    r = send(device, w)
+    assert r.status == S.ERR_TRAILING_DATA and r.packet == packet(prog, P.Op.END).index
+    assert r.words_consumed == len(w)
+
+
+def test_missing_end(device, prog):
+    end = packet(prog, P.Op.END)
+    w = prog.words[:end.offset].copy()
+    set_field(w, 1, C["SCNN_HDR_TOTAL_SHIFT"], 32, len(w))
+    r = send(device, w)
+    assert r.status == S.ERR_NO_END and r.packet == end.index
+
+
+def test_unknown_opcode(device, prog):
+    w = prog.words.copy()
+    pool = packet(prog, P.Op.POOL)
+    set_field(w, pool.offset, 0, 8, 0x33)
+    r = send(device, w)
+    assert (r.status, r.packet, r.detail) == (S.ERR_UNKNOWN_OPCODE, pool.index, 0x33)
+
+
+@pytest.mark.parametrize("what", ["image", "weight", "bias", "requant shift", "crc field", "conv field", "opcode byte"])
+def test_crc_catches_every_corruption(device, prog, what):
+    w = prog.words.copy()
+    inp, tile, conv = packet(prog, P.Op.INPUT), packet(prog, P.Op.TILE), packet(prog, P.Op.CONV)
+    target = {
+        "image": (inp, inp.offset + 3, 5),
+        "weight": (tile, tile.offset + 1 + 1 + 8 + 4, 60),
+        "bias": (tile, tile.offset + 2, 0),
+        "requant shift": (tile, tile.offset + 3, 57),
+        "crc field": (tile, tile.offset, 40),
+        "conv field": (conv, conv.offset + 1, 20),
+        "opcode byte": (tile, tile.offset, 9),  # the length field: still inside the program
+    }[what]
+    info, index, bit = target
+    w[index] ^= np.uint64(1 << bit)
+    r = send(device, w)
+    if what == "opcode byte":  # a wrong length is caught as such, or by the CRC
+        assert r.status in (S.ERR_LENGTH, S.ERR_CRC) and r.packet == info.index
+        return
+    assert (r.status, r.packet) == (S.ERR_CRC, info.index)
+    assert r.records == []  # no result is passed off as valid
+
+
+# -- fields -----------------------------------------------------------------------------
+
+
+def _conv_w1(device, prog, shift, bits, value):
+    w = prog.words.copy()
+    conv = packet(prog, P.Op.CONV)
+    set_field(w, conv.offset + 2, shift, bits, value)
+    recrc(w, conv)
+    return send(device, w), conv
+
+
+@pytest.mark.parametrize("shift,bits,value,status,detail", [
+    (C["SCNN_L1_KH_SHIFT"], 4, 0, S.ERR_BAD_FIELD, F.KERNEL),
+    (C["SCNN_L1_KW_SHIFT"], 4, 8, S.ERR_LIMIT, P.Cap.MAX_KERNEL),
+    (C["SCNN_L1_SH_SHIFT"], 4, 0, S.ERR_BAD_FIELD, F.STRIDE),
+    (C["SCNN_L1_SW_SHIFT"], 4, 3, S.ERR_LIMIT, P.Cap.MAX_STRIDE),
+    (C["SCNN_L1_PH_SHIFT"], 4, 4, S.ERR_LIMIT, P.Cap.MAX_PAD),
+    (C["SCNN_L1_RSVD0_SHIFT"], 1, 1, S.ERR_BAD_FIELD, F.RESERVED),
+    (C["SCNN_L1_RSVD1_SHIFT"] + 5, 1, 1, S.ERR_BAD_FIELD, F.RESERVED),
+    (C["SCNN_L1_TILE_SHIFT"], 16, 0, S.ERR_BAD_FIELD, F.TILE_GROUPS),
+    (C["SCNN_L1_TILE_SHIFT"], 16, 65, S.ERR_LIMIT, P.Cap.TILE_CHANNELS),
+])
+def test_conv_geometry_fields(device, prog, shift, bits, value, status, detail):
+    r, conv = _conv_w1(device, prog, shift, bits, value)
+    assert (r.status, r.packet, r.detail) == (status, conv.index, detail)
+
+
+def test_layer_shape_must_match_the_activations(device, prog):
+    w = prog.words.copy()
+    conv = packet(prog, P.Op.CONV)
+    set_field(w, conv.offset + 1, C["SCNN_CONV_INC_SHIFT"], 16, 4)
+    recrc(w, conv)
+    r = send(device, w)
+    assert (r.status, r.packet, r.detail) == (S.ERR_SHAPE, conv.index, F.CHANNELS)
+
+
+def test_input_beyond_the_maxima(device, prog, caps):
+    w = prog.words.copy()
+    inp = packet(prog, P.Op.INPUT)
+    set_field(w, inp.offset + 1, C["SCNN_IN_H_SHIFT"], 16, caps.max_dim + 1)
+    recrc(w, inp)
+    r = send(device, w)
+    assert (r.status, r.packet, r.detail) == (S.ERR_LIMIT, inp.index, P.Cap.MAX_DIM)
+
+
+def test_tile_out_of_order(device, prog):
+    w = prog.words.copy()
+    tile = packet(prog, P.Op.TILE)
+    set_field(w, tile.offset + 1, C["SCNN_TILE_FIRST_SHIFT"], 16, 1)
+    recrc(w, tile)
+    r = send(device, w)
+    assert (r.status, r.packet, r.detail) == (S.ERR_BAD_FIELD, tile.index, F.TILE_FIRST)
+
+
+def test_requant_reserved_bits_checked_after_the_crc(device, prog):
+    w = prog.words.copy()
+    tile = packet(prog, P.Op.TILE)
+    set_field(w, tile.offset + 2, C["SCNN_RQ_RSVD_SHIFT"], 2, 3)
+    recrc(w, tile)
+    r = send(device, w)
+    assert (r.status, r.packet, r.detail) == (S.ERR_BAD_FIELD, tile.index, F.REQUANT)
+
+
+def test_wrong_payload_length(device, prog):
+    w = prog.words.copy()
+    pool = packet(prog, P.Op.POOL)
+    set_field(w, pool.offset, C["SCNN_PKT_LENGTH_SHIFT"], 24, 2)
+    r = send(device, w)
+    assert (r.status, r.packet, r.detail) == (S.ERR_LENGTH, pool.index, 2)
+    set_field(w, pool.offset, C["SCNN_PKT_LENGTH_SHIFT"], 24, (1 << 24) - 1)  # past the program's end
+    assert send(device, w).status == S.ERR_LENGTH
+
+
+# -- sequence ------------------------------------------------------------------------------
+
+
+def _without(prog, *infos):
+    keep = np.ones(len(prog.words), bool)
+    for info in infos:
+        keep[info.offset:info.offset + 1 + info.length] = False
+    w = prog.words[keep].copy()
+    set_field(w, 1, C["SCNN_HDR_TOTAL_SHIFT"], 32, len(w))
+    return w
+
+
+def test_layer_before_input(device, prog):
+    r = send(device, _without(prog, packet(prog, P.Op.INPUT)))
+    assert (r.status, r.packet, r.detail) == (S.ERR_SEQUENCE, 0, P.Op.CONV)
+
+
+def test_missing_tile(device, prog):
+    tiles = [p for p in prog.packets if p.opcode == P.Op.TILE]
+    r = send(device, _without(prog, tiles[0]))
+    assert (r.status, r.packet, r.detail) == (S.ERR_SEQUENCE, tiles[0].index, P.Op.POOL)
+
+
+def test_tile_without_layer(device, prog):
+    r = send(device, _without(prog, packet(prog, P.Op.CONV)))
+    assert (r.status, r.detail) == (S.ERR_SEQUENCE, P.Op.TILE)
+
+
+def test_response_that_would_overflow_the_receive_buffer(device, prog, caps):
+    w = prog.words.copy()
+    set_field(w, 1, C["SCNN_HDR_RESPCAP_SHIFT"], 32, caps.response_reserve_words + 5)
+    r = send(device, w)
+    assert (r.status, r.packet) == (S.ERR_RESPONSE_FULL, packet(prog, P.Op.OUTPUT).index)
+    assert r.records == []
+
+
+# -- garbage, and recovery ----------------------------------------------------------------
+
+
+def test_garbage_is_answered_and_the_device_recovers(device, prog, net):
+    rng = np.random.default_rng(99)
+    for n in list(range(1, 12)) + [int(v) for v in rng.integers(12, 3000, 40)]:
+        garbage = rng.integers(0, 1 << 63, n, dtype=np.uint64) << np.uint64(rng.integers(0, 2))
+        r = send(device, garbage)
+        assert r.status != S.OK and r.words_consumed == n
+    # garbage behind a valid header
+    w = np.concatenate([prog.words[:2], rng.integers(0, 1 << 63, len(prog.words) - 2, dtype=np.uint64)])
+    assert send(device, w).status != S.OK
+    assert send(device, np.zeros(50, np.uint64)).status == S.ERR_BAD_MAGIC
+    # and the next valid program is right
+    r = send(device, prog.words)
+    assert r.status == S.OK
+
+
+def test_device_error_names_status_and_packet(device, net):
+    prog = device.load(net, batch=2)
+    x = np.random.default_rng(3).uniform(-1, 1, (2, 3, 8, 8)).astype(np.float32)
+    assert np.array_equal(prog.run(x), golden.run(net, x))
+    loaded = prog._variant(False)
+    tile = packet(loaded.prog, P.Op.TILE)
+    loaded.send[tile.offset + 20] ^= np.uint64(1 << 3)  # a weight bit flips in the DMA buffer
+    with pytest.raises(DeviceError, match=r"ERR_CRC.*packet \d+ \(TILE: conv2d0 output channels") as e:
+        prog.run(x)
+    assert e.value.status == S.ERR_CRC and e.value.packet == tile.index

@@ -1,0 +1,77 @@
+"""The wire format has one source of truth: the C header, read by cffi."""
+import re
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from streamcnn import _hls, compiler, protocol as P
+from streamcnn.caps import Capabilities
+
+HLS = Path(__file__).resolve().parent.parent / "hls_src"
+
+
+def test_constants_come_from_the_header():
+    text = (HLS / "streamcnn_protocol.h").read_text()
+    for name, value in [("SCNN_OP_CONV", P.Op.CONV), ("SCNN_ERR_CRC", P.Status.ERR_CRC),
+                        ("SCNN_PKT_CRC_SHIFT", P.C["SCNN_PKT_CRC_SHIFT"]), ("SCNN_CAP_MAX_KERNEL", P.Cap.MAX_KERNEL)]:
+        assert re.search(rf"\b{name} = (0x[0-9A-Fa-f]+|\d+)", text) or name.startswith("SCNN_CAP_"), name
+        assert P.C[name] == int(value)
+    assert P.C["SCNN_PROGRAM_MAGIC"] == int.from_bytes(b"SCNN", "little")
+    assert P.NO_PACKET == 0xFFFFFFFF
+
+
+def test_every_status_has_a_meaning_and_codes_are_unique():
+    assert set(P.STATUS_MEANING) == set(P.Status)
+    assert len({int(s) for s in P.Status}) == len(P.Status)
+    assert len({int(o) for o in P.Op}) == len(P.Op)
+
+
+def test_capabilities_fields_match_the_cap_enum():
+    fields = list(Capabilities.__dataclass_fields__)
+    assert fields == [c.name.lower() for c in P.Cap]
+    assert len(fields) == P.CAP_COUNT
+
+
+def test_reported_capabilities_are_the_config_header(caps):
+    for name, value in P.CONFIG.items():
+        assert getattr(caps, name) == value, name
+    assert caps.version == P.HW_VERSION
+    assert caps.format_version == P.FORMAT_VERSION
+
+
+def test_layout_fields_do_not_overlap():
+    """Every (shift, bits) group of one word covers distinct bits."""
+    groups = {
+        "packet": ["OPCODE", "LENGTH", "CRC"],
+        "rq": ["BIAS", "MULT", "SHIFT", "RSVD"],
+    }
+    for prefix, names in groups.items():
+        used = 0
+        for n in names:
+            key = f"SCNN_PKT_{n}" if prefix == "packet" else f"SCNN_RQ_{n}"
+            mask = ((1 << P.C[key + "_BITS"]) - 1) << P.C[key + "_SHIFT"]
+            assert used & mask == 0, key
+            used |= mask
+        assert used == (1 << 64) - 1
+
+
+def test_crc_table_header_is_what_the_generator_writes(tmp_path):
+    out = tmp_path / "table.h"
+    subprocess.run([sys.executable, str(HLS / "gen_crc32_table.py"), str(out)], check=True)
+    assert out.read_text() == (HLS / "streamcnn_crc32_table.h").read_text()
+
+
+def test_packet_crc_is_zlib_crc32_of_header_low_half_and_payload():
+    payload = np.arange(5, dtype=np.uint64) * np.uint64(0x0123456789ABCDEF)
+    head = compiler.packet_header(P.Op.TILE, payload)
+    low = head & 0xFFFFFFFF
+    assert low == int(P.Op.TILE) | (5 << 8)
+    assert head >> 32 == zlib.crc32(low.to_bytes(4, "little") + payload.tobytes())
+
+
+def test_cdef_sections_parse():
+    for header in ("streamcnn_protocol.h", "streamcnn_config.h", "host_shim/sim_bridge.h"):
+        assert "cdef" not in _hls.cdef_text(header)
