@@ -212,6 +212,18 @@ inline int32_t floor_div(int32_t a, int32_t b) {
     return (a % b != 0 && a < 0) ? q - 1 : q;
 }
 
+/* The mean of a k x k window, rounded half up: floor((2 sum + n) / 2n), n = k^2.
+ * k is at most 3, so each divisor is a constant (shifts and a multiply in
+ * hardware, no divider). */
+static_assert(SCNN_CFG_MAX_POOL_KERNEL == 3, "average() covers pooling kernels 1 to 3");
+inline int8_t average(int32_t sum, uint32_t kernel) {
+    switch (kernel) {
+    case 1: return (int8_t)sum;
+    case 2: return (int8_t)floor_div(2 * sum + 4, 8);
+    default: return (int8_t)floor_div(2 * sum + 9, 18);
+    }
+}
+
 /* ------------------------------------------------------------------------- */
 /* Layer engines                                                              */
 
@@ -293,12 +305,12 @@ conv_step:
 }
 
 /* Max or average pooling, no padding, floor mode; 8 channels per cycle. */
-uint64_t pool(const Shape& in, const Shape& out, uint32_t kernel, uint32_t stride, bool average,
+uint64_t pool(const Shape& in, const Shape& out, uint32_t kernel, uint32_t stride, bool mean,
               uint32_t batch, uint32_t src) {
     const uint32_t groups = groups_of(in.channels);
     const uint32_t in_img = groups * in.height * in.width;
     const uint32_t out_img = groups * out.height * out.width;
-    const int32_t n = (int32_t)(kernel * kernel);
+    const uint32_t n = kernel * kernel;
     uint64_t iters = 0;
 pool_image:
     for (uint32_t b = 0; b < batch; b++) {
@@ -316,7 +328,7 @@ pool_image:
 #pragma HLS ARRAY_PARTITION variable = acc complete
                     for (unsigned l = 0; l < LANES; l++) {
 #pragma HLS UNROLL
-                        acc[l] = average ? 0 : -128;
+                        acc[l] = mean ? 0 : -128;
                     }
                 pool_ky:
                     for (uint32_t ky = 0; ky < kernel; ky++) {
@@ -330,17 +342,15 @@ pool_image:
                             for (unsigned l = 0; l < LANES; l++) {
 #pragma HLS UNROLL
                                 const int32_t v = act_buf[src][a][l];
-                                acc[l] = average ? acc[l] + v : (v > acc[l] ? v : acc[l]);
+                                acc[l] = mean ? acc[l] + v : (v > acc[l] ? v : acc[l]);
                             }
                         }
                     }
-                    iters += (uint64_t)n;
+                    iters += n;
                     const uint32_t a = b * out_img + (g * out.height + oy) * out.width + ox;
                     for (unsigned l = 0; l < LANES; l++) {
 #pragma HLS UNROLL
-                        /* round half up: floor((2 sum + n) / 2n) */
-                        act_buf[1 - src][a][l] =
-                            (int8_t)(average ? floor_div(2 * acc[l] + n, 2 * n) : acc[l]);
+                        act_buf[1 - src][a][l] = mean ? average(acc[l], kernel) : (int8_t)acc[l];
                     }
                 }
             }
@@ -572,7 +582,7 @@ void packet_pool(Run& r, uint64_t f) {
     in.width = bits(f, SCNN_POOL_W_SHIFT, SCNN_POOL_DIM_BITS);
     const uint32_t kernel = bits(f, SCNN_POOL_KERNEL_SHIFT, SCNN_POOL_GEOM_BITS);
     const uint32_t stride = bits(f, SCNN_POOL_STRIDE_SHIFT, SCNN_POOL_GEOM_BITS);
-    const bool average = bits(f, SCNN_POOL_MODE_SHIFT, 1) == SCNN_POOL_AVG;
+    const bool mean = bits(f, SCNN_POOL_MODE_SHIFT, 1) == SCNN_POOL_AVG;
     if (bits(f, SCNN_POOL_RSVD_SHIFT, SCNN_POOL_RSVD_BITS)) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
     if (in.channels != r.act.channels) return fail(r, SCNN_ERR_SHAPE, SCNN_F_CHANNELS);
     if (in.height != r.act.height) return fail(r, SCNN_ERR_SHAPE, SCNN_F_HEIGHT);
@@ -586,7 +596,7 @@ void packet_pool(Run& r, uint64_t f) {
     out.height = (in.height - kernel) / stride + 1;
     out.width = (in.width - kernel) / stride + 1;
     if (!count_layer(r, SCNN_OP_POOL, 1 + SCNN_POOL_FIELD_WORDS)) return;
-    r.cnt_iters[r.layers] = pool(in, out, kernel, stride, average, r.batch, r.cur);
+    r.cnt_iters[r.layers] = pool(in, out, kernel, stride, mean, r.batch, r.cur);
     r.layers++;
     r.cur = 1 - r.cur;
     r.act = out;
@@ -746,6 +756,7 @@ void streamcnn_top(scnn_stream_t& in, scnn_stream_t& out, uint32_t& status, uint
 #pragma HLS INTERFACE mode = s_axilite port = words
 #pragma HLS INTERFACE mode = s_axilite port = hw_version
 #pragma HLS INTERFACE mode = s_axilite port = return
+#pragma HLS ARRAY_PARTITION variable = act_buf complete dim = 1
 #pragma HLS ARRAY_RESHAPE variable = act_buf complete dim = 3
 #pragma HLS ARRAY_RESHAPE variable = weight_buf complete dim = 3
 #pragma HLS ARRAY_PARTITION variable = weight_buf complete dim = 2
