@@ -232,26 +232,37 @@ inline int8_t average(int32_t sum, uint32_t kernel) {
  * image, output group, output pixel and, innermost, the pixel's weight blocks
  * (input group, ky, kx): no fill or drain between pixels.  Returns its trip count. */
 uint64_t conv_tile(const Layer& L, uint32_t first, uint32_t count, uint32_t batch, uint32_t src) {
-    const uint32_t in_img = L.in_groups * L.in.height * L.in.width;
+    const uint32_t in_plane = L.in.height * L.in.width;
+    const uint32_t in_img = L.in_groups * in_plane;
     const uint32_t out_img = L.out_groups * L.out.height * L.out.width;
     const uint32_t blocks_per_group = L.in_groups * L.kernel_h * L.kernel_w;
     const uint64_t steps = (uint64_t)batch * count * L.out.height * L.out.width * blocks_per_group;
     const int32_t in_h = (int32_t)L.in.height, in_w = (int32_t)L.in.width;
+    const int32_t top = -(int32_t)L.pad_h, left = -(int32_t)L.pad_w;
 
+    /* Position counters, and address bases kept up to date as they advance:
+     * additions only, no multiplier in the address path. */
     uint32_t b = 0, g = 0, oy = 0, ox = 0;     /* output position */
     uint32_t i = 0, ky = 0, kx = 0, blk = 0;   /* reduction position; blk = (i * kh + ky) * kw + kx */
+    uint32_t img_base = 0;                     /* b * in_img */
+    uint32_t plane_base = 0;                   /* img_base + i * in_plane */
+    uint32_t block_base = 0;                   /* g * blocks_per_group */
+    uint32_t out_addr = first * L.out.height * L.out.width; /* output word of (b, first + g, oy, ox) */
+    int32_t y0 = top, x0 = left;               /* input position of the window's corner */
+    int32_t iy = top, ix = left;               /* y0 + ky, x0 + kx */
+    int32_t row = top * in_w;                  /* iy * in_w */
+    int32_t row0 = row;                        /* y0 * in_w */
+    const int32_t row_step = (int32_t)L.stride_h * in_w;
     int32_t acc[PE][LANES];
 #pragma HLS ARRAY_PARTITION variable = acc complete dim = 0
 conv_step:
     for (uint64_t step = 0; step < steps; step++) {
 #pragma HLS LOOP_TRIPCOUNT max = 1048576
 #pragma HLS PIPELINE II = 1
-        const int32_t iy = (int32_t)(oy * L.stride_h + ky) - (int32_t)L.pad_h;
-        const int32_t ix = (int32_t)(ox * L.stride_w + kx) - (int32_t)L.pad_w;
         int8_t x[LANES];
 #pragma HLS ARRAY_PARTITION variable = x complete
         if (iy >= 0 && iy < in_h && ix >= 0 && ix < in_w) {
-            const uint32_t a = b * in_img + (i * L.in.height + (uint32_t)iy) * L.in.width + (uint32_t)ix;
+            const uint32_t a = plane_base + (uint32_t)(row + ix);
             for (unsigned l = 0; l < LANES; l++) {
 #pragma HLS UNROLL
                 x[l] = act_buf[src][a][l];
@@ -271,32 +282,55 @@ conv_step:
                 }
             }
         }
-        mac_block(acc, weight_buf[g * blocks_per_group + blk], x);
+        mac_block(acc, weight_buf[block_base + blk], x);
 
         if (blk + 1 == blocks_per_group) {
-            const uint32_t a = b * out_img + ((first + g) * L.out.height + oy) * L.out.width + ox;
             for (unsigned o = 0; o < PE; o++) {
 #pragma HLS UNROLL
-                act_buf[1 - src][a][o] = requantize(lane_sum(acc[o]), requant_buf[g][o], L.relu != 0);
+                act_buf[1 - src][out_addr][o] = requantize(lane_sum(acc[o]), requant_buf[g][o], L.relu != 0);
             }
+            /* next output pixel */
             blk = i = ky = kx = 0;
+            out_addr++;
+            x0 += (int32_t)L.stride_w;
             if (++ox == L.out.width) {
                 ox = 0;
+                x0 = left;
+                y0 += (int32_t)L.stride_h;
+                row0 += row_step;
                 if (++oy == L.out.height) {
                     oy = 0;
+                    y0 = top;
+                    row0 = top * in_w;
+                    block_base += blocks_per_group;
                     if (++g == count) {
                         g = 0;
+                        block_base = 0;
                         ++b;
+                        img_base += in_img;
+                        out_addr = b * out_img + first * L.out.height * L.out.width;
                     }
                 }
             }
+            plane_base = img_base;
+            iy = y0;
+            ix = x0;
+            row = row0;
         } else {
+            /* next weight block of the same pixel */
             ++blk;
+            ++ix;
             if (++kx == L.kernel_w) {
                 kx = 0;
+                ix = x0;
+                ++iy;
+                row += in_w;
                 if (++ky == L.kernel_h) {
                     ky = 0;
+                    iy = y0;
+                    row = row0;
                     ++i;
+                    plane_base += in_plane;
                 }
             }
         }
