@@ -75,3 +75,13 @@ def test_packet_crc_is_zlib_crc32_of_header_low_half_and_payload():
 def test_cdef_sections_parse():
     for header in ("streamcnn_protocol.h", "streamcnn_config.h", "host_shim/sim_bridge.h"):
         assert "cdef" not in _hls.cdef_text(header)
+
+
+def test_activation_layout_round_trips(rng):
+    q = rng.integers(-128, 128, (3, 11, 4, 5)).astype(np.int8)
+    words = np.zeros(3 * 2 * 4 * 5, np.uint64)
+    compiler.write_lanes(q, words.view(np.int8).reshape(3, 2, 4, 5, 8))
+    # word (n=1, group 1, y=2, x=3), lane 2 is channel 10
+    assert words.view(np.int8).reshape(3, 2, 4, 5, 8)[1, 1, 2, 3, 2] == q[1, 10, 2, 3]
+    assert (words.view(np.int8).reshape(3, 2, 4, 5, 8)[:, 1, :, :, 3:] == 0).all()  # padding lanes
+    assert np.array_equal(compiler.unpack_images(words, 3, (11, 4, 5)), q)

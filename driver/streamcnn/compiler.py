@@ -87,20 +87,18 @@ def image_words(shape: tuple) -> int:
     return groups(c) * h * w
 
 
-def pack_images(q: np.ndarray, channels_last: bool = False) -> np.ndarray:
-    """int8 (N, C, H, W) (or (N, H, W, C) with ``channels_last``) -> words laid out
-    [n][channel group][y][x], lane = channel % 8, unused lanes zero."""
-    cl = q if channels_last else q.transpose(0, 2, 3, 1)
-    n, h, w, c = cl.shape
-    lanes = np.zeros((n, groups(c), h, w, LANES), dtype=np.int8)
+def write_lanes(q: np.ndarray, lanes: np.ndarray) -> None:
+    """Write int8 (N, C, H, W) images into ``lanes``, a (N, groups, H, W, 8) int8 view
+    of words laid out [n][channel group][y][x] (lane = channel % 8).  Lanes beyond C
+    are left as they are: zero in every buffer the compiler makes."""
+    n, c, h, w = q.shape
     for g in range(groups(c)):
-        part = cl[..., g * LANES:(g + 1) * LANES]
-        lanes[:, g, :, :, :part.shape[-1]] = part
-    return lanes.reshape(-1).view(_U64)
+        part = q[:, g * LANES:(g + 1) * LANES]
+        lanes[:, g, :, :, :part.shape[1]] = part.transpose(0, 2, 3, 1)
 
 
 def unpack_images(words: np.ndarray, n: int, shape: tuple) -> np.ndarray:
-    """The inverse of :func:`pack_images` for an activation of ``shape`` per image."""
+    """int8 (n, *shape) from words laid out as :func:`write_lanes` writes them."""
     c, h, w = _as_chw(shape)
     g = groups(c)
     lanes = np.ascontiguousarray(words).view(np.int8).reshape(n, g, h, w, LANES).transpose(0, 1, 4, 2, 3)
@@ -132,17 +130,17 @@ class ColumnPacking:
     pad_w: int
     out_w: int
 
-    def apply(self, q: np.ndarray) -> np.ndarray:
-        """int8 (N, C, H, W) -> channels-last (N, H, out_w, C * kw):
-        x'[y, x, c*kw + j] = xpad[c, y, x*sw + j]."""
+    def write(self, q: np.ndarray, lanes: np.ndarray) -> None:
+        """Write int8 (N, C, H, W) images, column-packed, into ``lanes`` (a
+        (N, 1, H, out_w, 8) view): lane c*kw + j of (y, x) = xpad[c, y, x*sw + j].
+        Padding positions are left as they are: zero in every buffer the compiler makes."""
         n, c, h, w = q.shape
-        out = np.zeros((n, h, self.out_w, c * self.kernel_w), dtype=q.dtype)
         for j in range(self.kernel_w):
             src = np.arange(self.out_w) * self.stride_w + j - self.pad_w  # column in q; outside = padding
-            ok = (src >= 0) & (src < w)
+            ok = np.flatnonzero((src >= 0) & (src < w))
+            cols = src[ok]
             for ch in range(c):
-                out[:, :, ok, ch * self.kernel_w + j] = q[:, ch, :, src[ok]].transpose(1, 2, 0)
-        return out
+                lanes[:, 0, :, ok, ch * self.kernel_w + j] = q[:, ch][:, :, cols].transpose(2, 0, 1)
 
 
 def pack_columns(hw: list, caps: Capabilities, batch: int) -> Optional[ColumnPacking]:
@@ -255,6 +253,7 @@ class CompiledProgram:
     response_words: int
     input_offset: int = 0  # word offset of the INPUT packet header
     input_shape: tuple = ()  # the network's, per image
+    input_layout: tuple = ()  # what the INPUT packet carries per image (differs with column packing)
     columns: Optional[ColumnPacking] = None
     stats: dict = field(default_factory=dict)
 
@@ -267,12 +266,15 @@ class CompiledProgram:
         if q.dtype != np.int8 or q.shape != (self.batch,) + tuple(self.input_shape):
             raise InputError(f"the program takes int8 images of shape {(self.batch,) + tuple(self.input_shape)}, "
                              f"got {q.dtype} {q.shape}")
+        # straight into the send buffer's INPUT slot; padding lanes stay zero
+        c, h, w = self.input_layout
+        fields = C["SCNN_IN_FIELD_WORDS"]
+        payload = self.words[self.input_offset + 1:self.input_offset + 1 + fields + self.batch * groups(c) * h * w]
+        lanes = payload[fields:].view(np.int8).reshape(self.batch, groups(c), h, w, LANES)
         if self.columns is not None:
-            data = pack_images(self.columns.apply(q), channels_last=True)
+            self.columns.write(q, lanes)
         else:
-            data = pack_images(q)
-        payload = self.words[self.input_offset + 1:self.input_offset + 1 + C["SCNN_IN_FIELD_WORDS"] + len(data)]
-        payload[C["SCNN_IN_FIELD_WORDS"]:] = data
+            write_lanes(q, lanes)
         self.words[self.input_offset] = packet_header(P.Op.INPUT, payload)
 
     def describe_packet(self, index: Optional[int]) -> str:
@@ -357,7 +359,8 @@ def compile_network(network: Network, caps: Capabilities, batch: int = 1, *,
             request_output(layer)
     record_words = sum(1 + C["SCNN_TENSOR_HEAD_WORDS"] + batch * o.words for o in outputs)
     prog = _finish(b, batch, record_words + caps.response_reserve_words, network=network, outputs=outputs,
-                   hw_layers=hw, input_offset=input_offset, input_shape=network.input_shape, columns=columns)
+                   hw_layers=hw, input_offset=input_offset, input_shape=network.input_shape,
+                   input_layout=_as_chw(shape), columns=columns)
     prog.stats = {"weight_words": weight_words, "input_words": batch * image_words(shape),
                   "program_words": len(prog.words), "response_words": prog.response_words}
     return prog
