@@ -158,64 +158,39 @@ def test_crc_catches_every_corruption(device, prog, what):
 # -- fields -----------------------------------------------------------------------------
 
 
-def _conv_w1(device, prog, shift, bits, value):
+def patched(device, prog, opcode, word, shift, bits, value):
+    """Send the program with one field of a packet's payload word changed, CRC recomputed."""
     w = prog.words.copy()
-    conv = packet(prog, P.Op.CONV)
-    set_field(w, conv.offset + 2, shift, bits, value)
-    recrc(w, conv)
-    return send(device, w), conv
+    info = packet(prog, opcode)
+    set_field(w, info.offset + 1 + word, shift, bits, value)
+    recrc(w, info)
+    return send(device, w), info
 
 
-@pytest.mark.parametrize("shift,bits,value,status,detail", [
-    (C["SCNN_L1_KH_SHIFT"], 4, 0, S.ERR_BAD_FIELD, F.KERNEL),
-    (C["SCNN_L1_KW_SHIFT"], 4, 8, S.ERR_LIMIT, P.Cap.MAX_KERNEL),
-    (C["SCNN_L1_SH_SHIFT"], 4, 0, S.ERR_BAD_FIELD, F.STRIDE),
-    (C["SCNN_L1_SW_SHIFT"], 4, 3, S.ERR_LIMIT, P.Cap.MAX_STRIDE),
-    (C["SCNN_L1_PH_SHIFT"], 4, 4, S.ERR_LIMIT, P.Cap.MAX_PAD),
-    (C["SCNN_L1_RSVD0_SHIFT"], 1, 1, S.ERR_BAD_FIELD, F.RESERVED),
-    (C["SCNN_L1_RSVD1_SHIFT"] + 5, 1, 1, S.ERR_BAD_FIELD, F.RESERVED),
-    (C["SCNN_L1_TILE_SHIFT"], 16, 0, S.ERR_BAD_FIELD, F.TILE_GROUPS),
-    (C["SCNN_L1_TILE_SHIFT"], 16, 65, S.ERR_LIMIT, P.Cap.TILE_CHANNELS),
+@pytest.mark.parametrize("opcode,word,shift,bits,value,status,detail", [
+    (P.Op.CONV, 1, C["SCNN_L1_KH_SHIFT"], 4, 0, S.ERR_BAD_FIELD, F.KERNEL),
+    (P.Op.CONV, 1, C["SCNN_L1_KW_SHIFT"], 4, 8, S.ERR_LIMIT, P.Cap.MAX_KERNEL),
+    (P.Op.CONV, 1, C["SCNN_L1_SH_SHIFT"], 4, 0, S.ERR_BAD_FIELD, F.STRIDE),
+    (P.Op.CONV, 1, C["SCNN_L1_SW_SHIFT"], 4, 3, S.ERR_LIMIT, P.Cap.MAX_STRIDE),
+    (P.Op.CONV, 1, C["SCNN_L1_PH_SHIFT"], 4, 4, S.ERR_LIMIT, P.Cap.MAX_PAD),
+    (P.Op.CONV, 1, C["SCNN_L1_RSVD0_SHIFT"], 1, 1, S.ERR_BAD_FIELD, F.RESERVED),
+    (P.Op.CONV, 1, C["SCNN_L1_RSVD1_SHIFT"] + 5, 1, 1, S.ERR_BAD_FIELD, F.RESERVED),
+    (P.Op.CONV, 1, C["SCNN_L1_TILE_SHIFT"], 16, 0, S.ERR_BAD_FIELD, F.TILE_GROUPS),
+    (P.Op.CONV, 1, C["SCNN_L1_TILE_SHIFT"], 16, 65, S.ERR_LIMIT, P.Cap.TILE_CHANNELS),
+    # the layer's input shape must be the current activations'
+    (P.Op.CONV, 0, C["SCNN_CONV_INC_SHIFT"], 16, 4, S.ERR_SHAPE, F.CHANNELS),
+    (P.Op.INPUT, 0, C["SCNN_IN_H_SHIFT"], 16, C["SCNN_CFG_MAX_DIM"] + 1, S.ERR_LIMIT, P.Cap.MAX_DIM),
+    (P.Op.TILE, 0, C["SCNN_TILE_FIRST_SHIFT"], 16, 1, S.ERR_BAD_FIELD, F.TILE_FIRST),
+    # requantization words are checked after the CRC matched
+    (P.Op.TILE, 1, C["SCNN_RQ_RSVD_SHIFT"], 2, 3, S.ERR_BAD_FIELD, F.REQUANT),
+    (P.Op.POOL, 0, C["SCNN_POOL_KERNEL_SHIFT"], 4, 4, S.ERR_LIMIT, P.Cap.MAX_POOL_KERNEL),
+    (P.Op.POOL, 0, C["SCNN_POOL_RSVD_SHIFT"], 1, 1, S.ERR_BAD_FIELD, F.RESERVED),
+    (P.Op.FC, 0, C["SCNN_FC_IN_SHIFT"], 32, 8, S.ERR_SHAPE, F.IN_FEATURES),
+    (P.Op.OUTPUT, 0, C["SCNN_OUT_RSVD_SHIFT"], 1, 1, S.ERR_BAD_FIELD, F.RESERVED),
 ])
-def test_conv_geometry_fields(device, prog, shift, bits, value, status, detail):
-    r, conv = _conv_w1(device, prog, shift, bits, value)
-    assert (r.status, r.packet, r.detail) == (status, conv.index, detail)
-
-
-def test_layer_shape_must_match_the_activations(device, prog):
-    w = prog.words.copy()
-    conv = packet(prog, P.Op.CONV)
-    set_field(w, conv.offset + 1, C["SCNN_CONV_INC_SHIFT"], 16, 4)
-    recrc(w, conv)
-    r = send(device, w)
-    assert (r.status, r.packet, r.detail) == (S.ERR_SHAPE, conv.index, F.CHANNELS)
-
-
-def test_input_beyond_the_maxima(device, prog, caps):
-    w = prog.words.copy()
-    inp = packet(prog, P.Op.INPUT)
-    set_field(w, inp.offset + 1, C["SCNN_IN_H_SHIFT"], 16, caps.max_dim + 1)
-    recrc(w, inp)
-    r = send(device, w)
-    assert (r.status, r.packet, r.detail) == (S.ERR_LIMIT, inp.index, P.Cap.MAX_DIM)
-
-
-def test_tile_out_of_order(device, prog):
-    w = prog.words.copy()
-    tile = packet(prog, P.Op.TILE)
-    set_field(w, tile.offset + 1, C["SCNN_TILE_FIRST_SHIFT"], 16, 1)
-    recrc(w, tile)
-    r = send(device, w)
-    assert (r.status, r.packet, r.detail) == (S.ERR_BAD_FIELD, tile.index, F.TILE_FIRST)
-
-
-def test_requant_reserved_bits_checked_after_the_crc(device, prog):
-    w = prog.words.copy()
-    tile = packet(prog, P.Op.TILE)
-    set_field(w, tile.offset + 2, C["SCNN_RQ_RSVD_SHIFT"], 2, 3)
-    recrc(w, tile)
-    r = send(device, w)
-    assert (r.status, r.packet, r.detail) == (S.ERR_BAD_FIELD, tile.index, F.REQUANT)
+def test_fields(device, prog, opcode, word, shift, bits, value, status, detail):
+    r, info = patched(device, prog, opcode, word, shift, bits, value)
+    assert (r.status, r.packet, r.detail) == (status, info.index, detail)
 
 
 def test_wrong_payload_length(device, prog):
