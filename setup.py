@@ -6,20 +6,25 @@ from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).resolve().parent
-HLS_FILES = ("*.h", "*.cpp", "host_shim/*.h", "host_shim/*.cpp")
+# Repository files a regular (non-editable) install carries inside the package.
+BUNDLED = {
+    "hls_src": ("*.h", "*.cpp", "host_shim/*.h", "host_shim/*.cpp"),  # the simulator compiles these
+    "datasets": ("mnist/*.gz", "mnist/README.md", "mnist/samples/*"),
+}
 
 
-class BuildPyWithHlsSources(build_py):
-    """Carry hls_src/ inside the package: the simulator compiles it on first use."""
+class BuildPyWithBundledFiles(build_py):
+    """Copy hls_src/ and datasets/ into streamcnn/_hls_src and streamcnn/_datasets."""
 
     def run(self):
         super().run()
-        target = Path(self.build_lib) / "streamcnn" / "_hls_src"
-        for pattern in HLS_FILES:
-            for src in (HERE / "hls_src").glob(pattern):
-                dst = target / src.relative_to(HERE / "hls_src")
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(src, dst)
+        for folder, patterns in BUNDLED.items():
+            target = Path(self.build_lib) / "streamcnn" / f"_{folder}"
+            for pattern in patterns:
+                for src in (HERE / folder).glob(pattern):
+                    dst = target / src.relative_to(HERE / folder)
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(src, dst)
 
 
 setup(
@@ -33,16 +38,18 @@ setup(
     python_requires=">=3.9",
     package_dir={"": "driver"},
     packages=find_packages("driver"),
-    install_requires=["numpy>=1.21", "cffi>=1.15", "tqdm>=4.60"],
+    package_data={"streamcnn": ["model_files/*.scnn"]},
+    install_requires=["numpy>=1.21", "cffi>=1.15", "tqdm>=4.60", "pillow>=9"],
     extras_require={
         # The board's PYNQ image ships pynq; this pins nothing it does not need.
         "board": ["pynq>=3.0"],
         "torch": ["torch==2.13.0"],
-        "onnx": ["onnx", "onnxruntime"],
+        "train": ["torch==2.13.0", "mlxtend>=0.23"],
+        "onnx": ["onnx>=1.14", "onnxruntime>=1.16"],
         "test": ["pytest>=7"],
     },
     entry_points={"console_scripts": ["streamcnn = streamcnn.cli:main"]},
-    cmdclass={"build_py": BuildPyWithHlsSources},
+    cmdclass={"build_py": BuildPyWithBundledFiles},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Programming Language :: C++",

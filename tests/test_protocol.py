@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from streamcnn import _hls, compiler, protocol as P
+from streamcnn import _resources, compiler, protocol as P
 from streamcnn.caps import Capabilities
 
 HLS = Path(__file__).resolve().parent.parent / "hls_src"
@@ -74,7 +74,7 @@ def test_packet_crc_is_zlib_crc32_of_header_low_half_and_payload():
 
 def test_cdef_sections_parse():
     for header in ("streamcnn_protocol.h", "streamcnn_config.h", "host_shim/sim_bridge.h"):
-        assert "cdef" not in _hls.cdef_text(header)
+        assert "cdef" not in _resources.cdef_text(header)
 
 
 def test_activation_layout_round_trips(rng):

@@ -54,6 +54,57 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     return 0 if report["ok"] else 1
 
 
+def _progress(args: argparse.Namespace):
+    """A tqdm progress bar on a terminal, nothing otherwise (or with --json)."""
+    if args.json or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return lambda items, desc: tqdm(items, desc=desc, unit="chunk", file=sys.stderr, leave=False)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from . import datasets, evaluate, models
+
+    net = models.load(args.model)
+    dataset = args.dataset or net.metadata.get("dataset")
+    if not dataset:
+        raise StreamCNNError(f"model {net.name!r} names no data set in its metadata; pass --dataset")
+    images, labels = datasets.test_set(dataset)
+    if args.limit:
+        images, labels = images[:args.limit], labels[:args.limit]
+    with open_device(args.device) as dev:
+        report = evaluate.evaluate(net, dev, images, labels, batch=args.batch, progress=_progress(args))
+    report["dataset"] = dataset
+    text = (f"{report['model']} on {report['images']} {dataset} test images, device {report['device']} "
+            f"(batch {report['batch']}):\n"
+            f"  accuracy  float {report['accuracy_float']:.2%}  golden {report['accuracy_golden']:.2%}  "
+            f"device {report['accuracy_device']:.2%}\n"
+            f"  device vs golden: {report['device_vs_golden_mismatches']} images differ; "
+            f"{report['images_per_s']:.0f} images/s")
+    _print(report, args.json, text)
+    return 0 if report["device_vs_golden_mismatches"] == 0 else 1
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from . import datasets, models
+
+    net = models.load(args.model)
+    labels = net.metadata.get("labels") or [str(i) for i in range(net.output_shape[0])]
+    images = np.stack([datasets.load_digit(p) for p in args.images])
+    with open_device(args.device) as dev:
+        logits = net.dequantize_output(dev.load(net, batch=min(len(images), net.max_batch(dev.caps))).run(images))
+    z = np.exp(logits - logits.max(1, keepdims=True))
+    prob = z / z.sum(1, keepdims=True)
+    results = [{"image": str(p), "prediction": labels[int(k)], "confidence": round(float(pr[k]), 4)}
+               for p, pr, k in zip(args.images, prob, prob.argmax(1))]
+    text = "\n".join(f"{r['image']}: {r['prediction']} ({r['confidence']:.1%})" for r in results)
+    _print({"model": net.name, "device": dev.name, "results": results}, args.json, text)
+    return 0
+
+
 def cmd_build_sim(args: argparse.Namespace) -> int:
     from .devices import simbuild
 
@@ -87,6 +138,28 @@ def parser() -> argparse.ArgumentParser:
     smoke.add_argument("--only", metavar="I,J", help="replay only these topology indices")
     smoke.add_argument("--json", action="store_true", help="print a JSON report")
     smoke.set_defaults(func=cmd_smoke)
+
+    ev = sub.add_parser("eval", help="accuracy of a model on its test set: float, golden model, device",
+                        description="Run a model's test set through the float path, the golden model and the "
+                                    "device; report accuracies, device/golden mismatches and images/s. Exit "
+                                    "status 1 if the device differs from the golden model on any image.")
+    ev.add_argument("--model", default="lenet5-mnist", help="shipped model name or .scnn path (default lenet5-mnist)")
+    _device_arg(ev)
+    ev.add_argument("--limit", type=int, metavar="N", help="only the first N test images")
+    ev.add_argument("--batch", type=int, metavar="B", help="images per DMA transfer (default: as many as fit)")
+    ev.add_argument("--dataset", help="test set to use (default: the one the model's metadata names)")
+    ev.add_argument("--json", action="store_true", help="print JSON")
+    ev.set_defaults(func=cmd_eval)
+
+    run = sub.add_parser("run", help="classify image files (PNG, JPEG, ...)",
+                         description="Classify images of handwritten digits: any size or colour mode, "
+                                     "preprocessed like MNIST (inverted if dark on light, cropped, scaled, "
+                                     "centred). Sample digits: datasets/mnist/samples/.")
+    run.add_argument("images", nargs="+", metavar="IMAGE")
+    run.add_argument("--model", default="lenet5-mnist", help="shipped model name or .scnn path (default lenet5-mnist)")
+    _device_arg(run)
+    run.add_argument("--json", action="store_true", help="print JSON")
+    run.set_defaults(func=cmd_run)
 
     build = sub.add_parser("build-sim", help="compile the simulator now (it is otherwise built on first use)",
                            description="Compile hls_src/ with g++ into the simulator library and print its path.")

@@ -39,5 +39,13 @@ class ProtocolError(StreamCNNError):
     """The response stream is not what the wire format says it must be."""
 
 
+class UnsupportedError(StreamCNNError, ValueError):
+    """An imported model uses an operator or option streamcnn does not run; names it and where."""
+
+
+class ModelFileError(StreamCNNError, ValueError):
+    """A model file is missing, truncated, corrupted or of another format version."""
+
+
 class BuildError(StreamCNNError):
     """The simulator could not be compiled."""

@@ -152,14 +152,13 @@ class ReLU:
 
 @dataclass(eq=False)
 class Flatten:
-    """(C, H, W) -> (C*H*W,), in PyTorch's order: channel slowest, then row, then column."""
+    """(C, H, W) -> (C*H*W,), in PyTorch's order: channel slowest, then row, then column;
+    (F,) stays (F,)."""
 
     name: str = ""
 
     def output_shape(self, shape: Shape) -> Shape:
-        if len(shape) != 3:
-            raise NetworkError(f"{self.name}: Flatten needs a (C, H, W) input, got {shape}")
-        return (int(np.prod(shape)),)
+        return (int(np.prod(shape)),)  # a flat input stays as it is
 
 
 Layer = Union[Conv2d, Linear, MaxPool2d, AvgPool2d, ReLU, Flatten]
@@ -178,6 +177,8 @@ class Network:
     layers: list = field(default_factory=list)
     input_scale: float = 1.0
     name: str = "network"
+    #: Free-form, JSON-serializable facts kept in model files (labels, preprocessing, accuracy, ...).
+    metadata: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.input_shape = tuple(int(v) for v in self.input_shape)
@@ -327,6 +328,14 @@ class Network:
         if len(shape) == 1:
             return _groups(shape[0], lanes)
         return _groups(shape[0], lanes) * shape[1] * shape[2]
+
+    # -- files -------------------------------------------------------------------
+
+    def save(self, path) -> "Path":
+        """Write this network to a ``.scnn`` model file (see :mod:`streamcnn.modelfile`)."""
+        from . import modelfile
+
+        return modelfile.save(self, path)
 
     # -- display ---------------------------------------------------------------
 

@@ -11,9 +11,9 @@ import re
 
 import cffi
 
-from . import _hls
+from . import _resources
 
-_DECLARATIONS = _hls.cdef_text("streamcnn_protocol.h") + _hls.cdef_text("streamcnn_config.h")
+_DECLARATIONS = _resources.cdef_text("streamcnn_protocol.h") + _resources.cdef_text("streamcnn_config.h")
 ffi = cffi.FFI()
 ffi.cdef(_DECLARATIONS)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import cffi
 
-from .. import _hls
+from .. import _resources
 from ..errors import BuildError
 
 SOURCES = ("streamcnn.cpp", "host_shim/sim_bridge.cpp")
@@ -49,7 +49,7 @@ def cache_dir() -> Path:
 
 
 def _inputs() -> list[Path]:
-    src = _hls.hls_src_dir()
+    src = _resources.hls_src_dir()
     return sorted(set([src / s for s in SOURCES] + list(src.glob("*.h")) + list(src.glob("host_shim/*.h"))))
 
 
@@ -74,7 +74,7 @@ def build(force: bool = False) -> Path:
     if target.exists() and not force:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    src = _hls.hls_src_dir()
+    src = _resources.hls_src_dir()
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         out = Path(tmp) / target.name
         base = [cxx, *FLAGS, f"-I{src}", f"-I{src / 'host_shim'}", *(str(src / s) for s in SOURCES), "-o", str(out)]
@@ -92,6 +92,6 @@ def load():
     with _lock:
         if "lib" not in _loaded:
             ffi = cffi.FFI()
-            ffi.cdef(_hls.cdef_text("host_shim/sim_bridge.h"))
+            ffi.cdef(_resources.cdef_text("host_shim/sim_bridge.h"))
             _loaded["ffi"], _loaded["lib"] = ffi, ffi.dlopen(str(build()))
         return _loaded["ffi"], _loaded["lib"]

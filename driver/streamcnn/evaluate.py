@@ -1,0 +1,57 @@
+"""Accuracy of a model on its test set: float path, golden model and device side by side."""
+from __future__ import annotations
+
+import time
+from typing import Callable, Optional
+
+import numpy as np
+
+from . import golden
+from .devices import Device
+from .network import Network
+
+CHUNK = 512  # images per progress step
+
+
+def _chunks(n: int, progress: Optional[Callable], desc: str):
+    starts = range(0, n, CHUNK)
+    return progress(starts, desc) if progress else starts
+
+
+def evaluate(network: Network, device: Device, images: np.ndarray, labels: np.ndarray, *,
+             batch: Optional[int] = None, progress: Optional[Callable] = None) -> dict:
+    """Run ``images`` through the float path, the golden model and ``device``.
+
+    Returns the accuracies, the number of images whose int8 outputs differ
+    between device and golden model (any byte), and the device's images/s.
+    ``progress(iterable, description)`` may wrap the loops (a progress bar)."""
+    images = network.quantize_input(np.asarray(images)) if np.asarray(images).dtype == np.int8 else images
+    n = len(labels)
+    program = device.load(network, batch=batch)
+    float_out, golden_out, device_out = [], [], []
+    device_seconds = 0.0
+    for s in _chunks(n, progress, f"{device.name}"):
+        part = images[s:s + CHUNK]
+        t = time.perf_counter()
+        device_out.append(program.run(part))
+        device_seconds += time.perf_counter() - t
+    for s in _chunks(n, progress, "golden"):
+        part = images[s:s + CHUNK]
+        golden_out.append(golden.run(network, part))
+        float_out.append(golden.run_float(network, part))
+    dev, gold, flt = (np.concatenate(o) for o in (device_out, golden_out, float_out))
+
+    def accuracy(out: np.ndarray) -> float:
+        return round(float((out.argmax(1) == labels).mean()), 6)
+
+    return {
+        "model": network.name,
+        "device": device.name,
+        "batch": program.batch,
+        "images": n,
+        "accuracy_float": accuracy(flt),
+        "accuracy_golden": accuracy(gold),
+        "accuracy_device": accuracy(dev),
+        "device_vs_golden_mismatches": int(np.any(dev.reshape(n, -1) != gold.reshape(n, -1), axis=1).sum()),
+        "images_per_s": round(n / device_seconds, 1) if device_seconds > 0 else None,
+    }

@@ -1,0 +1,92 @@
+"""Quantization-aware training for streamcnn's int8 scheme (needs PyTorch).
+
+:func:`fake_quantize_model` wraps an ``nn.Sequential`` so that, while it trains,
+every Conv2d/Linear sees its weights rounded to int8 with one scale per output
+channel, and the input and every Conv2d/Linear output (after the ReLU that
+follows it) are rounded to int8 with calibrated per-tensor scales: the rounding
+streamcnn applies, with straight-through gradients.  After fine-tuning,
+``float_model()`` is the plain model (sharing the trained weights) to hand to
+:func:`streamcnn.from_torch`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    import torch
+    import torch.nn as nn
+except ImportError:  # pragma: no cover
+    raise ImportError("quantization-aware training needs PyTorch: pip install 'streamcnn[torch]'") from None
+
+
+class _RoundSTE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return torch.round(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+def fake_quant(x: torch.Tensor, scale: torch.Tensor, low: int = -128, high: int = 127) -> torch.Tensor:
+    """scale * clamp(round(x / scale)), gradient passed straight through the rounding."""
+    return torch.clamp(_RoundSTE.apply(x / scale), low, high) * scale
+
+
+class _QuantWeights(nn.Module):
+    """A Conv2d or Linear whose weights are fake-quantized per output channel."""
+
+    def __init__(self, layer: nn.Module):
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x):
+        w = self.layer.weight
+        peak = w.detach().abs().flatten(1).amax(1).clamp_min(1e-12)
+        scale = (peak / 127).view(-1, *([1] * (w.dim() - 1)))
+        wq = fake_quant(w, scale, -127, 127)
+        if isinstance(self.layer, nn.Conv2d):
+            return self.layer._conv_forward(x, wq, self.layer.bias)
+        return nn.functional.linear(x, wq, self.layer.bias)
+
+
+class _QuantActivations(nn.Module):
+    """Fake-quantizes a tensor with a fixed, calibrated scale."""
+
+    def __init__(self, scale: float):
+        super().__init__()
+        self.register_buffer("scale", torch.tensor(float(scale)))
+
+    def forward(self, x):
+        return fake_quant(x, self.scale)
+
+
+class FakeQuantized(nn.Sequential):
+    def __init__(self, layers, original: nn.Sequential):
+        super().__init__(*layers)
+        self._original = [original]  # not a submodule: parameters are shared, not duplicated
+
+    def float_model(self) -> nn.Sequential:
+        """The plain model, with the weights trained under fake quantization."""
+        return self._original[0]
+
+
+def fake_quantize_model(model: nn.Sequential, calibration_images: np.ndarray, input_scale: float = 1 / 127
+                        ) -> FakeQuantized:
+    """Wrap ``model`` for quantization-aware fine-tuning; scales come from the calibration images."""
+    if not isinstance(model, nn.Sequential):
+        raise TypeError("fake_quantize_model takes an nn.Sequential")
+    mods = list(model)
+    layers: list = [_QuantActivations(input_scale)]
+    x = torch.tensor(np.asarray(calibration_images, np.float32))
+    model.eval()
+    with torch.no_grad():
+        for i, m in enumerate(mods):
+            x = m(x)
+            quantized = isinstance(m, (nn.Conv2d, nn.Linear))
+            layers.append(_QuantWeights(m) if quantized else m)
+            ends_block = quantized and not (i + 1 < len(mods) and isinstance(mods[i + 1], nn.ReLU))
+            if ends_block or (isinstance(m, nn.ReLU) and i > 0 and isinstance(mods[i - 1], (nn.Conv2d, nn.Linear))):
+                layers.append(_QuantActivations(max(float(x.abs().max()), 1e-8) / 127))
+    return FakeQuantized(layers, model)
