@@ -152,3 +152,71 @@ def test_onnx_unsupported_operators_are_named(tmp_path, calib):
                   calib)
     with pytest.raises(UnsupportedError, match="dilation"):
         streamcnn.from_onnx(path, calib)
+
+
+def onnx_graph(nodes, inits, inputs=("x",), output="y"):
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info(i, TensorProto.FLOAT, None) for i in inputs],
+        [helper.make_tensor_value_info(output, TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.asarray(v, np.float32), k) for k, v in inits.items()])
+    return helper.make_model(graph)
+
+
+@pytest.mark.parametrize("case,message", [
+    ("asymmetric pads", "asymmetric padding"),
+    ("reshape", "only flattening to"),
+    ("gemm transA", "transA=0"),
+    ("batchnorm first", "must follow a Conv"),
+    ("two inputs", "exactly one"),
+    ("weights not constant", "are not constants"),
+    ("grouped conv", "group=1"),
+    ("pool padding", "no padding"),
+    ("flatten axis", "axis=1"),
+    ("softmax", "unsupported operator Softmax at node 's'"),
+])
+def test_onnx_graphs_with_unsupported_patterns(case, message):
+    from onnx import helper
+
+    w = np.ones((2, 1, 3, 3))
+    conv = lambda **kw: helper.make_node("Conv", ["x", "w"], ["y"], name="c", **kw)  # noqa: E731
+    models = {
+        "asymmetric pads": onnx_graph([conv(pads=[1, 1, 0, 0])], {"w": w}),
+        "reshape": onnx_graph([helper.make_node("Reshape", ["x", "s"], ["y"], name="r")], {"s": [4, 9]}),
+        "gemm transA": onnx_graph([helper.make_node("Gemm", ["x", "w"], ["y"], name="g", transA=1)],
+                                  {"w": np.ones((4, 4))}),
+        "batchnorm first": onnx_graph([helper.make_node("BatchNormalization", ["x", "a", "b", "m", "v"], ["y"],
+                                                        name="bn")], {k: [1.0] for k in "abmv"}),
+        "two inputs": onnx_graph([helper.make_node("Conv", ["x", "w"], ["y"], name="c")], {}, inputs=("x", "w")),
+        "weights not constant": onnx_graph([helper.make_node("Relu", ["x"], ["t"], name="r"),
+                                            helper.make_node("Conv", ["t", "t"], ["y"], name="c")], {}),
+        "grouped conv": onnx_graph([conv(group=2)], {"w": w}),
+        "pool padding": onnx_graph([helper.make_node("MaxPool", ["x"], ["y"], name="p", kernel_shape=[2, 2],
+                                                     pads=[1, 1, 1, 1])], {}),
+        "flatten axis": onnx_graph([helper.make_node("Flatten", ["x"], ["y"], name="f", axis=2)], {}),
+        "softmax": onnx_graph([helper.make_node("Softmax", ["x"], ["y"], name="s")], {}),
+    }
+    with pytest.raises(UnsupportedError, match=message):
+        streamcnn.importers.onnx_layers(models[case])
+
+
+@pytest.mark.parametrize("flatten", ["size", "minus_one"])
+def test_view_flattening_through_torch_and_onnx(tmp_path, flatten):
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 3, 3)
+            self.fc = nn.Linear(3 * 10 * 10, 4)
+
+        def forward(self, x):
+            x = torch.relu(self.conv(x))
+            x = x.view(x.size(0), -1) if flatten == "size" else x.view(-1, 300)
+            return self.fc(x)
+
+    x = np.random.default_rng(1).uniform(0, 1, (4, 1, 12, 12)).astype(np.float32)
+    m = Net().eval()
+    a = streamcnn.from_torch(m, x)
+    b = streamcnn.from_onnx(export(m, tmp_path / "v.onnx", x), x)
+    assert [type(layer).__name__ for layer in b.layers] == ["Conv2d", "ReLU", "Flatten", "Linear"]
+    assert np.array_equal(golden.run(a, x), golden.run(b, x))

@@ -158,8 +158,10 @@ def torch_layers(module) -> list:
             else:
                 shape = node.args[1:] if len(node.args) > 2 else (node.args[1] if len(node.args) > 1 else ())
                 first = shape[0] if len(shape) else None
-                ok = len(shape) == 2 and shape[1] == -1 and (
-                    isinstance(first, torch.fx.Node) and first.op == "call_method" and first.target == "size")
+                batch = isinstance(first, torch.fx.Node) and first.op == "call_method" and first.target == "size"
+                # (x.size(0), -1), or (-1, F) whose F the next Linear checks
+                ok = len(shape) == 2 and ((batch and shape[1] == -1) or (
+                    first == -1 and isinstance(shape[1], int) and shape[1] > 0))
             if not ok:
                 raise UnsupportedError(f"{node.target} at fx node {node.name!r}: only flattening to "
                                        "(batch, -1) is supported")
@@ -239,6 +241,13 @@ def onnx_layers(model) -> list:
     layers: list = []
     pending_matmul = None  # a MatMul whose bias Add may follow
     nonnegative = False  # no value below zero since the last ReLU (pooling and flattening keep that)
+    # Shape arithmetic of x.view(x.size(0), -1), evaluated symbolically: "N" is the batch size
+    symbolic: dict = {}
+
+    def shape_value(name: str):
+        if name in symbolic:
+            return symbolic[name]
+        return consts[name].tolist() if name in consts else None
 
     def const(name: str, node) -> np.ndarray:
         if name not in consts:
@@ -267,6 +276,20 @@ def onnx_layers(model) -> list:
                 info = np.iinfo(zp.dtype) if zp is not None else np.iinfo(np.uint8)
                 consts[node.output[0]] = np.clip(np.rint(x / s) + z, info.min, info.max).astype(
                     zp.dtype if zp is not None else np.uint8)
+            continue
+        if op == "Shape" and node.input and node.input[0] == current:
+            symbolic[node.output[0]] = "shape"
+            continue
+        if op in ("Gather", "Unsqueeze", "Concat", "Cast", "Squeeze") and any(i in symbolic for i in node.input):
+            values = [shape_value(i) for i in node.input if i]
+            if op == "Gather":
+                symbolic[node.output[0]] = "N" if values[0] == "shape" and values[1] == 0 else "?"
+            elif op == "Unsqueeze":
+                symbolic[node.output[0]] = [values[0]] if not isinstance(values[0], list) else "?"
+            elif op == "Concat":
+                symbolic[node.output[0]] = [v for part in values for v in (part if isinstance(part, list) else [part])]
+            else:
+                symbolic[node.output[0]] = values[0]
             continue
         if not node.input or node.input[0] != current:
             raise UnsupportedError(f"only a single chain of operators is supported; {op} {where} takes "
@@ -319,10 +342,13 @@ def onnx_layers(model) -> list:
                 raise UnsupportedError(f"Flatten {where}: only axis=1 is supported")
             layers.append(Flatten(name=node.name or node.output[0]))
         elif op == "Reshape":
-            shape = const(node.input[1], node).astype(int).tolist()
-            if len(shape) != 2 or shape[0] not in (0, -1, 1) or shape[1] not in (-1,) and shape[0] == -1:
+            shape = shape_value(node.input[1])
+            flattens = isinstance(shape, list) and len(shape) == 2 and (
+                (shape[0] in ("N", 0, 1) and shape[1] == -1) or (shape[0] == -1 and isinstance(shape[1], int)
+                                                                   and shape[1] > 0))
+            if not flattens:
                 raise UnsupportedError(f"Reshape {where}: only flattening to (batch, -1) is supported, got {shape}")
-            layers.append(Flatten(name=node.name or node.output[0]))
+            layers.append(Flatten(name=node.name or node.output[0]))  # (-1, F): the next Linear checks F
         elif op == "Gemm":
             if a.get("transA", 0) or a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0:
                 raise UnsupportedError(f"Gemm {where}: only alpha=1, beta=1, transA=0 are supported")
