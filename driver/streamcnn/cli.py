@@ -60,7 +60,7 @@ def _progress(args: argparse.Namespace):
         return None
     from tqdm import tqdm
 
-    return lambda items, desc: tqdm(items, desc=desc, unit="chunk", file=sys.stderr, leave=False)
+    return lambda desc, total: tqdm(total=total, desc=desc, unit="img", file=sys.stderr, leave=False)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

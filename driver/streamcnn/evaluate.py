@@ -14,8 +14,14 @@ CHUNK = 512  # images per progress step
 
 
 def _chunks(n: int, progress: Optional[Callable], desc: str):
-    starts = range(0, n, CHUNK)
-    return progress(starts, desc) if progress else starts
+    """Chunk starts; ``progress(desc, total)`` may return a bar with update(images)."""
+    bar = progress(desc, n) if progress else None
+    for start in range(0, n, CHUNK):
+        yield start
+        if bar is not None:
+            bar.update(min(CHUNK, n - start))
+    if bar is not None:
+        bar.close()
 
 
 def evaluate(network: Network, device: Device, images: np.ndarray, labels: np.ndarray, *,
@@ -24,7 +30,8 @@ def evaluate(network: Network, device: Device, images: np.ndarray, labels: np.nd
 
     Returns the accuracies, the number of images whose int8 outputs differ
     between device and golden model (any byte), and the device's images/s.
-    ``progress(iterable, description)`` may wrap the loops (a progress bar)."""
+    ``progress(description, total_images)`` may return a progress bar (tqdm's
+    interface: ``update(n)``, ``close()``)."""
     images = network.quantize_input(np.asarray(images)) if np.asarray(images).dtype == np.int8 else images
     n = len(labels)
     program = device.load(network, batch=batch)
