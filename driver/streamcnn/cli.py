@@ -17,6 +17,15 @@ def _device_arg(p: argparse.ArgumentParser) -> None:
                         "present, else the simulator (default: auto)")
 
 
+def _model_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="lenet5-mnist",
+                   help="shipped model name or .scnn path (default lenet5-mnist)")
+
+
+def _json_arg(p: argparse.ArgumentParser, what: str = "print JSON") -> None:
+    p.add_argument("--json", action="store_true", help=what)
+
+
 def _print(report: dict, as_json: bool, text: str) -> None:
     print(json.dumps(report, indent=2) if as_json else text)
 
@@ -125,7 +134,7 @@ def parser() -> argparse.ArgumentParser:
                           description="Ask the accelerator for its hardware version and every "
                                       "compile-time maximum (the capabilities record).")
     _device_arg(info)
-    info.add_argument("--json", action="store_true", help="print JSON")
+    _json_arg(info)
     info.set_defaults(func=cmd_info)
 
     smoke = sub.add_parser("smoke-test", help="random topologies, bit-exact against the golden model",
@@ -136,19 +145,19 @@ def parser() -> argparse.ArgumentParser:
     smoke.add_argument("--random", type=int, default=50, metavar="N", help="number of topologies (default 50)")
     smoke.add_argument("--seed", type=int, default=1, metavar="S", help="seed; topology i uses [S, i] (default 1)")
     smoke.add_argument("--only", metavar="I,J", help="replay only these topology indices")
-    smoke.add_argument("--json", action="store_true", help="print a JSON report")
+    _json_arg(smoke, "print a JSON report")
     smoke.set_defaults(func=cmd_smoke)
 
     ev = sub.add_parser("eval", help="accuracy of a model on its test set: float, golden model, device",
                         description="Run a model's test set through the float path, the golden model and the "
                                     "device; report accuracies, device/golden mismatches and images/s. Exit "
                                     "status 1 if the device differs from the golden model on any image.")
-    ev.add_argument("--model", default="lenet5-mnist", help="shipped model name or .scnn path (default lenet5-mnist)")
+    _model_arg(ev)
     _device_arg(ev)
     ev.add_argument("--limit", type=int, metavar="N", help="only the first N test images")
     ev.add_argument("--batch", type=int, metavar="B", help="images per DMA transfer (default: as many as fit)")
     ev.add_argument("--dataset", help="test set to use (default: the one the model's metadata names)")
-    ev.add_argument("--json", action="store_true", help="print JSON")
+    _json_arg(ev)
     ev.set_defaults(func=cmd_eval)
 
     run = sub.add_parser("run", help="classify image files (PNG, JPEG, ...)",
@@ -156,9 +165,9 @@ def parser() -> argparse.ArgumentParser:
                                      "preprocessed like MNIST (inverted if dark on light, cropped, scaled, "
                                      "centred). Sample digits: datasets/mnist/samples/.")
     run.add_argument("images", nargs="+", metavar="IMAGE")
-    run.add_argument("--model", default="lenet5-mnist", help="shipped model name or .scnn path (default lenet5-mnist)")
+    _model_arg(run)
     _device_arg(run)
-    run.add_argument("--json", action="store_true", help="print JSON")
+    _json_arg(run)
     run.set_defaults(func=cmd_run)
 
     build = sub.add_parser("build-sim", help="compile the simulator now (it is otherwise built on first use)",
