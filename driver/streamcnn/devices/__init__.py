@@ -17,7 +17,8 @@ def on_board() -> bool:
 
 def open_device(name: str = "auto", **options) -> Device:
     """Open a device: ``"sim"`` (the simulator), ``"pynq"`` (the FPGA on a PYNQ
-    board) or ``"auto"`` (the board when present, otherwise the simulator).
+    board; options: ``bitfile``, ``timeout``) or ``"auto"`` (the board when
+    present, otherwise the simulator).
 
     The choice can also come from the environment variable STREAMCNN_DEVICE."""
     if name == "auto":
@@ -27,9 +28,9 @@ def open_device(name: str = "auto", **options) -> Device:
 
         return SimDevice(**options)
     if name == "pynq":
-        raise StreamCNNError(
-            "the PYNQ board device is not available in this release of streamcnn yet; "
-            "use open_device('sim') to run the same accelerator code in simulation")
+        from .pynq import PynqDevice
+
+        return PynqDevice(**options)
     raise StreamCNNError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)}")
 
 

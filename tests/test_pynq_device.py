@@ -1,0 +1,108 @@
+"""The pynq device, driving pynq's own Overlay and DMA drivers against a simulated
+PYNQ-Z2 (tests/board_model.py) that runs the accelerator's C++.
+
+Needs pynq 4.0.0 from PyPI (it pins numpy < 2, so it lives in its own environment:
+see the README); skipped elsewhere.  Overlays are opened with download=False:
+pynq 4.0.0's metadata parser finds no PL clock frequency for Zynq-7000 designs
+(ZynqProcSysCore keeps the UltraScale+ parameter name), so Overlay.download()
+fails on any PYNQ-Z2 .hwh under that version.  Downloading only programs the PL
+clocks and the FPGA, which is pynq's code on the board (PYNQ 3.x images), not ours.
+"""
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+pynq = pytest.importorskip("pynq", reason="the board-path tests need pynq 4.0.0 (see README)")
+if pynq.__version__ != "4.0.0":  # board_model uses pynq internals
+    pytest.skip(f"board_model is written against pynq 4.0.0, found {pynq.__version__}", allow_module_level=True)
+
+import streamcnn  # noqa: E402
+from streamcnn import datasets, golden, models, protocol  # noqa: E402
+from streamcnn.errors import DeviceError, DMAError, StreamCNNError  # noqa: E402
+
+from board_model import SAMPLE_HWH, SimulatedPynqZ2, make_overlay  # noqa: E402
+
+warnings.filterwarnings("ignore", category=ResourceWarning)  # "Pynq does not support the CPU Architecture"
+
+
+@pytest.fixture
+def board():
+    return SimulatedPynqZ2()
+
+
+@pytest.fixture
+def device(tmp_path, board):
+    bit = make_overlay(tmp_path)
+    return streamcnn.open_device("pynq", bitfile=str(bit), pynq_device=board, timeout=0.5, download=False)
+
+
+@pytest.fixture(scope="module")
+def lenet():
+    net = models.load("lenet5-mnist")
+    images, labels = datasets.test_set("mnist")
+    return net, images[:100], labels[:100]
+
+
+def test_capabilities_are_read_at_open(device):
+    assert device.caps.version == protocol.HW_VERSION
+    assert device.caps.act_words == protocol.CONFIG["act_words"]
+
+
+def test_lenet5_bit_exact_with_one_receive_then_one_send_per_batch(device, board, lenet):
+    net, images, labels = lenet
+    program = device.load(net, batch=8)
+    board.events.clear()
+    out = program.run(images)
+    assert np.array_equal(out, golden.run(net, images))
+    assert (out.argmax(1) == labels).mean() > 0.95
+    batches = -(-len(images) // 8)
+    assert board.events == ["ap_start", "recv", "send", "done"] * batches
+    buffers = len(board.memory)
+    program.run(images[:16])
+    assert len(board.memory) == buffers  # buffers allocated once, reused
+
+
+def test_dma_error_is_diagnosed_and_recovered(device, board, lenet):
+    net, images, _ = lenet
+    program = device.load(net, batch=4)
+    board.fault_slave_error = True
+    with pytest.raises(DMAError, match=r"Slave error on the send \(MM2S\).*device is ready again") as e:
+        program.run(images[:4])
+    assert "mm2s_dmasr=0x00000020" in str(e.value) and "ip_ctrl=" in str(e.value)
+    assert np.array_equal(program.run(images[:8]), golden.run(net, images[:8]))
+
+
+def test_timeout_is_bounded_and_the_accelerator_is_flushed(device, board, lenet):
+    net, images, _ = lenet
+    program = device.load(net, batch=4)
+    board.fault_stall_after = 300  # the send hangs part way through the program
+    start = time.monotonic()
+    with pytest.raises(DMAError, match=r"timeout: .* 0.5 s\. The accelerator stopped taking input") as e:
+        program.run(images[:4])
+    assert time.monotonic() - start < 3
+    assert "ip_words=" in str(e.value)
+    # recovery: DMA reset, a one-word flush the accelerator drains and answers, reset again
+    assert board.events[-8:] == ["ap_start", "recv", "send", "dma-reset", "recv", "send", "done", "dma-reset"]
+    assert board.ip["status"] & 0xFFFF == protocol.Status.ERR_TRUNCATED  # it saw the cut program end
+    assert np.array_equal(program.run(images[:12]), golden.run(net, images[:12]))
+
+
+def test_refuses_an_overlay_of_another_format(tmp_path, board, monkeypatch):
+    bit = make_overlay(tmp_path)
+    monkeypatch.setattr(protocol, "FORMAT_VERSION", protocol.FORMAT_VERSION + 1)
+    with pytest.raises(DeviceError, match="does not speak program format 2.*rebuild the overlay"):
+        streamcnn.open_device("pynq", bitfile=str(bit), pynq_device=board, download=False)
+
+
+def test_missing_or_foreign_bitstreams(tmp_path, board):
+    with pytest.raises(StreamCNNError, match=r"no bitstream at .*nothere\.bit.*make -C overlay"):
+        streamcnn.open_device("pynq", bitfile=str(tmp_path / "nothere.bit"), pynq_device=board)
+    (tmp_path / "lonely.bit").write_bytes(b"")
+    with pytest.raises(StreamCNNError, match=r"lonely\.hwh is missing"):
+        streamcnn.open_device("pynq", bitfile=str(tmp_path / "lonely.bit"), pynq_device=board)
+    (tmp_path / "resizer.bit").write_bytes(b"")
+    (tmp_path / "resizer.hwh").write_text(SAMPLE_HWH.read_text())
+    with pytest.raises(StreamCNNError, match="0 instances of the streamcnn accelerator.*resize_accel_0"):
+        streamcnn.open_device("pynq", bitfile=str(tmp_path / "resizer.bit"), pynq_device=board, download=False)
