@@ -27,19 +27,25 @@ def test_smoke_test_json():
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
     assert (report["topologies"], report["mismatches"], report["ok"]) == (6, 0, True)
+    assert report["capabilities"]["hw_version"] == "1.0.0"
+    lenet = report["lenet5"]
+    assert lenet["images"] == 100 and lenet["mismatches"] == 0 and lenet["accuracy"] > 0.95
+    assert lenet["latency_ms"] > 0 and lenet["images_per_s"] > 0
 
 
 def test_smoke_test_fails_on_a_mismatch(monkeypatch, capsys):
     real = golden.run
     monkeypatch.setattr(golden, "run", lambda net, x, **kw: real(net, x, **kw) ^ np.int8(1))
-    status = cli.main(["smoke-test", "--device", "sim", "--random", "2", "--json"])
+    status = cli.main(["smoke-test", "--device", "sim", "--random", "2", "--lenet", "0", "--json"])
     report = json.loads(capsys.readouterr().out)
     assert status == 1 and report["mismatches"] == 2 and not report["ok"]
 
 
 def test_text_output_and_help():
-    r = run("smoke-test", "--device", "sim", "--random", "2")
-    assert r.returncode == 0 and "OK: 2 random topologies on sim, 0 mismatches" in r.stdout
+    r = run("smoke-test", "--device", "sim", "--random", "2", "--lenet", "10")
+    assert r.returncode == 0, r.stderr
+    assert "2 random topologies: 0 mismatches" in r.stdout and "LeNet-5 on 10 MNIST digits: 0 mismatches" in r.stdout
+    assert r.stdout.rstrip().endswith("OK")
     r = run("--help")
     assert "smoke-test" in r.stdout and "info" in r.stdout
 

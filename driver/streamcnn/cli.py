@@ -51,15 +51,27 @@ def cmd_smoke(args: argparse.Namespace) -> int:
 
     with open_device(args.device) as dev:
         only = [int(i) for i in args.only.split(",")] if args.only else None
-        report = smoke.run(dev, args.random, args.seed, only=only, progress=progress)
+        report = {"capabilities": dev.caps.as_dict()}
+        report.update(smoke.run(dev, args.random, args.seed, only=only, progress=progress))
+        if args.lenet:
+            report["lenet5"] = smoke.lenet5(dev, args.lenet)
+            report["ok"] = report["ok"] and report["lenet5"]["mismatches"] == 0
     if args.json:
         print(json.dumps(report, indent=2))
     else:
+        caps = report["capabilities"]
+        print(f"{report['device']}: accelerator {caps['hw_version']}, program format {caps['format_version']}, "
+              f"{caps['macs_per_cycle']} MACs/cycle")
         for f in report["failures"]:
             print(f"topology {f['index']} (seed {report['seed']}): {f['error']}\n{f['network']}\n")
-        verdict = "OK" if report["ok"] else "FAILED"
-        print(f"{verdict}: {report['topologies']} random topologies on {report['device']}, "
-              f"{report['mismatches']} mismatches with the golden model ({report['seconds']} s)")
+        print(f"{report['topologies']} random topologies: {report['mismatches']} mismatches with the golden model "
+              f"({report['seconds']} s)")
+        if "lenet5" in report:
+            le = report["lenet5"]
+            print(f"LeNet-5 on {le['images']} MNIST digits: {le['mismatches']} mismatches, accuracy "
+                  f"{le['accuracy']:.1%}, {le['latency_ms']} ms per inference (batch 1), {le['images_per_s']:.0f} "
+                  f"images/s (batch {le['batch']})")
+        print("OK" if report["ok"] else "FAILED")
     return 0 if report["ok"] else 1
 
 
@@ -138,13 +150,16 @@ def parser() -> argparse.ArgumentParser:
     info.set_defaults(func=cmd_info)
 
     smoke = sub.add_parser("smoke-test", help="random topologies, bit-exact against the golden model",
-                           description="Run random LeNet-like topologies on the device and on the NumPy "
-                                       "golden model and compare every output bit for bit. Exit status 1 "
-                                       "on any mismatch or error.")
+                           description="Read the accelerator's capabilities, run random LeNet-like "
+                                       "topologies and the shipped LeNet-5 on MNIST digits on the device and on "
+                                       "the NumPy golden model, compare every output bit for bit, and report "
+                                       "latency and images/s. Exit status 1 on any mismatch or error.")
     _device_arg(smoke)
     smoke.add_argument("--random", type=int, default=50, metavar="N", help="number of topologies (default 50)")
     smoke.add_argument("--seed", type=int, default=1, metavar="S", help="seed; topology i uses [S, i] (default 1)")
     smoke.add_argument("--only", metavar="I,J", help="replay only these topology indices")
+    smoke.add_argument("--lenet", type=int, default=100, metavar="N",
+                       help="also run the shipped LeNet-5 on N MNIST test digits (default 100; 0: skip)")
     _json_arg(smoke, "print a JSON report")
     smoke.set_defaults(func=cmd_smoke)
 

@@ -1,7 +1,11 @@
-"""The smoke test: random topologies on a device, compared bit for bit with the golden model.
+"""The smoke test: what a device must get right, compared bit for bit with the golden model.
 
-Topology ``i`` of seed ``s`` is drawn from ``numpy.random.default_rng([s, i])``,
-so any failure can be replayed alone (``streamcnn smoke-test --seed s --only i``).
+1. its capabilities record;
+2. random LeNet-like topologies: topology ``i`` of seed ``s`` is drawn from
+   ``numpy.random.default_rng([s, i])``, so any failure can be replayed alone
+   (``streamcnn smoke-test --seed s --only i``);
+3. the shipped LeNet-5 on MNIST test digits: bit-exact outputs, accuracy,
+   latency of one inference (batch 1) and images per second (default batch).
 """
 from __future__ import annotations
 
@@ -51,4 +55,33 @@ def run(device: Device, count: int, seed: int = 1, only: Optional[Iterable[int]]
         "ok": mismatches == 0,
         "seconds": round(time.perf_counter() - start, 3),
         "failures": failures,
+    }
+
+
+def lenet5(device: Device, count: int = 100, latency_runs: int = 20) -> dict:
+    """The shipped LeNet-5 on the first ``count`` MNIST test digits."""
+    from . import datasets, models
+
+    net = models.load("lenet5-mnist")
+    images, labels = datasets.test_set("mnist")
+    images, labels = images[:count], labels[:count]
+    program = device.load(net)
+    start = time.perf_counter()
+    out = program.run(images)
+    seconds = time.perf_counter() - start
+    single = device.load(net, batch=1)
+    single.run(images[0])  # warm up
+    times = []
+    for image in images[:latency_runs]:
+        t = time.perf_counter()
+        single.run(image)
+        times.append(time.perf_counter() - t)
+    mismatches = int(np.any(out != golden.run(net, images), axis=1).sum())
+    return {
+        "images": count,
+        "mismatches": mismatches,
+        "accuracy": round(float((out.argmax(1) == labels).mean()), 4),
+        "latency_ms": round(1000 * float(np.median(times)), 3),
+        "images_per_s": round(count / seconds, 1),
+        "batch": program.batch,
     }
