@@ -106,3 +106,33 @@ def test_missing_or_foreign_bitstreams(tmp_path, board):
     (tmp_path / "resizer.hwh").write_text(SAMPLE_HWH.read_text())
     with pytest.raises(StreamCNNError, match="0 instances of the streamcnn accelerator.*resize_accel_0"):
         streamcnn.open_device("pynq", bitfile=str(tmp_path / "resizer.bit"), pynq_device=board, download=False)
+
+
+def test_board_smoke_test_script(tmp_path, board, monkeypatch, capsys):
+    """scripts/board_smoke_test.py, as a board user runs it, on the simulated board."""
+    import json
+    import runpy
+    import sys
+    from pathlib import Path
+
+    from streamcnn import cli
+
+    bit = make_overlay(tmp_path)
+    opened = []
+
+    def open_simulated_board(name, **options):
+        assert name == "pynq" and options == {"bitfile": str(bit)}
+        dev = streamcnn.open_device("pynq", pynq_device=board, download=False, **options)
+        opened.append(dev)
+        return dev
+
+    monkeypatch.setattr(cli, "open_device", open_simulated_board)
+    script = Path(__file__).resolve().parent.parent / "scripts" / "board_smoke_test.py"
+    monkeypatch.setattr(sys, "argv", [str(script), "--bitfile", str(bit), "--random", "5", "--lenet", "20", "--json"])
+    with pytest.raises(SystemExit) as e:
+        runpy.run_path(str(script), run_name="__main__")
+    report = json.loads(capsys.readouterr().out)
+    assert e.value.code == 0 and report["ok"] and report["device"] == "pynq"
+    assert report["topologies"] == 5 and report["mismatches"] == 0
+    assert report["lenet5"]["mismatches"] == 0 and report["lenet5"]["latency_ms"] > 0
+    assert len(opened) == 1

@@ -15,6 +15,18 @@ def _device_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", choices=DEVICES,
                    help="where to run: the board (pynq), the simulator (sim), or auto: the board when "
                         "present, else the simulator (default: auto)")
+    p.add_argument("--bitfile", metavar="PATH",
+                   help="the overlay's .bit, its .hwh beside it (pynq device; default: $STREAMCNN_BITFILE or "
+                        "bitstreams/streamcnn.bit)")
+
+
+def _open(args: argparse.Namespace):
+    """The device the arguments ask for."""
+    if not args.bitfile:
+        return open_device(args.device)
+    if args.device == "sim":
+        raise StreamCNNError("--bitfile is for the pynq device; the simulator has no bitstream")
+    return open_device("pynq", bitfile=args.bitfile)
 
 
 def _model_arg(p: argparse.ArgumentParser) -> None:
@@ -31,7 +43,7 @@ def _print(report: dict, as_json: bool, text: str) -> None:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    with open_device(args.device) as dev:
+    with _open(args) as dev:
         caps = dev.caps.as_dict()
     report = {"device": dev.name, "streamcnn": __version__, **caps}
     width = max(len(k) for k in report)
@@ -49,7 +61,7 @@ def cmd_smoke(args: argparse.Namespace) -> int:
 
         return tqdm(items, desc="topologies", unit="net", file=sys.stderr)
 
-    with open_device(args.device) as dev:
+    with _open(args) as dev:
         only = [int(i) for i in args.only.split(",")] if args.only else None
         report = {"capabilities": dev.caps.as_dict()}
         report.update(smoke.run(dev, args.random, args.seed, only=only, progress=progress))
@@ -94,7 +106,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     images, labels = datasets.test_set(dataset)
     if args.limit:
         images, labels = images[:args.limit], labels[:args.limit]
-    with open_device(args.device) as dev:
+    with _open(args) as dev:
         report = evaluate.evaluate(net, dev, images, labels, batch=args.batch, progress=_progress(args))
     report["dataset"] = dataset
     text = (f"{report['model']} on {report['images']} {dataset} test images, device {report['device']} "
@@ -115,7 +127,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     net = models.load(args.model)
     labels = net.metadata.get("labels") or [str(i) for i in range(net.output_shape[0])]
     images = np.stack([datasets.load_digit(p) for p in args.images])
-    with open_device(args.device) as dev:
+    with _open(args) as dev:
         logits = net.dequantize_output(dev.load(net, batch=min(len(images), net.max_batch(dev.caps))).run(images))
     z = np.exp(logits - logits.max(1, keepdims=True))
     prob = z / z.sum(1, keepdims=True)
