@@ -781,10 +781,10 @@ trailer_layer:
 
 }  // namespace
 
-void streamcnn_top(scnn_stream_t& in, scnn_stream_t& out, uint32_t& status, uint32_t& packet_index,
+void streamcnn_top(scnn_stream_t& prog_in, scnn_stream_t& resp_out, uint32_t& status, uint32_t& packet_index,
                    uint32_t& words, uint32_t& hw_version) {
-#pragma HLS INTERFACE mode = axis port = in
-#pragma HLS INTERFACE mode = axis port = out
+#pragma HLS INTERFACE mode = axis port = prog_in
+#pragma HLS INTERFACE mode = axis port = resp_out
 #pragma HLS INTERFACE mode = s_axilite port = status
 #pragma HLS INTERFACE mode = s_axilite port = packet_index
 #pragma HLS INTERFACE mode = s_axilite port = words
@@ -809,17 +809,17 @@ void streamcnn_top(scnn_stream_t& in, scnn_stream_t& out, uint32_t& status, uint
     r.act.channels = r.act.height = r.act.width = 0;
     r.layers = 0;
 
-    header(in, r);
+    header(prog_in, r);
 packet_loop:
     for (uint32_t p = 0; p < SCNN_CFG_MAX_PROGRAM_WORDS; p++) {
 #pragma HLS LOOP_TRIPCOUNT max = 64
         if (r.status != SCNN_OK || r.ended) break;
         r.packet = p;
-        packet(in, out, r);
+        packet(prog_in, resp_out, r);
     }
     if (r.status == SCNN_OK) r.packet = SCNN_NO_PACKET;
-    drain(in, r);
-    trailer(out, r);
+    drain(prog_in, r);
+    trailer(resp_out, r);
 
     status = r.status | (r.layers << 16);
     packet_index = r.packet;

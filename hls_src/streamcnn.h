@@ -1,9 +1,10 @@
 /*
  * streamcnn accelerator: top-level interface.
  *
- * in   AXI4-Stream, 64-bit, from AXI DMA MM2S: one program (docs/protocol.md)
- * out  AXI4-Stream, 64-bit, to AXI DMA S2MM: records, then the status trailer;
- *      TKEEP all ones, TLAST on the last word
+ * prog_in   AXI4-Stream, 64-bit, from AXI DMA MM2S: one program (docs/protocol.md)
+ * resp_out  AXI4-Stream, 64-bit, to AXI DMA S2MM: records, then the status trailer;
+ *           TKEEP all ones, TLAST on the last word
+ * (not "in"/"out": "in" is a VHDL keyword, which Vitis HLS would rename)
  * status, packet, words, hw_version   s_axilite registers written at the end of
  *      every run (hw_version also at its start), for register dumps when a
  *      DMA transfer goes wrong.
@@ -25,7 +26,7 @@
 typedef ap_axiu<64, 0, 0, 0> scnn_beat_t;
 typedef hls::stream<scnn_beat_t> scnn_stream_t;
 
-void streamcnn_top(scnn_stream_t& in, scnn_stream_t& out, uint32_t& status, uint32_t& packet,
+void streamcnn_top(scnn_stream_t& prog_in, scnn_stream_t& resp_out, uint32_t& status, uint32_t& packet_index,
                    uint32_t& words, uint32_t& hw_version);
 
 #endif

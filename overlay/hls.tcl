@@ -1,0 +1,55 @@
+# Vitis HLS batch script: C simulation, synthesis and IP export of the streamcnn
+# accelerator for the PYNQ-Z2 (xc7z020clg400-1, 100 MHz).
+#
+#   vitis_hls -f hls.tcl -tclargs <build dir> <steps>
+#
+# <steps> is a comma-separated subset of csim,csynth,cosim,export (default:
+# csim,csynth,export).  C simulation runs the testbench (hls_src/tb) on the
+# golden-checked vectors in <build dir>/vectors (make vectors writes them).
+# The exported IP lands in <build dir>/hls/solution1/impl/ip with the VLNV
+# xilinx.com:hls:streamcnn_top:1.0, which the driver looks for.
+
+set script_dir [file dirname [file normalize [info script]]]
+set root [file normalize [file join $script_dir ..]]
+set src [file join $root hls_src]
+
+set build [file join $script_dir build]
+set steps {csim csynth export}
+if {[llength $argv] >= 1} { set build [file normalize [lindex $argv 0]] }
+if {[llength $argv] >= 2} { set steps [split [lindex $argv 1] ,] }
+foreach step $steps {
+    if {[lsearch -exact {csim csynth cosim export} $step] < 0} {
+        puts stderr "hls.tcl: unknown step '$step' (use csim, csynth, cosim, export)"
+        exit 1
+    }
+}
+set vectors [file join $build vectors]
+
+set part xc7z020clg400-1
+set period 10
+# The kernel includes Vitis HLS's own hls_stream.h and ap_axi_sdata.h: never the host shim.
+set cflags "-I$src -std=c++14"
+
+cd $build
+open_project -reset hls
+set_top streamcnn_top
+add_files [file join $src streamcnn.cpp] -cflags $cflags
+add_files -tb [file join $src tb streamcnn_tb.cpp] -cflags $cflags
+open_solution -reset solution1 -flow_target vivado
+set_part $part
+create_clock -period $period -name default
+
+if {[lsearch -exact $steps csim] >= 0} {
+    csim_design -argv $vectors
+}
+if {[lsearch -exact $steps csynth] >= 0} {
+    csynth_design
+}
+if {[lsearch -exact $steps cosim] >= 0} {
+    cosim_design -argv $vectors -trace_level none
+}
+if {[lsearch -exact $steps export] >= 0} {
+    export_design -format ip_catalog -vendor xilinx.com -library hls -version 1.0 \
+        -description "streamcnn: int8 CNN accelerator driven by a streamed program"
+}
+exit

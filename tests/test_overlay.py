@@ -1,0 +1,125 @@
+"""The overlay build scripts, checked as far as a machine without Xilinx tools can:
+Tcl syntax, a dry run of each script under plain tclsh (every Vivado/Vitis HLS
+command recorded instead of executed), and the Makefile's plan (make -n)."""
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+OVERLAY = Path(__file__).resolve().parent.parent / "overlay"
+TCLSH = shutil.which("tclsh")
+pytestmark = pytest.mark.skipif(TCLSH is None, reason="tclsh not installed")
+
+# Records every command Tcl does not know (the Xilinx ones) and answers a few.
+HARNESS = r"""
+set log [open $::env(DRYRUN_LOG) w]
+proc unknown {args} {
+    global log
+    puts $log [join $args " "]
+    flush $log
+    switch -- [lindex $args 0] {
+        version { return $::env(DRYRUN_VERSION) }
+        get_property { return "write_bitstream Complete!" }
+        get_bd_addr_segs { return {processing_system7_0/Data/SEG_axi_dma_0_Reg processing_system7_0/Data/SEG_streamcnn_top_0_Reg} }
+        create_bd_cell - get_bd_intf_pins - get_bd_cells - get_files - get_runs { return [lindex $args end] }
+        default { return "" }
+    }
+}
+set script [lindex $::argv 0]
+set argv [lrange $::argv 1 end]
+set argc [llength $argv]
+source $script
+"""
+
+
+def dry_run(tmp_path, script, *args, version="2022.1"):
+    harness = tmp_path / "harness.tcl"
+    harness.write_text(HARNESS)
+    log = tmp_path / "calls.log"
+    env = {"DRYRUN_LOG": str(log), "DRYRUN_VERSION": version, "PATH": "/usr/bin:/bin"}
+    r = subprocess.run([TCLSH, str(harness), str(OVERLAY / script), *map(str, args)], capture_output=True,
+                       text=True, env=env)
+    return r, (log.read_text().splitlines() if log.exists() else [])
+
+
+@pytest.mark.parametrize("script", ["hls.tcl", "vivado.tcl"])
+def test_tcl_is_complete(script):
+    r = subprocess.run([TCLSH], input=f"set h [open {OVERLAY / script}]; puts [info complete [read $h]]",
+                       capture_output=True, text=True)
+    assert r.stdout.strip() == "1"
+
+
+def test_hls_script_dry_run(tmp_path):
+    r, calls = dry_run(tmp_path, "hls.tcl", tmp_path, "csim,csynth,cosim,export")
+    assert r.returncode == 0, r.stderr
+    text = "\n".join(calls)
+    assert "set_top streamcnn_top" in calls
+    assert "set_part xc7z020clg400-1" in calls
+    assert "create_clock -period 10 -name default" in calls
+    assert f"csim_design -argv {tmp_path / 'vectors'}" in calls
+    assert "csynth_design" in calls and f"cosim_design -argv {tmp_path / 'vectors'} -trace_level none" in calls
+    assert "export_design -format ip_catalog -vendor xilinx.com -library hls -version 1.0" in text
+    assert "host_shim" not in text  # Vitis HLS builds the kernel with its own headers
+    order = [c.split()[0] for c in calls if c.split()[0].endswith("_design")]
+    assert order == ["csim_design", "csynth_design", "cosim_design", "export_design"]
+
+
+def test_hls_script_rejects_unknown_steps(tmp_path):
+    r, _ = dry_run(tmp_path, "hls.tcl", tmp_path, "csim,bitstream")
+    assert r.returncode == 1 and "unknown step 'bitstream'" in r.stderr
+
+
+def _vivado_build_tree(build):
+    (build / "hls/solution1/impl/ip").mkdir(parents=True)
+    (build / "hls/solution1/impl/ip/component.xml").write_text("")
+    impl = build / "vivado/streamcnn.runs/impl_1"
+    impl.mkdir(parents=True)
+    (impl / "streamcnn_wrapper.bit").write_bytes(b"made by the dry run")
+    handoff = build / "vivado/streamcnn.gen/sources_1/bd/streamcnn/hw_handoff"
+    handoff.mkdir(parents=True)
+    (handoff / "streamcnn.hwh").write_text("made by the dry run")
+
+
+def test_vivado_script_dry_run(tmp_path):
+    build, out = tmp_path / "build", tmp_path / "bitstreams"
+    _vivado_build_tree(build)
+    r, calls = dry_run(tmp_path, "vivado.tcl", build, out, "streamcnn", 2)
+    assert r.returncode == 0, r.stderr
+    text = "\n".join(calls)
+    assert f"create_project -force streamcnn {build / 'vivado'} -part xc7z020clg400-1" in calls
+    for setting in ("CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ 100", "CONFIG.PCW_USE_M_AXI_GP0 1",
+                    "CONFIG.PCW_USE_S_AXI_HP0 1", "CONFIG.PCW_S_AXI_HP0_DATA_WIDTH 64",
+                    "CONFIG.PCW_UIPARAM_DDR_PARTNO {MT41K256M16 RE-125}",
+                    "CONFIG.c_include_sg 0", "CONFIG.c_sg_length_width 26",
+                    "CONFIG.c_m_axi_mm2s_data_width 64", "CONFIG.c_s_axis_s2mm_tdata_width 64"):
+        assert setting in text, setting  # (a Tcl list as text: single words lose their braces)
+    assert "create_bd_cell -type ip -vlnv xilinx.com:hls:streamcnn_top:1.0 streamcnn_top_0" in calls
+    assert "connect_bd_intf_net axi_dma_0/M_AXIS_MM2S streamcnn_top_0/prog_in" in calls
+    assert "connect_bd_intf_net streamcnn_top_0/resp_out axi_dma_0/S_AXIS_S2MM" in calls
+    assert "set_property offset 0x40400000 processing_system7_0/Data/SEG_axi_dma_0_Reg" in calls
+    assert "set_property offset 0x43C00000 processing_system7_0/Data/SEG_streamcnn_top_0_Reg" in calls
+    assert "launch_runs impl_1 -to_step write_bitstream -jobs 2" in calls
+    # the overlay: .bit and .hwh with one base name, where the driver looks
+    assert (out / "streamcnn.bit").read_bytes() == b"made by the dry run"
+    assert (out / "streamcnn.hwh").exists()
+
+
+def test_vivado_version_is_pinned(tmp_path):
+    build = tmp_path / "build"
+    _vivado_build_tree(build)
+    r, calls = dry_run(tmp_path, "vivado.tcl", build, tmp_path / "out", "streamcnn", 2, version="2023.2")
+    assert r.returncode == 1 and "pinned to Vivado 2022.1, found 2023.2" in r.stderr
+    assert not any(c.startswith("create_project") for c in calls)
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make not installed")
+def test_makefile_plan():
+    r = subprocess.run(["make", "-n", "-C", str(OVERLAY)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    plan = r.stdout
+    steps = [plan.index(s) for s in ("make_vectors.py build/vectors", "vitis_hls -f hls.tcl -tclargs build csim,csynth,export",
+                                     "vivado -mode batch -nojournal -nolog -source vivado.tcl -tclargs build ../bitstreams streamcnn")]
+    assert steps == sorted(steps)
+    for target in ("csim", "cosim", "check", "clean"):
+        assert subprocess.run(["make", "-n", "-C", str(OVERLAY), target], capture_output=True).returncode == 0
