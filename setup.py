@@ -9,7 +9,7 @@ HERE = Path(__file__).resolve().parent
 # Repository files a regular (non-editable) install carries inside the package.
 BUNDLED = {
     "hls_src": ("*.h", "*.cpp", "host_shim/*.h", "host_shim/*.cpp"),  # the simulator compiles these
-    "datasets": ("mnist/*.gz", "mnist/README.md", "mnist/samples/*"),
+    "datasets": ("mnist/*.gz", "mnist/README.md", "mnist/samples/*", "fashion-mnist/*.gz", "fashion-mnist/README.md"),
 }
 
 
@@ -46,6 +46,7 @@ setup(
         "torch": ["torch==2.13.0"],
         "train": ["torch==2.13.0", "mlxtend>=0.23"],
         "onnx": ["onnx>=1.14", "onnxruntime>=1.16"],
+        "notebooks": ["matplotlib>=3.5", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6"],
         "test": ["pytest>=7"],
     },
     entry_points={"console_scripts": ["streamcnn = streamcnn.cli:main"]},

@@ -82,7 +82,7 @@ def make_overlay(folder: Path, name: str = "streamcnn") -> Path:
     # the DMA moves 64-bit words
     for param in ("c_m_axi_mm2s_data_width", "c_m_axis_mm2s_tdata_width", "c_m_axi_s2mm_data_width",
                   "c_s_axis_s2mm_tdata_width"):
-        text = re.sub(rf'(<PARAMETER NAME="{param}" VALUE=")\d+(")', rf"\g<1>64\g<2>", text)
+        text = re.sub(rf'(<PARAMETER NAME="{param}" VALUE=")\d+(")', r"\g<1>64\g<2>", text)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.hwh").write_text(text)
     bit = folder / f"{name}.bit"

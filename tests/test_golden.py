@@ -2,9 +2,8 @@
 import numpy as np
 import pytest
 
-import streamcnn
 from streamcnn import golden, zoo
-from streamcnn.network import AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, Network, ReLU
+from streamcnn.network import AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU
 from streamcnn.quantization import FloatConv2d, FloatLinear, quantize, requant_params
 
 

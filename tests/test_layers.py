@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from streamcnn import golden, zoo
-from streamcnn.network import AvgPool2d, Flatten, MaxPool2d, Network, ReLU
+from streamcnn.network import AvgPool2d, Flatten, MaxPool2d, ReLU
 from streamcnn.quantization import FloatConv2d, FloatLinear, quantize
 
 from conftest import images

@@ -214,6 +214,7 @@ class PacketInfo:
     offset: int
     length: int
     what: str
+    layer: Optional[str] = None  # the network layer the packet belongs to (None: input, output, end)
 
 
 @dataclass
@@ -229,12 +230,13 @@ class _Builder:
         self.chunks: list[np.ndarray] = []
         self.packets: list[PacketInfo] = []
         self.offset = C["SCNN_HDR_WORDS"]
+        self.layer: Optional[str] = None  # the layer whose packets are being added
 
     def add(self, opcode: P.Op, payload, what: str) -> int:
         payload = np.asarray(payload, dtype=_U64).reshape(-1)
         self.chunks.append(np.array([packet_header(opcode, payload)], dtype=_U64))
         self.chunks.append(payload)
-        self.packets.append(PacketInfo(len(self.packets), opcode, self.offset, len(payload), what))
+        self.packets.append(PacketInfo(len(self.packets), opcode, self.offset, len(payload), what, self.layer))
         start = self.offset
         self.offset += 1 + len(payload)
         return start
@@ -276,6 +278,15 @@ class CompiledProgram:
         else:
             write_lanes(q, lanes)
         self.words[self.input_offset] = packet_header(P.Op.INPUT, payload)
+
+    def layer_bytes(self) -> dict:
+        """Bytes each accelerator layer streams per run (its packets: geometry, requantization
+        words and weights), by the name of its conv, dense, pooling or ReLU layer."""
+        sizes: dict = {}
+        for p in self.packets:
+            if p.layer is not None:
+                sizes[p.layer] = sizes.get(p.layer, 0) + 8 * (1 + p.length)
+        return sizes
 
     def describe_packet(self, index: Optional[int]) -> str:
         if index is None:
@@ -340,6 +351,7 @@ def compile_network(network: Network, caps: Capabilities, batch: int = 1, *,
         outputs.append(OutputSpec(tag, layer.name, shape_of[layer.name], image_words(layer.out_shape)))
 
     for i, layer in enumerate(hw):
+        b.layer = layer.names[0]  # the conv/dense/pool/relu layer itself (its output may carry a later name)
         if layer.op in (P.Op.CONV, P.Op.FC):
             weight_words += _add_weighted(b, layer, caps)
         elif layer.op == P.Op.POOL:
@@ -355,6 +367,7 @@ def compile_network(network: Network, caps: Capabilities, batch: int = 1, *,
             rc, rh, rw = _as_chw(layer.in_shape)
             b.add(P.Op.RELU, [P.put(rc, C["SCNN_POOL_C_SHIFT"], 16) | P.put(rh, C["SCNN_POOL_H_SHIFT"], 16)
                               | P.put(rw, C["SCNN_POOL_W_SHIFT"], 16)], layer.name)
+        b.layer = None
         if all_layers or i == len(hw) - 1:
             request_output(layer)
     record_words = sum(1 + C["SCNN_TENSOR_HEAD_WORDS"] + batch * o.words for o in outputs)

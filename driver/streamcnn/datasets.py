@@ -1,8 +1,10 @@
 """Data sets shipped with streamcnn, and their loaders.
 
-MNIST's test set (10,000 digits, CC BY-SA 3.0, see datasets/mnist/README.md) is
-bundled; :func:`mnist_images` turns its 28 x 28 digits into LeNet-5's input:
-zero-padded by 2 to 32 x 32, scaled to [0, 1], NCHW float32.
+The test sets of MNIST (10,000 digits, CC BY-SA 3.0, see datasets/mnist/README.md)
+and Fashion-MNIST (10,000 images, MIT, datasets/fashion-mnist/README.md) are
+bundled.  :func:`mnist_images` turns 28 x 28 digits into LeNet-5's input:
+zero-padded by 2 to 32 x 32, scaled to [0, 1], NCHW float32;
+:func:`fashion_images` scales Fashion-MNIST to [0, 1] at 28 x 28.
 """
 from __future__ import annotations
 
@@ -35,15 +37,38 @@ def read_idx(path: Union[str, Path]) -> np.ndarray:
     return big_endian.astype(np.dtype(f"{dtype.kind}{dtype.itemsize}"))  # same values, native byte order
 
 
+#: Where Debian's package dataset-fashion-mnist puts the full data set (training split included).
+FASHION_MNIST_DEBIAN = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_LABELS = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                        "Ankle boot"]
+
+
 def load_mnist(split: str = "test", root: Optional[Union[str, Path]] = None) -> tuple[np.ndarray, np.ndarray]:
     """MNIST digits (N, 28, 28) uint8, white on black, and their labels (N,) uint8.
 
     Only the test split ships with streamcnn (``root`` may point to a directory
     with other IDX files, e.g. the training split, named as in the original)."""
+    return _load_idx_pair("mnist", split, root)
+
+
+def load_fashion_mnist(split: str = "test", root: Optional[Union[str, Path]] = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Fashion-MNIST images (N, 28, 28) uint8 and labels (N,) uint8 (names:
+    FASHION_MNIST_LABELS).  The test split ships with streamcnn; the training split
+    is read from Debian's dataset-fashion-mnist package (or ``root``)."""
+    if root is None and split == "train":
+        root = FASHION_MNIST_DEBIAN
+    return _load_idx_pair("fashion-mnist", split, root)
+
+
+def _load_idx_pair(name: str, split: str, root) -> tuple[np.ndarray, np.ndarray]:
     prefix = {"test": "t10k", "train": "train"}.get(split)
     if prefix is None:
         raise ValueError(f"split must be 'test' or 'train', got {split!r}")
-    folder = Path(root) if root is not None else _resources.datasets_dir() / "mnist"
+    folder = Path(root) if root is not None else _resources.datasets_dir() / name
+    if not (folder / f"{prefix}-images-idx3-ubyte.gz").exists():
+        raise FileNotFoundError(f"no {name} {split} split in {folder}"
+                                + (" (apt-get install dataset-fashion-mnist)" if name == "fashion-mnist" else ""))
     images = read_idx(folder / f"{prefix}-images-idx3-ubyte.gz")
     labels = read_idx(folder / f"{prefix}-labels-idx1-ubyte.gz")
     if len(images) != len(labels):
@@ -57,12 +82,20 @@ def mnist_images(digits: np.ndarray) -> np.ndarray:
     return np.pad(x, ((0, 0), (2, 2), (2, 2)))[:, None]
 
 
+def fashion_images(images: np.ndarray) -> np.ndarray:
+    """(N, 28, 28) uint8 -> (N, 1, 28, 28) float32 in [0, 1]."""
+    return (np.asarray(images, dtype=np.float32) / 255.0)[:, None]
+
+
 def test_set(name: str) -> tuple[np.ndarray, np.ndarray]:
     """(images, labels) of a shipped test set, preprocessed as its models expect."""
     if name == "mnist":
         digits, labels = load_mnist("test")
         return mnist_images(digits), labels
-    raise ValueError(f"unknown data set {name!r}; shipped: mnist")
+    if name == "fashion-mnist":
+        images, labels = load_fashion_mnist("test")
+        return fashion_images(images), labels
+    raise ValueError(f"unknown data set {name!r}; shipped: mnist, fashion-mnist")
 
 
 def load_digit(path: Union[str, Path]) -> np.ndarray:

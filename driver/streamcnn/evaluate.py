@@ -25,13 +25,14 @@ def _chunks(n: int, progress: Optional[Callable], desc: str):
 
 
 def evaluate(network: Network, device: Device, images: np.ndarray, labels: np.ndarray, *,
-             batch: Optional[int] = None, progress: Optional[Callable] = None) -> dict:
+             batch: Optional[int] = None, progress: Optional[Callable] = None, return_outputs: bool = False):
     """Run ``images`` through the float path, the golden model and ``device``.
 
     Returns the accuracies, the number of images whose int8 outputs differ
     between device and golden model (any byte), and the device's images/s.
     ``progress(description, total_images)`` may return a progress bar (tqdm's
-    interface: ``update(n)``, ``close()``)."""
+    interface: ``update(n)``, ``close()``).  With ``return_outputs``, returns
+    (report, the device's int8 outputs)."""
     images = network.quantize_input(np.asarray(images)) if np.asarray(images).dtype == np.int8 else images
     n = len(labels)
     program = device.load(network, batch=batch)
@@ -51,7 +52,7 @@ def evaluate(network: Network, device: Device, images: np.ndarray, labels: np.nd
     def accuracy(out: np.ndarray) -> float:
         return round(float((out.argmax(1) == labels).mean()), 6)
 
-    return {
+    report = {
         "model": network.name,
         "device": device.name,
         "batch": program.batch,
@@ -62,3 +63,34 @@ def evaluate(network: Network, device: Device, images: np.ndarray, labels: np.nd
         "device_vs_golden_mismatches": int(np.any(dev.reshape(n, -1) != gold.reshape(n, -1), axis=1).sum()),
         "images_per_s": round(n / device_seconds, 1) if device_seconds > 0 else None,
     }
+    return (report, dev) if return_outputs else report
+
+
+def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, classes: Optional[int] = None) -> np.ndarray:
+    """counts[true class, predicted class]."""
+    k = classes or int(max(labels.max(), predictions.max())) + 1
+    counts = np.zeros((k, k), dtype=np.int64)
+    np.add.at(counts, (labels, predictions), 1)
+    return counts
+
+
+def compare_layers(network: Network, device: Device, images: np.ndarray) -> list:
+    """Every accelerator layer's output on the device against the golden model (bit for
+    bit) and against the float path (error in units of the layer's output step)."""
+    outputs = device.load(network).run(images, all_layers=True)
+    names = [layer.name for layer in network.layers]
+    gold = golden.run(network, images, all_layers=True)
+    flt = golden.run_float(network, images, all_layers=True)
+    scales = network.scales()
+    rows = []
+    for name, out in outputs.items():
+        i = names.index(name)
+        error = (out.astype(np.float64) * scales[i] - flt[i]) / scales[i]
+        rows.append({
+            "layer": name,
+            "shape": tuple(out.shape[1:]),
+            "device_vs_golden_mismatches": int((out != gold[i]).sum()),
+            "rms_error_steps": round(float(np.sqrt(np.mean(error ** 2))), 3),
+            "max_error_steps": round(float(np.abs(error).max()), 3),
+        })
+    return rows

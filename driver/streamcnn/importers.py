@@ -99,10 +99,11 @@ def torch_layers(module) -> list:
                                    f"{[a.name for a in inputs]} instead of the previous layer's output")
         if node.op == "call_module":
             sub = traced.get_submodule(node.target)
-            name = str(node.target)
+            path = str(node.target)  # where the module is, for messages
+            name = f"{path}-{type(sub).__name__.lower()}"  # the layer's name, e.g. "0-conv2d", "features.3-relu"
             if isinstance(sub, nn.Conv2d):
                 if sub.groups != 1 or pair(sub.dilation) != (1, 1) or sub.padding_mode != "zeros":
-                    raise UnsupportedError(f"Conv2d {name!r}: only groups=1, dilation=1 and zero padding are "
+                    raise UnsupportedError(f"Conv2d {path!r}: only groups=1, dilation=1 and zero padding are "
                                            f"supported (groups={sub.groups}, dilation={sub.dilation}, "
                                            f"padding_mode={sub.padding_mode!r})")
                 padding = sub.padding
@@ -110,16 +111,16 @@ def torch_layers(module) -> list:
                     if padding == "valid":
                         padding = 0
                     elif any(s != 1 or k % 2 == 0 for s, k in zip(pair(sub.stride), sub.kernel_size)):
-                        raise UnsupportedError(f"Conv2d {name!r}: padding='same' needs stride 1 and odd kernels")
+                        raise UnsupportedError(f"Conv2d {path!r}: padding='same' needs stride 1 and odd kernels")
                     else:
                         padding = tuple(k // 2 for k in sub.kernel_size)
                 layers.append(FloatConv2d(arr(sub.weight), None if sub.bias is None else arr(sub.bias),
                                           pair(sub.stride), pair(padding), name))
             elif isinstance(sub, nn.BatchNorm2d):
                 if not layers or not isinstance(layers[-1], FloatConv2d):
-                    raise UnsupportedError(f"BatchNorm2d {name!r} must follow a Conv2d (it is folded into it)")
+                    raise UnsupportedError(f"BatchNorm2d {path!r} must follow a Conv2d (it is folded into it)")
                 if not sub.track_running_stats or sub.running_mean is None:
-                    raise UnsupportedError(f"BatchNorm2d {name!r} has no running statistics to fold")
+                    raise UnsupportedError(f"BatchNorm2d {path!r} has no running statistics to fold")
                 gamma = arr(sub.weight) if sub.affine else np.ones(sub.num_features)
                 beta = arr(sub.bias) if sub.affine else np.zeros(sub.num_features)
                 layers[-1] = fold_batchnorm(layers[-1], gamma, beta, arr(sub.running_mean), arr(sub.running_var),
@@ -132,19 +133,19 @@ def torch_layers(module) -> list:
                     isinstance(sub, nn.MaxPool2d) and pair(sub.dilation) != (1, 1)) or (
                     isinstance(sub, nn.AvgPool2d) and sub.divisor_override is not None)
                 if bad:
-                    raise UnsupportedError(f"{type(sub).__name__} {name!r}: only square kernels and strides, "
+                    raise UnsupportedError(f"{type(sub).__name__} {path!r}: only square kernels and strides, "
                                            "no padding, no dilation, floor mode are supported")
                 layers.append((MaxPool2d if isinstance(sub, nn.MaxPool2d) else AvgPool2d)(k[0], s[0], name=name))
             elif isinstance(sub, nn.Flatten):
                 if sub.start_dim != 1 or sub.end_dim != -1:
-                    raise UnsupportedError(f"Flatten {name!r}: only start_dim=1, end_dim=-1 is supported")
+                    raise UnsupportedError(f"Flatten {path!r}: only start_dim=1, end_dim=-1 is supported")
                 layers.append(Flatten(name=name))
             elif isinstance(sub, nn.Linear):
                 layers.append(FloatLinear(arr(sub.weight), None if sub.bias is None else arr(sub.bias), name))
             elif isinstance(sub, (nn.Dropout, nn.Identity)):
                 pass
             else:
-                raise UnsupportedError(f"unsupported operator {type(sub).__name__} at {name!r}")
+                raise UnsupportedError(f"unsupported operator {type(sub).__name__} at {path!r}")
         elif node.op == "call_function" and node.target in relu_functions:
             layers.append(ReLU(name=node.name))
         elif node.op == "call_function" and node.target in flatten_functions:

@@ -15,6 +15,7 @@ shift (0..63) per output channel.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional, Union
 
 import numpy as np
@@ -331,7 +332,7 @@ class Network:
 
     # -- files -------------------------------------------------------------------
 
-    def save(self, path) -> "Path":
+    def save(self, path) -> Path:
         """Write this network to a ``.scnn`` model file (see :mod:`streamcnn.modelfile`)."""
         from . import modelfile
 
