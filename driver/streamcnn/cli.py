@@ -138,6 +138,43 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from . import cycles, models
+
+    net = models.load(args.model)
+    with _open(args) as dev:
+        caps = dev.caps
+        report = {"model": net.name, "device": dev.name, "modeled": [], "measured": []}
+        for batch in args.batch or [1, net.max_batch(caps)]:
+            program = dev.load(net, batch=batch)
+            report["modeled"].append(cycles.model(program.compiled, caps))
+            if args.images:
+                import numpy as np
+
+                x = np.random.default_rng(0).uniform(0, 1, (args.images,) + net.input_shape).astype(np.float32)
+                program.run(x[:batch])  # warm up
+                program.run(x)
+                report["measured"].append({"batch": batch, "images_per_s": round(program.last.images_per_second, 1),
+                                           "device": dev.name})
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    for m in report["modeled"]:
+        print(f"{net.name}, batch {m['batch']}, modeled at {m['clock_mhz']:.0f} MHz "
+              f"(pipeline depths {m['depths']}):")
+        print(f"  {'layer':14} {'op':5} {'stream words':>12} {'cycles':>9} {'us':>9} {'DMA bound us':>12} "
+              f"{'MAC bound us':>12}")
+        for row in m["layers"]:
+            print(f"  {row['layer']:14} {row['op']:5} {row['stream_words']:>12} {row['cycles']:>9} "
+                  f"{row['latency_us']:>9.2f} {row['dma_bound_us']:>12.2f} {row['compute_bound_us']:>12.2f}")
+        print(f"  total: {m['cycles']} cycles, {m['latency_us']} us, {m['images_per_s']:.0f} images/s; bounds: "
+              f"DMA {m['dma_bound_us']} us ({m['bytes_streamed']} bytes), MACs {m['compute_bound_us']} us "
+              f"({m['macs']} MACs); {m['ratio_to_bound']}x the larger bound")
+    for r in report["measured"]:
+        print(f"measured on {r['device']}, batch {r['batch']}: {r['images_per_s']:.0f} images/s")
+    return 0
+
+
 def cmd_build_sim(args: argparse.Namespace) -> int:
     from .devices import simbuild
 
@@ -196,6 +233,19 @@ def parser() -> argparse.ArgumentParser:
     _device_arg(run)
     _json_arg(run)
     run.set_defaults(func=cmd_run)
+
+    bench = sub.add_parser("bench", help="modeled cycles per layer beside the DMA and MAC bounds",
+                           description="The accelerator's cycle model (docs/performance.md) for a model: per "
+                                       "layer and in total, modeled cycles and latency at 100 MHz beside the "
+                                       "physical bounds (bytes streamed / 800 MB/s, MACs / (64 x 100 MHz)); "
+                                       "optionally the images/s measured on the device.")
+    _model_arg(bench)
+    _device_arg(bench)
+    bench.add_argument("--batch", type=int, action="append", metavar="B",
+                       help="batch size (repeat for several; default: 1 and the largest that fits)")
+    bench.add_argument("--images", type=int, default=0, metavar="N", help="also measure N images on the device")
+    _json_arg(bench)
+    bench.set_defaults(func=cmd_bench)
 
     build = sub.add_parser("build-sim", help="compile the simulator now (it is otherwise built on first use)",
                            description="Compile hls_src/ with g++ into the simulator library and print its path.")

@@ -39,6 +39,8 @@ class HwLayer:
     out_shape: tuple
     names: list  # the network layers it executes
     relu: bool = False
+    blocks_per_group: int = 0  # CONV/FC: 8x8 weight blocks per output group (in groups x kh x kw)
+    tiles: list = field(default_factory=list)  # CONV/FC: output groups of each tile, in order
 
     @property
     def name(self) -> str:
@@ -396,6 +398,8 @@ def _add_weighted(b: _Builder, hw: HwLayer, caps: Capabilities) -> int:
               | P.put(layer.weight.shape[0], C["SCNN_FC_OUT_SHIFT"], C["SCNN_FC_OUT_BITS"]))
     out_groups, in_groups = blocks.shape[0], blocks.shape[1]
     tg = tile_groups(in_groups * kh * kw, out_groups, caps)
+    hw.blocks_per_group = in_groups * kh * kw
+    hw.tiles = [min(tg, out_groups - first) for first in range(0, out_groups, tg)]
     geom = C["SCNN_L1_GEOM_BITS"]
     w1 = (P.put(kh, C["SCNN_L1_KH_SHIFT"], geom) | P.put(kw, C["SCNN_L1_KW_SHIFT"], geom)
           | P.put(sh, C["SCNN_L1_SH_SHIFT"], geom) | P.put(sw, C["SCNN_L1_SW_SHIFT"], geom)

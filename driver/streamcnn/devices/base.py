@@ -90,10 +90,13 @@ class Device(ABC):
 
     # -- the common part --------------------------------------------------------
 
+    transfers = 0  # DMA round trips so far (one per batch)
+
     def transfer(self, send: np.ndarray, recv: np.ndarray, send_words: Optional[int] = None) -> int:
         """One DMA round trip; returns the words received."""
         with self._lock:
             n = len(send) if send_words is None else send_words
+            self.transfers += 1
             return self._transfer(send, n, recv)
 
     def execute(self, words: np.ndarray, response_words: Optional[int] = None) -> compiler.Response:

@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""streamcnn against its peers on one LeNet-5 and the same MNIST images, in one process.
+
+Images per second of: the streamcnn simulator, the streamcnn golden model, a NumPy
+float implementation (the golden model's float path), PyTorch on the CPU (if
+installed) and hls4ml's C simulation of the same LeNet-5 (if hls4ml is installed:
+its compile() and predict()).  Also the host-side overhead per batch with a null
+transport: a device that answers every transfer at once with a recorded response,
+so only the Python side (quantize, pack, CRC, parse) is timed.  Prints JSON.
+
+    python bench/peers.py [--images 2048] [--repeats 3]
+"""
+import argparse
+import json
+import platform
+import time
+
+import numpy as np
+
+import streamcnn
+from streamcnn import datasets, golden, models
+from streamcnn.devices.base import Device
+
+
+class NullTransport(Device):
+    """Answers each transfer instantly with a response recorded once from the simulator."""
+
+    name = "null"
+
+    def __init__(self, caps, response: np.ndarray):
+        super().__init__()
+        self._caps, self._response = caps, response
+
+    def allocate(self, words):
+        return np.zeros(int(words), np.uint64)
+
+    def _transfer(self, send, send_words, recv):
+        n = len(self._response)
+        recv[:n] = self._response
+        return n
+
+
+def torch_model(net):
+    """The float model behind ``net`` (dequantized weights and biases) as a PyTorch module."""
+    import torch
+
+    layers, scale = [], net.input_scale
+    for layer in net.layers:
+        kind = type(layer).__name__
+        if kind in ("Conv2d", "Linear"):
+            ws = layer.weight_scale
+            w = torch.tensor(layer.weight * ws.reshape((-1,) + (1,) * (layer.weight.ndim - 1)), dtype=torch.float32)
+            if kind == "Conv2d":
+                m = torch.nn.Conv2d(w.shape[1], w.shape[0], tuple(w.shape[2:]), stride=layer.stride,
+                                    padding=layer.padding)
+            else:
+                m = torch.nn.Linear(w.shape[1], w.shape[0])
+            m.weight.data = w
+            m.bias.data = torch.tensor(layer.bias * scale * ws, dtype=torch.float32)
+            scale = layer.output_scale
+        elif kind in ("MaxPool2d", "AvgPool2d"):
+            m = getattr(torch.nn, kind)(layer.kernel_size, layer.stride)
+        else:
+            m = getattr(torch.nn, kind)()
+        layers.append(m)
+    return torch.nn.Sequential(*layers).eval()
+
+
+def best(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--images", type=int, default=2048)
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+
+    net = models.load("lenet5-mnist")
+    x, labels = datasets.test_set("mnist")
+    x, labels = x[:args.images], labels[:args.images]
+    n = len(x)
+    rates, notes = {}, {}
+
+    sim = streamcnn.open_device("sim")
+    program = sim.load(net)
+    out = program.run(x)
+    exact = bool(np.array_equal(out, golden.run(net, x)))
+    rates["streamcnn_sim"] = n / best(lambda: program.run(x), args.repeats)
+    rates["streamcnn_golden"] = n / best(lambda: golden.run(net, x), args.repeats)
+    rates["numpy_float"] = n / best(lambda: golden.run_float(net, x), args.repeats)
+
+    try:
+        import torch
+
+        tm = torch_model(net)
+        xt = torch.tensor(x)
+        with torch.no_grad():
+            same = np.abs(tm(xt).numpy() - golden.run_float(net, x)).max() < 1e-3
+            rates["pytorch_cpu"] = n / best(lambda: tm(xt), args.repeats)
+        notes["pytorch_cpu"] = (f"torch {torch.__version__}, {torch.get_num_threads()} threads, one batch of {n}; "
+                                f"same outputs as numpy_float: {bool(same)}")
+    except ImportError:
+        notes["pytorch_cpu"] = "not installed"
+
+    notes["hls4ml_csim"] = "not measured: driving hls4ml's compile()/predict() is still to be written (issue 6)"
+
+    # host overhead per batch: the same program, a transport that costs nothing
+    sim_prog = sim.load(net)
+    sim_prog.run(x[:sim_prog.batch])
+    loaded = sim_prog._variant(False)
+    response = loaded.recv[:sim.transfer(loaded.send, loaded.recv)].copy()
+    null = NullTransport(sim.caps, response)
+    null_prog = null.load(net)
+    before = null.transfers
+    seconds = best(lambda: null_prog.run(x), args.repeats)
+    batches = -(-n // null_prog.batch)
+    report = {
+        "network": "lenet5-mnist", "images": n, "bit_exact": exact,
+        "images_per_s": {k: round(v, 1) for k, v in rates.items()},
+        "ratio_sim_to": {k: round(rates["streamcnn_sim"] / v, 2) for k, v in rates.items() if k != "streamcnn_sim"},
+        "notes": notes,
+        "host_per_batch": {
+            "batch": null_prog.batch,
+            "microseconds": round(1e6 * seconds / batches, 1),
+            "dma_transfers": (null.transfers - before) // args.repeats // batches,
+            "bytes_packed": int(null_prog.compiled.nbytes),
+            "bytes_rewritten": int(8 * (null_prog.compiled.stats["input_words"] + 2)),  # images + INPUT head
+        },
+        "machine": f"{platform.machine()}, Python {platform.python_version()}",
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""The cycle model: its loop counts are the accelerator's own counters; bounds and totals add up."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from streamcnn import cycles, models, smoke
+
+
+@pytest.mark.parametrize("index", range(12))
+def test_modeled_iterations_are_the_accelerators_counters(device, index):
+    net, batch, images = smoke.topology(7, index, device)
+    program = device.load(net, batch=batch)
+    program.run(images[:batch])
+    modeled = cycles.model(program.compiled, device.caps)
+    assert [row["iterations"] for row in modeled["layers"]] == [c.iterations for c in program.last.counters]
+    assert [row["stream_words"] for row in modeled["layers"]] == [c.words for c in program.last.counters]
+
+
+def test_lenet5_model_and_bounds(device):
+    net = models.load("lenet5-mnist")
+    m = cycles.model(device.load(net, batch=1).compiled, device.caps)
+    assert m["macs"] == 6 * 28 * 28 * 25 + 16 * 10 * 10 * 150 + 400 * 120 + 120 * 84 + 84 * 10
+    assert m["compute_bound_us"] == pytest.approx(m["macs"] / 64 / 100, rel=1e-3)
+    assert m["dma_bound_us"] == pytest.approx(m["bytes_streamed"] / 800, rel=1e-3)
+    assert m["cycles"] > sum(row["cycles"] for row in m["layers"])  # plus input, outputs, headers
+    assert m["ratio_to_bound"] >= 1
+    m8 = cycles.model(device.load(net, batch=8).compiled, device.caps)
+    assert m8["images_per_s"] > m["images_per_s"]  # weights streamed once per batch
+
+
+def test_bench_command():
+    r = subprocess.run([sys.executable, "-m", "streamcnn", "bench", "--device", "sim", "--batch", "1", "--batch", "4",
+                        "--images", "64", "--json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert [m["batch"] for m in report["modeled"]] == [1, 4]
+    assert report["measured"][1]["images_per_s"] > 0
+    assert len(report["modeled"][0]["layers"]) == 7
+    text = subprocess.run([sys.executable, "-m", "streamcnn", "bench", "--device", "sim", "--batch", "1"],
+                          capture_output=True, text=True).stdout
+    assert "the larger bound" in text and "7-linear" in text
+
+
+def test_peers_benchmark_runs_and_reports_one_transfer_per_batch():
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "bench" / "peers.py"
+    r = subprocess.run([sys.executable, str(script), "--images", "64", "--repeats", "1"], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["bit_exact"] and report["host_per_batch"]["dma_transfers"] == 1
+    assert {"streamcnn_sim", "streamcnn_golden", "numpy_float"} <= set(report["images_per_s"])
+    if "pytorch_cpu" in report["images_per_s"]:
+        assert "same outputs as numpy_float: True" in report["notes"]["pytorch_cpu"]
