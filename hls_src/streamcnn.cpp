@@ -338,59 +338,69 @@ conv_step:
     return steps;
 }
 
-/* Max or average pooling, no padding, floor mode; 8 channels per cycle. */
+/* Max or average pooling, no padding, floor mode; 8 channels per cycle.  One
+ * pipeline with II = 1 walks image, group, output pixel and, innermost, the
+ * window (ky, kx), like the convolution: no fill or drain between pixels.
+ * Returns its trip count. */
 uint64_t pool(const Shape& in, const Shape& out, uint32_t kernel, uint32_t stride, bool mean,
               uint32_t batch, uint32_t src) {
     const uint32_t groups = groups_of(in.channels);
-    const uint32_t in_img = groups * in.height * in.width;
-    const uint32_t out_img = groups * out.height * out.width;
-    const uint32_t n = kernel * kernel;
-    uint64_t iters = 0;
-pool_image:
-    for (uint32_t b = 0; b < batch; b++) {
-#pragma HLS LOOP_TRIPCOUNT max = 256
-    pool_group:
-        for (uint32_t g = 0; g < groups; g++) {
-#pragma HLS LOOP_TRIPCOUNT max = 64
-        pool_row:
-            for (uint32_t oy = 0; oy < out.height; oy++) {
-#pragma HLS LOOP_TRIPCOUNT max = 128
-            pool_col:
-                for (uint32_t ox = 0; ox < out.width; ox++) {
-#pragma HLS LOOP_TRIPCOUNT max = 128
-                    int32_t acc[LANES];
+    const uint32_t window = kernel * kernel;
+    const uint64_t steps = (uint64_t)batch * groups * out.height * out.width * window;
+    const uint32_t row_step = stride * in.width;
+
+    uint32_t ky = 0, kx = 0, tap = 0;           /* window position; tap = ky * kernel + kx */
+    uint32_t ox = 0, oy = 0;                    /* output pixel */
+    uint32_t plane_base = 0;                    /* first input word of the plane (image b, group g) */
+    const uint32_t plane_words = in.height * in.width;
+    uint32_t corner = 0;                        /* input word of the window's top-left tap */
+    uint32_t tap_row = 0;                       /* corner + ky * in.width */
+    uint32_t row_start = 0;                     /* input word of the window row's first output */
+    uint32_t out_addr = 0;
+    int32_t acc[LANES];
 #pragma HLS ARRAY_PARTITION variable = acc complete
-                    for (unsigned l = 0; l < LANES; l++) {
-#pragma HLS UNROLL
-                        acc[l] = mean ? 0 : -128;
-                    }
-                pool_ky:
-                    for (uint32_t ky = 0; ky < kernel; ky++) {
-#pragma HLS LOOP_TRIPCOUNT max = 3
-                    pool_kx:
-                        for (uint32_t kx = 0; kx < kernel; kx++) {
-#pragma HLS LOOP_TRIPCOUNT max = 3
+pool_step:
+    for (uint64_t step = 0; step < steps; step++) {
+#pragma HLS LOOP_TRIPCOUNT max = 1048576
 #pragma HLS PIPELINE II = 1
-                            const uint32_t a =
-                                b * in_img + (g * in.height + oy * stride + ky) * in.width + ox * stride + kx;
-                            for (unsigned l = 0; l < LANES; l++) {
+        const uint32_t a = tap_row + kx;
+        for (unsigned l = 0; l < LANES; l++) {
 #pragma HLS UNROLL
-                                const int32_t v = act_buf[src][a][l];
-                                acc[l] = mean ? acc[l] + v : (v > acc[l] ? v : acc[l]);
-                            }
-                        }
-                    }
-                    iters += n;
-                    const uint32_t a = b * out_img + (g * out.height + oy) * out.width + ox;
-                    for (unsigned l = 0; l < LANES; l++) {
+            const int32_t v = act_buf[src][a][l];
+            const int32_t base = tap == 0 ? (mean ? 0 : -128) : acc[l];
+            acc[l] = mean ? base + v : (v > base ? v : base);
+        }
+        if (tap + 1 == window) {
+            for (unsigned l = 0; l < LANES; l++) {
 #pragma HLS UNROLL
-                        act_buf[1 - src][a][l] = mean ? average(acc[l], kernel) : (int8_t)acc[l];
-                    }
+                act_buf[1 - src][out_addr][l] = mean ? average(acc[l], kernel) : (int8_t)acc[l];
+            }
+            out_addr++;
+            tap = ky = kx = 0;
+            /* next output pixel, row, plane */
+            corner += stride;
+            if (++ox == out.width) {
+                ox = 0;
+                row_start += row_step;
+                corner = row_start;
+                if (++oy == out.height) {
+                    oy = 0;
+                    plane_base += plane_words;
+                    row_start = plane_base;
+                    corner = row_start;
                 }
+            }
+            tap_row = corner;
+        } else {
+            ++tap;
+            if (++kx == kernel) {
+                kx = 0;
+                ++ky;
+                tap_row += in.width;
             }
         }
     }
-    return iters;
+    return steps;
 }
 
 /* In place: the current buffer, every word of the batch. */

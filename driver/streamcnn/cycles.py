@@ -56,7 +56,7 @@ def layer_cycles(hw: HwLayer, batch: int, stream_words: int) -> LayerCycles:
     elif hw.op == P.Op.POOL:
         k = hw.layer.kernel_size
         iterations = batch * groups(out_c) * pixels * k * k
-        compute = iterations + batch * groups(out_c) * pixels * DEPTH["pool"]  # a pipeline per output pixel
+        compute = iterations + DEPTH["pool"]  # one pipeline over every pixel's window
         macs = 0
     else:  # RELU, in place
         iterations = batch * image_words(hw.in_shape)
