@@ -46,6 +46,7 @@ setup(
         "torch": ["torch==2.13.0"],
         "train": ["torch==2.13.0", "mlxtend>=0.23"],
         "onnx": ["onnx>=1.14", "onnxruntime>=1.16"],
+        "bench": ["torch==2.13.0", "hls4ml>=1.0"],
         "notebooks": ["matplotlib>=3.5", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6"],
         "test": ["pytest>=7"],
     },

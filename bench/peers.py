@@ -3,16 +3,19 @@
 
 Images per second of: the streamcnn simulator, the streamcnn golden model, a NumPy
 float implementation (the golden model's float path), PyTorch on the CPU (if
-installed) and hls4ml's C simulation of the same LeNet-5 (if hls4ml is installed:
-its compile() and predict()).  Also the host-side overhead per batch with a null
+installed) and hls4ml's C simulation of the same LeNet-5 (if hls4ml is installed,
+pip install -e ".[bench]": its compile() and predict()).  Also the host-side overhead per batch with a null
 transport: a device that answers every transfer at once with a recorded response,
 so only the Python side (quantize, pack, CRC, parse) is timed.  Prints JSON.
 
     python bench/peers.py [--images 2048] [--repeats 3]
 """
 import argparse
+import contextlib
 import json
+import os
 import platform
+import sys
 import time
 
 import numpy as np
@@ -66,6 +69,45 @@ def torch_model(net):
     return torch.nn.Sequential(*layers).eval()
 
 
+@contextlib.contextmanager
+def stdout_to_stderr():
+    """hls4ml prints progress, and so does its compiler subprocess: keep stdout for the JSON."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def hls4ml_rate(net, x, repeats):
+    """hls4ml's C simulation of the same (float) LeNet-5: io_stream, its PyTorch frontend;
+    compile() in a temporary directory, then predict().  ap_fixed<24,10> holds this
+    network's activations (ap_fixed<16,6> wraps around at +-32 and gets logits wrong)."""
+    import tempfile
+
+    import hls4ml
+
+    model = torch_model(net)
+    config = hls4ml.utils.config_from_pytorch_model(model, input_shape=net.input_shape, granularity="model",
+                                                    default_precision="ap_fixed<24,10>")
+    with tempfile.TemporaryDirectory() as tmp, stdout_to_stderr():
+        start = time.perf_counter()
+        hls_model = hls4ml.converters.convert_from_pytorch_model(model, hls_config=config, output_dir=tmp,
+                                                                 io_type="io_stream", backend="Vivado")
+        hls_model.compile()
+        compile_s = time.perf_counter() - start
+        channels_last = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+        seconds = best(lambda: hls_model.predict(channels_last), repeats)
+        error = np.abs(hls_model.predict(channels_last[:64]).reshape(64, -1) - golden.run_float(net, x[:64])).max()
+    note = (f"hls4ml {hls4ml.__version__}, io_stream, ap_fixed<24,10>, compile {compile_s:.1f} s; "
+            f"largest difference from the float model {error:.3f}")
+    return len(x) / seconds, note
+
+
 def best(fn, repeats):
     times = []
     for _ in range(repeats):
@@ -108,7 +150,10 @@ def main() -> None:
     except ImportError:
         notes["pytorch_cpu"] = "not installed"
 
-    notes["hls4ml_csim"] = "not measured: driving hls4ml's compile()/predict() is still to be written (issue 6)"
+    try:
+        rates["hls4ml_csim"], notes["hls4ml_csim"] = hls4ml_rate(net, x, args.repeats)
+    except ImportError as e:
+        notes["hls4ml_csim"] = f"not installed ({e.name}): pip install -e '.[bench]'"
 
     # host overhead per batch: the same program, a transport that costs nothing
     sim_prog = sim.load(net)
