@@ -1,5 +1,4 @@
 """The wire format has one source of truth: the C header, read by cffi."""
-import re
 import subprocess
 import sys
 import zlib
@@ -13,14 +12,32 @@ from streamcnn.caps import Capabilities
 HLS = Path(__file__).resolve().parent.parent / "hls_src"
 
 
-def test_constants_come_from_the_header():
-    text = (HLS / "streamcnn_protocol.h").read_text()
-    for name, value in [("SCNN_OP_CONV", P.Op.CONV), ("SCNN_ERR_CRC", P.Status.ERR_CRC),
-                        ("SCNN_PKT_CRC_SHIFT", P.C["SCNN_PKT_CRC_SHIFT"]), ("SCNN_CAP_MAX_KERNEL", P.Cap.MAX_KERNEL)]:
-        assert re.search(rf"\b{name} = (0x[0-9A-Fa-f]+|\d+)", text) or name.startswith("SCNN_CAP_"), name
-        assert P.C[name] == int(value)
+def test_format_version_1_layout_is_frozen():
+    """The driver reads every constant from the header; these literal values pin format 1, so a
+    layout change that forgets to bump SCNN_FORMAT_VERSION fails here."""
+    assert P.FORMAT_VERSION == 1
     assert P.C["SCNN_PROGRAM_MAGIC"] == int.from_bytes(b"SCNN", "little")
+    assert P.C["SCNN_STATUS_MAGIC"] == int.from_bytes(b"SCST", "little")
+    assert {op.name: int(op) for op in P.Op} == {"CAPS": 0x01, "INPUT": 0x10, "CONV": 0x20, "FC": 0x21, "TILE": 0x22,
+                                                 "POOL": 0x30, "RELU": 0x31, "OUTPUT": 0x50, "END": 0x7F}
+    assert [int(s) for s in P.Status] == list(range(15))
+    assert (P.C["SCNN_PKT_LENGTH_SHIFT"], P.C["SCNN_PKT_LENGTH_BITS"], P.C["SCNN_PKT_CRC_SHIFT"]) == (8, 24, 32)
+    assert (P.C["SCNN_RQ_MULT_SHIFT"], P.C["SCNN_RQ_MULT_BITS"], P.C["SCNN_RQ_SHIFT_SHIFT"]) == (32, 24, 56)
+    assert P.C["SCNN_L1_TILE_SHIFT"] == 32 and P.C["SCNN_L1_RELU_SHIFT"] == 24
+    assert P.CAP_COUNT == 19 and P.Cap.MAX_KERNEL == 9
     assert P.NO_PACKET == 0xFFFFFFFF
+
+
+def test_python_reads_the_header_itself():
+    """A value edited in the header reaches Python without touching Python."""
+    text = (HLS / "streamcnn_protocol.h").read_text()
+    block = _resources.cdef_text("streamcnn_protocol.h")
+    assert block in text and "SCNN_OP_CONV = 0x20" in block
+    import cffi
+
+    ffi = cffi.FFI()
+    ffi.cdef(block.replace("SCNN_OP_CONV = 0x20", "SCNN_OP_CONV = 0x2A"))
+    assert dict(ffi.typeof("enum scnn_opcode").relements)["SCNN_OP_CONV"] == 0x2A
 
 
 def test_every_status_has_a_meaning_and_codes_are_unique():
