@@ -19,7 +19,7 @@ import numpy as np
 from . import protocol as P
 from .caps import Capabilities
 from .errors import InputError, NetworkError, ProtocolError
-from .network import AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, Network, ReLU
+from .network import AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, Network, ReLU, image_words
 
 C = P.C
 LANES = P.LANES
@@ -82,11 +82,6 @@ def groups(channels: int) -> int:
 def _as_chw(shape: tuple) -> tuple:
     """A flat (F,) activation is held on chip as F channels of a 1x1 image."""
     return tuple(shape) if len(shape) == 3 else (shape[0], 1, 1)
-
-
-def image_words(shape: tuple) -> int:
-    c, h, w = _as_chw(shape)
-    return groups(c) * h * w
 
 
 def write_lanes(q: np.ndarray, lanes: np.ndarray) -> None:

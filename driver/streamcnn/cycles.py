@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from . import protocol as P
 from .caps import Capabilities
-from .compiler import CompiledProgram, HwLayer, groups, image_words
-from .network import AvgPool2d, Conv2d, Linear, MaxPool2d
+from .compiler import CompiledProgram, HwLayer, groups
+from .network import Conv2d, image_words
 
 CLOCK_HZ = 100e6
 DMA_BYTES_PER_CYCLE = 8

@@ -170,6 +170,13 @@ def _groups(channels: int, lanes: int) -> int:
     return -(-channels // lanes)
 
 
+def image_words(shape: Shape, lanes: int = 8) -> int:
+    """Words one image's activations of ``shape`` occupy on chip: channel groups x H x W
+    (a flat (F,) activation is F channels of a 1x1 image)."""
+    c, h, w = tuple(shape) if len(shape) == 3 else (shape[0], 1, 1)
+    return _groups(c, lanes) * h * w
+
+
 @dataclass(eq=False)
 class Network:
     """An int8 CNN: input shape (C, H, W), input scale and a list of layers."""
@@ -264,13 +271,7 @@ class Network:
 
     def image_words(self, lanes: int = 8) -> int:
         """The most activation words one image occupies in an on-chip buffer."""
-        words = []
-        for shape in [self.input_shape] + self.shapes():
-            if len(shape) == 3:
-                words.append(_groups(shape[0], lanes) * shape[1] * shape[2])
-            else:
-                words.append(_groups(shape[0], lanes))
-        return max(words)
+        return max(image_words(shape, lanes) for shape in [self.input_shape] + self.shapes())
 
     def max_batch(self, caps: Capabilities) -> int:
         """The largest batch whose activations fit the device's buffers."""
@@ -310,7 +311,7 @@ class Network:
                 limit(n, "weight blocks per output group (input groups x kh x kw)",
                       _groups(shape[0], lanes) * kh * kw, caps.weight_entries, "weight_entries")
             elif isinstance(layer, Linear):
-                hw_in = lanes * self._flat_groups(chip, lanes)
+                hw_in = lanes * image_words(chip, lanes)
                 limit(n, "input features (channels padded to a multiple of 8)", hw_in, caps.max_fc_in, "max_fc_in")
                 limit(n, "output features", out[0], caps.max_fc_out, "max_fc_out")
                 limit(n, "weight blocks per output group", hw_in // lanes, caps.weight_entries, "weight_entries")
@@ -323,12 +324,6 @@ class Network:
         words = self.image_words(lanes)
         limit(self.name, f"activation words of a batch of {batch} ({words} per image)", batch * words,
               caps.act_words, "act_words")
-
-    def _flat_groups(self, shape: Shape, lanes: int) -> int:
-        """Words of one image's activations of this shape (what a Linear reads)."""
-        if len(shape) == 1:
-            return _groups(shape[0], lanes)
-        return _groups(shape[0], lanes) * shape[1] * shape[2]
 
     # -- files -------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import compiler, protocol as P
 from ..caps import Capabilities
-from ..errors import DeviceError, DMAError, ProtocolError, StreamCNNError
+from ..errors import DeviceError, ProtocolError
 from ..network import Network
 
 
@@ -234,4 +234,4 @@ class Program:
                 f"{st['program_words'] * 8} bytes per transfer>")
 
 
-__all__ = ["Device", "Program", "RunStats", "DeviceError", "DMAError", "StreamCNNError", "describe_status"]
+__all__ = ["Device", "Program", "RunStats", "describe_status"]
