@@ -1,15 +1,30 @@
 /*
  * streamcnn accelerator: a generic int8 CNN engine driven by a program stream.
  *
- * The program (docs/protocol.md) is parsed packet by packet.  Images and
- * weights are written into on-chip buffers while their CRC-32 is folded in,
- * and nothing is computed with them until the CRC has matched.  Activations
- * stay on chip in two ping-pong buffers; each layer reads one and writes the
- * other.  The arithmetic is defined by docs/numerics.md and by the NumPy
- * golden model (driver/streamcnn/golden.py), which this must equal bit for bit.
+ * Two processes run side by side (a DATAFLOW region), joined by FIFOs:
  *
- * Whatever arrives, the top function reads its input up to TLAST (never past
- * it), and answers with records and a status trailer that ends in TLAST.
+ *   decode   reads the program (docs/protocol.md) packet by packet at the DMA's
+ *            rate, folds every payload word into the packet's CRC-32, checks
+ *            every field, and hands the execute process commands, image words
+ *            and 512-bit entries of requantization words and weights.
+ *   execute  owns the on-chip memories: copies a tile's entries into the
+ *            weight buffer (one entry, 64 weights, per cycle), and computes.
+ *
+ * While execute computes a layer, decode is already streaming the next
+ * layers' weights into the entry FIFO (SCNN_CFG_PREFETCH_ENTRIES deep), so
+ * weight streaming overlaps compute.  A tile is only computed with after its
+ * packet's CRC has matched: decode issues the TILE command after the check,
+ * and on a failure issues END instead, so execute merely discards the copied
+ * entries.  Activations stay on chip in two ping-pong buffers; each layer
+ * reads one and writes the other.  The arithmetic is defined by
+ * docs/numerics.md and by the NumPy golden model (driver/streamcnn/golden.py),
+ * which this must equal bit for bit.
+ *
+ * Whatever arrives, decode reads its input up to TLAST (never past it) and
+ * always ends with one END command; execute answers with records and a status
+ * trailer that ends in TLAST.  Every command announces exactly the FIFO words
+ * that follow it, and decode always writes them all (zeros past a truncation),
+ * so the FIFOs are empty when a run ends and nothing leaks into the next.
  */
 #include "streamcnn.h"
 
@@ -27,12 +42,21 @@ const uint32_t MIN_RESPONSE_WORDS = SCNN_TRAILER_HEAD_WORDS + SCNN_COUNTER_WORDS
 const uint32_t CRC_INIT = 0xFFFFFFFFu;
 const uint32_t HW_VERSION =
     (SCNN_HW_VERSION_MAJOR << 16) | (SCNN_HW_VERSION_MINOR << 8) | SCNN_HW_VERSION_PATCH;
+/* Commands in flight between decode and execute: decode runs ahead through
+ * layers without weights (pooling, ReLU) while execute computes. */
+const unsigned CMD_FIFO_DEPTH = 16;
+/* Image words pass at the DMA's rate; a short FIFO decouples the two sides. */
+const unsigned PIXEL_FIFO_DEPTH = 64;
+/* Each packet issues at most two commands (LOAD + TILE), plus the final END. */
+const uint32_t MAX_COMMANDS = 2 * SCNN_CFG_MAX_PROGRAM_WORDS + 1;
 
 static_assert((int)SCNN_CFG_PE_OUT == (int)SCNN_CFG_LANES && (int)SCNN_CFG_LANES == (int)SCNN_LANES,
               "a layer's output word must be the next layer's input word");
+static_assert(SCNN_CFG_PREFETCH_ENTRIES >= SCNN_CFG_WEIGHT_ENTRIES + SCNN_CFG_TILE_CHANNELS / SCNN_CFG_PE_OUT,
+              "the entry FIFO must hold at least one whole tile");
 
 /* ------------------------------------------------------------------------- */
-/* On-chip memories                                                           */
+/* On-chip memories (execute's alone)                                         */
 
 /* Ping-pong activations: [buffer][word][lane]; a word is 8 channels of one
  * pixel.  Reshaped so one word is one 64-bit memory row. */
@@ -43,32 +67,74 @@ int8_t weight_buf[SCNN_CFG_WEIGHT_ENTRIES][PE][LANES];
 uint64_t requant_buf[TILE_GROUPS_MAX][PE];
 
 /* ------------------------------------------------------------------------- */
-/* Run state                                                                  */
+/* Shapes, layers, and what decode tells execute                              */
 
 struct Shape {
     uint32_t channels, height, width;
 };
 
-/* A CONV or FC layer whose TILE packets are still arriving. */
+/* A layer's geometry as decode validated it.  POOL uses in, out, kernel_h,
+ * stride_h and relu (= average). */
 struct Layer {
+    uint32_t opcode;
     Shape in, out;
     uint32_t in_groups, out_groups;
     uint32_t kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, relu, tile_groups;
     uint32_t next_group;
 };
 
+/* One FIFO entry: 8 stream words, i.e. one 8x8 weight block or the
+ * requantization words of one output group. */
+struct Entry {
+    uint64_t word[PE];
+};
+
+enum CommandOp {
+    CMD_CAPS,   /* emit the capabilities record */
+    CMD_INPUT,  /* words image words follow in the pixel FIFO */
+    CMD_LOAD,   /* groups + blocks entries follow in the entry FIFO */
+    CMD_TILE,   /* compute output groups [first, first + count) of layer */
+    CMD_POOL,   /* layer.in -> layer.out */
+    CMD_RELU,   /* in place, layer.in */
+    CMD_OUTPUT, /* emit the current activations, shape layer.in, with tag */
+    CMD_END     /* status trailer; the run is over */
+};
+
+struct Command {
+    uint32_t op;
+    uint32_t batch;
+    Layer layer;
+    uint32_t first, count;   /* TILE: output groups */
+    uint32_t groups, blocks; /* LOAD: requantization entries, weight entries */
+    uint32_t words;          /* INPUT: image words; TILE/POOL/RELU: stream words for the counter; END: words read */
+    uint32_t tag;            /* OUTPUT */
+    uint32_t status, detail, packet, records; /* END */
+};
+
+typedef hls::stream<Command, CMD_FIFO_DEPTH> command_fifo_t;
+typedef hls::stream<Entry, SCNN_CFG_PREFETCH_ENTRIES> entry_fifo_t;
+typedef hls::stream<uint64_t, PIXEL_FIFO_DEPTH> pixel_fifo_t;
+
+/* Decode's run state. */
 struct Run {
     uint32_t status, detail, packet;
     uint32_t words, total, batch, resp_cap, resp_used, records;
     bool last_seen, overrun, ended;
     bool have_act, pending;
-    uint32_t cur; /* buffer holding the current activations */
-    Shape act;
-    Layer layer;
+    Shape act;   /* shape of the activations once every issued command has run */
+    Layer layer; /* the CONV or FC layer whose TILE packets are still arriving */
     uint32_t layers;
-    uint64_t cnt_head[SCNN_CFG_MAX_LAYERS];
-    uint64_t cnt_iters[SCNN_CFG_MAX_LAYERS];
 };
+
+Command command(uint32_t op, const Run& r) {
+    Command c;
+    c.op = op;
+    c.batch = r.batch;
+    c.layer = r.layer;
+    c.first = c.count = c.groups = c.blocks = c.words = c.tag = 0;
+    c.status = c.detail = c.packet = c.records = 0;
+    return c;
+}
 
 inline uint32_t bits(uint64_t w, unsigned shift, unsigned width) {
     return (uint32_t)((w >> shift) & ((width >= 32) ? 0xFFFFFFFFull : ((1ull << width) - 1)));
@@ -83,6 +149,11 @@ inline void fail(Run& r, uint32_t status, uint32_t detail) {
         r.status = status;
         r.detail = detail;
     }
+}
+
+inline bool failed(Run& r, uint32_t status, uint32_t detail) {
+    fail(r, status, detail);
+    return false;
 }
 
 /* ------------------------------------------------------------------------- */
@@ -418,68 +489,19 @@ relu_word:
 }
 
 /* ------------------------------------------------------------------------- */
-/* Packets                                                                    */
+/* Decode: packets in, commands out                                           */
 
-bool count_layer(Run& r, uint32_t opcode, uint32_t words) {
+bool count_layer(Run& r) {
     if (r.layers >= SCNN_CFG_MAX_LAYERS) {
         fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_LAYERS);
         return false;
     }
-    r.cnt_head[r.layers] = opcode | ((uint64_t)words << SCNN_CNT_WORDS_SHIFT);
-    r.cnt_iters[r.layers] = 0;
     return true;
 }
 
-void emit_caps(scnn_stream_t& out, Run& r) {
-    if (!reserve(r, 1 + SCNN_CAP_COUNT)) return;
-    record_header(out, SCNN_REC_CAPS, SCNN_CAP_COUNT);
-    const uint32_t caps[SCNN_CAP_COUNT] = {
-        HW_VERSION,
-        SCNN_FORMAT_VERSION,
-        SCNN_CFG_LANES,
-        SCNN_CFG_PE_OUT,
-        SCNN_CFG_ACT_WORDS,
-        SCNN_CFG_WEIGHT_ENTRIES,
-        SCNN_CFG_TILE_CHANNELS,
-        SCNN_CFG_MAX_CHANNELS,
-        SCNN_CFG_MAX_DIM,
-        SCNN_CFG_MAX_KERNEL,
-        SCNN_CFG_MAX_STRIDE,
-        SCNN_CFG_MAX_PAD,
-        SCNN_CFG_MAX_POOL_KERNEL,
-        SCNN_CFG_MAX_POOL_STRIDE,
-        SCNN_CFG_MAX_FC_IN,
-        SCNN_CFG_MAX_FC_OUT,
-        SCNN_CFG_MAX_BATCH,
-        SCNN_CFG_MAX_LAYERS,
-        SCNN_CFG_MAX_PROGRAM_WORDS,
-    };
-caps_word:
-    for (unsigned i = 0; i < SCNN_CAP_COUNT; i++) {
-#pragma HLS PIPELINE II = 1
-        write_word(out, caps[i], false);
-    }
-}
-
-void emit_tensor(scnn_stream_t& out, Run& r, uint32_t tag) {
-    const uint32_t n = r.batch * image_words(r.act);
-    if (!reserve(r, 1 + SCNN_TENSOR_HEAD_WORDS + n)) return;
-    record_header(out, SCNN_REC_TENSOR, SCNN_TENSOR_HEAD_WORDS + n);
-    write_word(out,
-               (uint64_t)r.act.channels | ((uint64_t)r.act.height << 16) | ((uint64_t)r.act.width << 32) |
-                   ((uint64_t)r.batch << 48),
-               false);
-    write_word(out, (uint64_t)tag | ((uint64_t)r.layers << SCNN_TAG_LAYERS_SHIFT), false);
-tensor_word:
-    for (uint32_t a = 0; a < n; a++) {
-#pragma HLS LOOP_TRIPCOUNT max = 8192
-#pragma HLS PIPELINE II = 1
-        write_word(out, pack(act_buf[r.cur][a]), false);
-    }
-}
-
-/* INPUT: validated field word, then the images straight into the current buffer. */
-void packet_input(scnn_stream_t& in, Run& r, uint32_t length, uint32_t& crc) {
+/* INPUT: validated field word, then the images into the pixel FIFO. */
+void packet_input(scnn_stream_t& in, command_fifo_t& cmds, pixel_fifo_t& pixels, Run& r, uint32_t length,
+                  uint32_t& crc) {
     const uint64_t f = read_payload(in, r, crc);
     if (r.overrun) return fail(r, SCNN_ERR_TRUNCATED, r.words);
     Shape s;
@@ -496,12 +518,15 @@ void packet_input(scnn_stream_t& in, Run& r, uint32_t length, uint32_t& crc) {
     const uint64_t n = (uint64_t)batch * image_words(s);
     if (n > SCNN_CFG_ACT_WORDS) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_ACT_WORDS);
     if (length != SCNN_IN_FIELD_WORDS + n) return fail(r, SCNN_ERR_LENGTH, length);
+    Command c = command(CMD_INPUT, r);
+    c.words = (uint32_t)n;
+    cmds.write(c);
+    /* All n words, zeros past a truncation: the command announced them. */
 input_word:
     for (uint32_t a = 0; a < (uint32_t)n; a++) {
 #pragma HLS LOOP_TRIPCOUNT max = 8192
 #pragma HLS PIPELINE II = 1
-        unpack(read_payload(in, r, crc), act_buf[r.cur][a]);
-        if (r.overrun) break;
+        pixels.write(read_payload(in, r, crc));
     }
     r.act = s; /* committed by the caller only if the CRC matches */
 }
@@ -518,6 +543,7 @@ fields_word:
 void check_layer(Run& r, uint32_t opcode, const uint64_t f[2]) {
     Layer& L = r.layer;
     const bool fc = (opcode == SCNN_OP_FC);
+    L.opcode = opcode;
     L.kernel_h = bits(f[1], SCNN_L1_KH_SHIFT, SCNN_L1_GEOM_BITS);
     L.kernel_w = bits(f[1], SCNN_L1_KW_SHIFT, SCNN_L1_GEOM_BITS);
     L.stride_h = bits(f[1], SCNN_L1_SH_SHIFT, SCNN_L1_GEOM_BITS);
@@ -577,9 +603,12 @@ void check_layer(Run& r, uint32_t opcode, const uint64_t f[2]) {
     if ((uint64_t)r.batch * image_words(L.out) > SCNN_CFG_ACT_WORDS) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_ACT_WORDS);
 }
 
-/* TILE: field word checked against the pending layer, then requant words and
- * weights into the tile buffers. */
-void packet_tile(scnn_stream_t& in, Run& r, uint32_t length, uint32_t& crc, uint32_t& count) {
+/* TILE: field word checked against the pending layer, then the requantization
+ * words and weights, eight words to an entry, into the entry FIFO.  Reserved
+ * requantization bits are checked on the way; the caller reports them after
+ * the CRC. */
+void packet_tile(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, Run& r, uint32_t length,
+                 uint32_t& crc, uint32_t& count, bool& requant_ok) {
     const Layer& L = r.layer;
     const uint64_t f = read_payload(in, r, crc);
     if (r.overrun) return fail(r, SCNN_ERR_TRUNCATED, r.words);
@@ -592,67 +621,70 @@ void packet_tile(scnn_stream_t& in, Run& r, uint32_t length, uint32_t& crc, uint
     if (count != expect) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_TILE_COUNT);
     const uint32_t blocks = count * L.in_groups * L.kernel_h * L.kernel_w;
     if (length != SCNN_TILE_FIELD_WORDS + PE * count + PE * blocks) return fail(r, SCNN_ERR_LENGTH, length);
-tile_requant:
-    for (uint32_t c = 0; c < PE * count; c++) {
-#pragma HLS LOOP_TRIPCOUNT max = 512
+    Command c = command(CMD_LOAD, r);
+    c.groups = count;
+    c.blocks = blocks;
+    cmds.write(c);
+    /* All (count + blocks) entries, zeros past a truncation: the command announced them. */
+    const uint32_t words = PE * (count + blocks);
+    const uint32_t requant_words = PE * count;
+    Entry e;
+    requant_ok = true;
+tile_word:
+    for (uint32_t k = 0; k < words; k++) {
+#pragma HLS LOOP_TRIPCOUNT max = 4608
 #pragma HLS PIPELINE II = 1
-        requant_buf[c / PE][c % PE] = read_payload(in, r, crc);
-        if (r.overrun) return;
-    }
-tile_weights:
-    for (uint32_t k = 0; k < PE * blocks; k++) {
-#pragma HLS LOOP_TRIPCOUNT max = 4096
-#pragma HLS PIPELINE II = 1
-        unpack(read_payload(in, r, crc), weight_buf[k / PE][k % PE]);
-        if (r.overrun) return;
+        const uint64_t w = read_payload(in, r, crc);
+        if (k < requant_words && bits(w, SCNN_RQ_RSVD_SHIFT, SCNN_RQ_RSVD_BITS)) requant_ok = false;
+        e.word[k % PE] = w;
+        if (k % PE == PE - 1) entries.write(e);
     }
 }
 
-bool requant_words_valid(uint32_t count) {
-    bool ok = true;
-check_requant:
-    for (uint32_t c = 0; c < PE * count; c++) {
-#pragma HLS LOOP_TRIPCOUNT max = 512
-#pragma HLS PIPELINE II = 1
-        if (bits(requant_buf[c / PE][c % PE], SCNN_RQ_RSVD_SHIFT, SCNN_RQ_RSVD_BITS)) ok = false;
-    }
-    return ok;
+bool pool_geometry(Run& r, uint64_t f, Layer& L) {
+    L.opcode = SCNN_OP_POOL;
+    L.in.channels = bits(f, SCNN_POOL_C_SHIFT, SCNN_POOL_DIM_BITS);
+    L.in.height = bits(f, SCNN_POOL_H_SHIFT, SCNN_POOL_DIM_BITS);
+    L.in.width = bits(f, SCNN_POOL_W_SHIFT, SCNN_POOL_DIM_BITS);
+    L.kernel_h = bits(f, SCNN_POOL_KERNEL_SHIFT, SCNN_POOL_GEOM_BITS);
+    L.stride_h = bits(f, SCNN_POOL_STRIDE_SHIFT, SCNN_POOL_GEOM_BITS);
+    L.relu = bits(f, SCNN_POOL_MODE_SHIFT, 1) == SCNN_POOL_AVG; /* mean */
+    const uint32_t kernel = L.kernel_h, stride = L.stride_h;
+    if (bits(f, SCNN_POOL_RSVD_SHIFT, SCNN_POOL_RSVD_BITS)) return failed(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
+    if (L.in.channels != r.act.channels) return failed(r, SCNN_ERR_SHAPE, SCNN_F_CHANNELS);
+    if (L.in.height != r.act.height) return failed(r, SCNN_ERR_SHAPE, SCNN_F_HEIGHT);
+    if (L.in.width != r.act.width) return failed(r, SCNN_ERR_SHAPE, SCNN_F_WIDTH);
+    if (kernel == 0) return failed(r, SCNN_ERR_BAD_FIELD, SCNN_F_KERNEL);
+    if (kernel > SCNN_CFG_MAX_POOL_KERNEL) return failed(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_POOL_KERNEL);
+    if (stride == 0) return failed(r, SCNN_ERR_BAD_FIELD, SCNN_F_STRIDE);
+    if (stride > SCNN_CFG_MAX_POOL_STRIDE) return failed(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_POOL_STRIDE);
+    if (L.in.height < kernel || L.in.width < kernel) return failed(r, SCNN_ERR_BAD_FIELD, SCNN_F_OUT_SIZE);
+    L.out.channels = L.in.channels;
+    L.out.height = (L.in.height - kernel) / stride + 1;
+    L.out.width = (L.in.width - kernel) / stride + 1;
+    return count_layer(r);
 }
 
-void packet_pool(Run& r, uint64_t f) {
-    Shape in, out;
-    in.channels = bits(f, SCNN_POOL_C_SHIFT, SCNN_POOL_DIM_BITS);
-    in.height = bits(f, SCNN_POOL_H_SHIFT, SCNN_POOL_DIM_BITS);
-    in.width = bits(f, SCNN_POOL_W_SHIFT, SCNN_POOL_DIM_BITS);
-    const uint32_t kernel = bits(f, SCNN_POOL_KERNEL_SHIFT, SCNN_POOL_GEOM_BITS);
-    const uint32_t stride = bits(f, SCNN_POOL_STRIDE_SHIFT, SCNN_POOL_GEOM_BITS);
-    const bool mean = bits(f, SCNN_POOL_MODE_SHIFT, 1) == SCNN_POOL_AVG;
-    if (bits(f, SCNN_POOL_RSVD_SHIFT, SCNN_POOL_RSVD_BITS)) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
-    if (in.channels != r.act.channels) return fail(r, SCNN_ERR_SHAPE, SCNN_F_CHANNELS);
-    if (in.height != r.act.height) return fail(r, SCNN_ERR_SHAPE, SCNN_F_HEIGHT);
-    if (in.width != r.act.width) return fail(r, SCNN_ERR_SHAPE, SCNN_F_WIDTH);
-    if (kernel == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_KERNEL);
-    if (kernel > SCNN_CFG_MAX_POOL_KERNEL) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_POOL_KERNEL);
-    if (stride == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_STRIDE);
-    if (stride > SCNN_CFG_MAX_POOL_STRIDE) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_POOL_STRIDE);
-    if (in.height < kernel || in.width < kernel) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_OUT_SIZE);
-    out.channels = in.channels;
-    out.height = (in.height - kernel) / stride + 1;
-    out.width = (in.width - kernel) / stride + 1;
-    if (!count_layer(r, SCNN_OP_POOL, 1 + SCNN_POOL_FIELD_WORDS)) return;
-    r.cnt_iters[r.layers] = pool(in, out, kernel, stride, mean, r.batch, r.cur);
+void packet_pool(command_fifo_t& cmds, Run& r, uint64_t f) {
+    Command c = command(CMD_POOL, r);
+    if (!pool_geometry(r, f, c.layer)) return;
+    c.words = 1 + SCNN_POOL_FIELD_WORDS;
+    cmds.write(c);
     r.layers++;
-    r.cur = 1 - r.cur;
-    r.act = out;
+    r.act = c.layer.out;
 }
 
-void packet_relu(Run& r, uint64_t f) {
+void packet_relu(command_fifo_t& cmds, Run& r, uint64_t f) {
     if (bits(f, SCNN_RELU_RSVD_SHIFT, SCNN_RELU_RSVD_BITS)) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
     if (bits(f, SCNN_POOL_C_SHIFT, SCNN_POOL_DIM_BITS) != r.act.channels) return fail(r, SCNN_ERR_SHAPE, SCNN_F_CHANNELS);
     if (bits(f, SCNN_POOL_H_SHIFT, SCNN_POOL_DIM_BITS) != r.act.height) return fail(r, SCNN_ERR_SHAPE, SCNN_F_HEIGHT);
     if (bits(f, SCNN_POOL_W_SHIFT, SCNN_POOL_DIM_BITS) != r.act.width) return fail(r, SCNN_ERR_SHAPE, SCNN_F_WIDTH);
-    if (!count_layer(r, SCNN_OP_RELU, 1 + SCNN_RELU_FIELD_WORDS)) return;
-    r.cnt_iters[r.layers] = relu(r.batch * image_words(r.act), r.cur);
+    if (!count_layer(r)) return;
+    Command c = command(CMD_RELU, r);
+    c.layer.opcode = SCNN_OP_RELU;
+    c.layer.in = r.act;
+    c.words = 1 + SCNN_RELU_FIELD_WORDS;
+    cmds.write(c);
     r.layers++;
 }
 
@@ -675,8 +707,8 @@ bool known_opcode(uint32_t opcode) {
     return fixed_length(opcode, unused) || opcode == SCNN_OP_INPUT || opcode == SCNN_OP_TILE;
 }
 
-/* One packet: header, payload (CRC folded in), CRC check, then its effect. */
-void packet(scnn_stream_t& in, scnn_stream_t& out, Run& r) {
+/* One packet: header, payload (CRC folded in), CRC check, then its command. */
+void packet(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, pixel_fifo_t& pixels, Run& r) {
     if (r.words >= r.total) return fail(r, SCNN_ERR_NO_END, r.words);
     const uint64_t head = read_word(in, r);
     if (r.overrun) return fail(r, SCNN_ERR_TRUNCATED, r.words);
@@ -697,11 +729,12 @@ void packet(scnn_stream_t& in, scnn_stream_t& out, Run& r) {
     /* Payload. */
     uint64_t f[2] = {0, 0};
     uint32_t tile_count = 0;
+    bool requant_ok = true;
     if (opcode == SCNN_OP_INPUT) {
         r.have_act = false; /* the old activations are gone either way */
-        packet_input(in, r, length, crc);
+        packet_input(in, cmds, pixels, r, length, crc);
     } else if (opcode == SCNN_OP_TILE) {
-        packet_tile(in, r, length, crc, tile_count);
+        packet_tile(in, cmds, entries, r, length, crc, tile_count, requant_ok);
     } else {
         packet_fields(in, r, length, crc, f); /* length <= 2 checked above */
     }
@@ -712,31 +745,41 @@ void packet(scnn_stream_t& in, scnn_stream_t& out, Run& r) {
 
     /* Effect: only now is anything in the packet used. */
     switch (opcode) {
-    case SCNN_OP_CAPS: emit_caps(out, r); break;
+    case SCNN_OP_CAPS:
+        if (reserve(r, 1 + SCNN_CAP_COUNT)) cmds.write(command(CMD_CAPS, r));
+        break;
     case SCNN_OP_INPUT: r.have_act = true; break;
     case SCNN_OP_CONV:
     case SCNN_OP_FC:
         check_layer(r, opcode, f);
-        if (r.status == SCNN_OK && count_layer(r, opcode, 1 + SCNN_LAYER_FIELD_WORDS)) r.pending = true;
+        if (r.status == SCNN_OK && count_layer(r)) r.pending = true;
         break;
-    case SCNN_OP_TILE:
-        if (!requant_words_valid(tile_count)) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_REQUANT);
-        r.cnt_iters[r.layers] += conv_tile(r.layer, r.layer.next_group, tile_count, r.batch, r.cur);
-        r.cnt_head[r.layers] += (1ull << SCNN_CNT_TILES_SHIFT) + ((uint64_t)(1 + length) << SCNN_CNT_WORDS_SHIFT);
+    case SCNN_OP_TILE: {
+        if (!requant_ok) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_REQUANT);
+        Command c = command(CMD_TILE, r);
+        c.first = r.layer.next_group;
+        c.count = tile_count;
+        c.words = 1 + length;
+        cmds.write(c);
         r.layer.next_group += tile_count;
         if (r.layer.next_group == r.layer.out_groups) {
             r.pending = false;
             r.layers++;
-            r.cur = 1 - r.cur;
             r.act = r.layer.out;
         }
         break;
-    case SCNN_OP_POOL: packet_pool(r, f[0]); break;
-    case SCNN_OP_RELU: packet_relu(r, f[0]); break;
-    case SCNN_OP_OUTPUT:
+    }
+    case SCNN_OP_POOL: packet_pool(cmds, r, f[0]); break;
+    case SCNN_OP_RELU: packet_relu(cmds, r, f[0]); break;
+    case SCNN_OP_OUTPUT: {
         if (bits(f[0], SCNN_OUT_RSVD_SHIFT, SCNN_OUT_RSVD_BITS)) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
-        emit_tensor(out, r, bits(f[0], SCNN_OUT_TAG_SHIFT, SCNN_OUT_TAG_BITS));
+        if (!reserve(r, 1 + SCNN_TENSOR_HEAD_WORDS + r.batch * image_words(r.act))) return;
+        Command c = command(CMD_OUTPUT, r);
+        c.layer.in = r.act;
+        c.tag = bits(f[0], SCNN_OUT_TAG_SHIFT, SCNN_OUT_TAG_BITS);
+        cmds.write(c);
         break;
+    }
     case SCNN_OP_END:
         r.ended = true;
         if (!r.last_seen) return fail(r, SCNN_ERR_TRAILING_DATA, r.words);
@@ -773,19 +816,186 @@ drain_word:
     }
 }
 
-void trailer(scnn_stream_t& out, const Run& r) {
+/* The decode process: header, packets until END or the first failure, the
+ * rest of the stream drained, and one END command with the verdict. */
+void decode(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, pixel_fifo_t& pixels,
+            uint32_t& hw_version) {
+#pragma HLS ARRAY_PARTITION variable = SCNN_CRC32_TABLE complete dim = 1
+    hw_version = HW_VERSION;
+
+    Run r = Run(); /* all zeros and false */
+    r.status = SCNN_OK;
+    r.packet = SCNN_NO_PACKET;
+
+    header(in, r);
+packet_loop:
+    for (uint32_t p = 0; p < SCNN_CFG_MAX_PROGRAM_WORDS; p++) {
+#pragma HLS LOOP_TRIPCOUNT max = 64
+        if (r.status != SCNN_OK || r.ended) break;
+        r.packet = p;
+        packet(in, cmds, entries, pixels, r);
+    }
+    if (r.status == SCNN_OK) r.packet = SCNN_NO_PACKET;
+    drain(in, r);
+
+    Command end = command(CMD_END, r);
+    end.status = r.status;
+    end.detail = r.detail;
+    end.packet = r.packet;
+    end.words = r.words;
+    end.records = r.records;
+    cmds.write(end);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Execute: commands in, records and the status trailer out                   */
+
+void emit_caps(scnn_stream_t& out) {
+    record_header(out, SCNN_REC_CAPS, SCNN_CAP_COUNT);
+    const uint32_t caps[SCNN_CAP_COUNT] = {
+        HW_VERSION,
+        SCNN_FORMAT_VERSION,
+        SCNN_CFG_LANES,
+        SCNN_CFG_PE_OUT,
+        SCNN_CFG_ACT_WORDS,
+        SCNN_CFG_WEIGHT_ENTRIES,
+        SCNN_CFG_TILE_CHANNELS,
+        SCNN_CFG_MAX_CHANNELS,
+        SCNN_CFG_MAX_DIM,
+        SCNN_CFG_MAX_KERNEL,
+        SCNN_CFG_MAX_STRIDE,
+        SCNN_CFG_MAX_PAD,
+        SCNN_CFG_MAX_POOL_KERNEL,
+        SCNN_CFG_MAX_POOL_STRIDE,
+        SCNN_CFG_MAX_FC_IN,
+        SCNN_CFG_MAX_FC_OUT,
+        SCNN_CFG_MAX_BATCH,
+        SCNN_CFG_MAX_LAYERS,
+        SCNN_CFG_MAX_PROGRAM_WORDS,
+        SCNN_CFG_PREFETCH_ENTRIES,
+    };
+caps_word:
+    for (unsigned i = 0; i < SCNN_CAP_COUNT; i++) {
+#pragma HLS PIPELINE II = 1
+        write_word(out, caps[i], false);
+    }
+}
+
+void emit_tensor(scnn_stream_t& out, const Command& c, uint32_t layers, uint32_t cur) {
+    const uint32_t n = c.batch * image_words(c.layer.in);
+    const Shape& s = c.layer.in;
+    record_header(out, SCNN_REC_TENSOR, SCNN_TENSOR_HEAD_WORDS + n);
     write_word(out,
-               (uint64_t)SCNN_STATUS_MAGIC | ((uint64_t)r.status << SCNN_ST_STATUS_SHIFT) |
-                   ((uint64_t)r.layers << SCNN_ST_LAYERS_SHIFT),
+               (uint64_t)s.channels | ((uint64_t)s.height << 16) | ((uint64_t)s.width << 32) |
+                   ((uint64_t)c.batch << 48),
                false);
-    write_word(out, (uint64_t)r.packet | ((uint64_t)r.detail << SCNN_ST_DETAIL_SHIFT), false);
-    write_word(out, (uint64_t)r.words | ((uint64_t)r.records << SCNN_ST_RECORDS_SHIFT), r.layers == 0);
+    write_word(out, (uint64_t)c.tag | ((uint64_t)layers << SCNN_TAG_LAYERS_SHIFT), false);
+tensor_word:
+    for (uint32_t a = 0; a < n; a++) {
+#pragma HLS LOOP_TRIPCOUNT max = 8192
+#pragma HLS PIPELINE II = 1
+        write_word(out, pack(act_buf[cur][a]), false);
+    }
+}
+
+void load_input(pixel_fifo_t& pixels, uint32_t words, uint32_t cur) {
+input_copy:
+    for (uint32_t a = 0; a < words; a++) {
+#pragma HLS LOOP_TRIPCOUNT max = 8192
+#pragma HLS PIPELINE II = 1
+        unpack(pixels.read(), act_buf[cur][a]);
+    }
+}
+
+/* A tile's requantization words and weight blocks, one entry per cycle. */
+void load_tile(entry_fifo_t& entries, uint32_t groups, uint32_t blocks) {
+tile_copy:
+    for (uint32_t k = 0; k < groups + blocks; k++) {
+#pragma HLS LOOP_TRIPCOUNT max = 576
+#pragma HLS PIPELINE II = 1
+        const Entry e = entries.read();
+        for (unsigned o = 0; o < PE; o++) {
+#pragma HLS UNROLL
+            if (k < groups)
+                requant_buf[k][o] = e.word[o];
+            else
+                unpack(e.word[o], weight_buf[k - groups][o]);
+        }
+    }
+}
+
+void trailer(scnn_stream_t& out, const Command& end, uint32_t layers, const uint64_t cnt_head[],
+             const uint64_t cnt_iters[]) {
+    write_word(out,
+               (uint64_t)SCNN_STATUS_MAGIC | ((uint64_t)end.status << SCNN_ST_STATUS_SHIFT) |
+                   ((uint64_t)layers << SCNN_ST_LAYERS_SHIFT),
+               false);
+    write_word(out, (uint64_t)end.packet | ((uint64_t)end.detail << SCNN_ST_DETAIL_SHIFT), false);
+    write_word(out, (uint64_t)end.words | ((uint64_t)end.records << SCNN_ST_RECORDS_SHIFT), layers == 0);
 trailer_layer:
-    for (uint32_t i = 0; i < r.layers; i++) {
+    for (uint32_t i = 0; i < layers; i++) {
 #pragma HLS LOOP_TRIPCOUNT max = 32
 #pragma HLS PIPELINE II = 2
-        write_word(out, r.cnt_head[i], false);
-        write_word(out, r.cnt_iters[i], i + 1 == r.layers);
+        write_word(out, cnt_head[i], false);
+        write_word(out, cnt_iters[i], i + 1 == layers);
+    }
+}
+
+/* The execute process: one command at a time, in program order, until END. */
+void execute(command_fifo_t& cmds, entry_fifo_t& entries, pixel_fifo_t& pixels, scnn_stream_t& out,
+             uint32_t& status, uint32_t& packet_index, uint32_t& words) {
+#pragma HLS ARRAY_PARTITION variable = act_buf complete dim = 1
+#pragma HLS ARRAY_RESHAPE variable = act_buf complete dim = 3
+#pragma HLS ARRAY_RESHAPE variable = weight_buf complete dim = 3
+#pragma HLS ARRAY_PARTITION variable = weight_buf complete dim = 2
+#pragma HLS ARRAY_PARTITION variable = requant_buf complete dim = 2
+    uint32_t cur = 0;    /* buffer holding the current activations */
+    uint32_t layers = 0; /* layers completed */
+    /* Per layer: opcode, stream words and tiles (head), and compute-loop trip counts. */
+    uint64_t cnt_head[SCNN_CFG_MAX_LAYERS];
+    uint64_t cnt_iters[SCNN_CFG_MAX_LAYERS];
+command_loop:
+    for (uint32_t i = 0; i < MAX_COMMANDS; i++) {
+#pragma HLS LOOP_TRIPCOUNT max = 64
+        const Command c = cmds.read();
+        if (c.op == CMD_END) {
+            trailer(out, c, layers, cnt_head, cnt_iters);
+            status = c.status | (layers << 16);
+            packet_index = c.packet;
+            words = c.words;
+            break;
+        }
+        switch (c.op) {
+        case CMD_CAPS: emit_caps(out); break;
+        case CMD_INPUT: load_input(pixels, c.words, cur); break;
+        case CMD_LOAD: load_tile(entries, c.groups, c.blocks); break;
+        case CMD_TILE:
+            if (c.first == 0) {
+                cnt_head[layers] = c.layer.opcode | ((uint64_t)(1 + SCNN_LAYER_FIELD_WORDS) << SCNN_CNT_WORDS_SHIFT);
+                cnt_iters[layers] = 0;
+            }
+            cnt_iters[layers] += conv_tile(c.layer, c.first, c.count, c.batch, cur);
+            cnt_head[layers] += (1ull << SCNN_CNT_TILES_SHIFT) + ((uint64_t)c.words << SCNN_CNT_WORDS_SHIFT);
+            if (c.first + c.count == c.layer.out_groups) {
+                layers++;
+                cur = 1 - cur;
+            }
+            break;
+        case CMD_POOL:
+            cnt_head[layers] = SCNN_OP_POOL | ((uint64_t)c.words << SCNN_CNT_WORDS_SHIFT);
+            cnt_iters[layers] =
+                pool(c.layer.in, c.layer.out, c.layer.kernel_h, c.layer.stride_h, c.layer.relu != 0, c.batch, cur);
+            layers++;
+            cur = 1 - cur;
+            break;
+        case CMD_RELU:
+            cnt_head[layers] = SCNN_OP_RELU | ((uint64_t)c.words << SCNN_CNT_WORDS_SHIFT);
+            cnt_iters[layers] = relu(c.batch * image_words(c.layer.in), cur);
+            layers++;
+            break;
+        case CMD_OUTPUT: emit_tensor(out, c, layers, cur); break;
+        default: break;
+        }
     }
 }
 
@@ -800,38 +1010,15 @@ void streamcnn_top(scnn_stream_t& prog_in, scnn_stream_t& resp_out, uint32_t& st
 #pragma HLS INTERFACE mode = s_axilite port = words
 #pragma HLS INTERFACE mode = s_axilite port = hw_version
 #pragma HLS INTERFACE mode = s_axilite port = return
-#pragma HLS ARRAY_PARTITION variable = act_buf complete dim = 1
-#pragma HLS ARRAY_RESHAPE variable = act_buf complete dim = 3
-#pragma HLS ARRAY_RESHAPE variable = weight_buf complete dim = 3
-#pragma HLS ARRAY_PARTITION variable = weight_buf complete dim = 2
-#pragma HLS ARRAY_PARTITION variable = requant_buf complete dim = 2
-#pragma HLS ARRAY_PARTITION variable = SCNN_CRC32_TABLE complete dim = 1
-    hw_version = HW_VERSION;
-
-    Run r;
-    r.status = SCNN_OK;
-    r.detail = 0;
-    r.packet = SCNN_NO_PACKET;
-    r.words = r.total = r.batch = r.resp_cap = r.resp_used = r.records = 0;
-    r.last_seen = r.overrun = r.ended = false;
-    r.have_act = r.pending = false;
-    r.cur = 0;
-    r.act.channels = r.act.height = r.act.width = 0;
-    r.layers = 0;
-
-    header(prog_in, r);
-packet_loop:
-    for (uint32_t p = 0; p < SCNN_CFG_MAX_PROGRAM_WORDS; p++) {
-#pragma HLS LOOP_TRIPCOUNT max = 64
-        if (r.status != SCNN_OK || r.ended) break;
-        r.packet = p;
-        packet(prog_in, resp_out, r);
-    }
-    if (r.status == SCNN_OK) r.packet = SCNN_NO_PACKET;
-    drain(prog_in, r);
-    trailer(resp_out, r);
-
-    status = r.status | (r.layers << 16);
-    packet_index = r.packet;
-    words = r.words;
+#pragma HLS DATAFLOW
+    command_fifo_t cmds("cmds");
+    entry_fifo_t entries("entries");
+    pixel_fifo_t pixels("pixels");
+    /* Commands are wide and few: shift registers.  Entries are the prefetch
+     * buffer: 512 bits x SCNN_CFG_PREFETCH_ENTRIES in block RAM. */
+#pragma HLS BIND_STORAGE variable = cmds type = fifo impl = srl
+#pragma HLS BIND_STORAGE variable = entries type = fifo impl = bram
+#pragma HLS BIND_STORAGE variable = pixels type = fifo impl = srl
+    decode(prog_in, cmds, entries, pixels, hw_version);
+    execute(cmds, entries, pixels, resp_out, status, packet_index, words);
 }

@@ -28,6 +28,11 @@ enum scnn_config {
     SCNN_CFG_WEIGHT_ENTRIES = 512,
     SCNN_CFG_TILE_CHANNELS = 512,
 
+    /* The prefetch FIFO between decode and execute: 1024 entries of 8 words
+     * (64 KiB).  While a layer computes, the next layers' weights stream into
+     * it at the DMA's rate; execute copies a tile out at one entry a cycle. */
+    SCNN_CFG_PREFETCH_ENTRIES = 1024,
+
     /* Geometry limits. */
     SCNN_CFG_MAX_CHANNELS = 4096,
     SCNN_CFG_MAX_DIM = 128,

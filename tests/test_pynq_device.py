@@ -91,8 +91,9 @@ def test_timeout_is_bounded_and_the_accelerator_is_flushed(device, board, lenet)
 
 def test_refuses_an_overlay_of_another_format(tmp_path, board, monkeypatch):
     bit = make_overlay(tmp_path)
-    monkeypatch.setattr(protocol, "FORMAT_VERSION", protocol.FORMAT_VERSION + 1)
-    with pytest.raises(DeviceError, match="does not speak program format 2.*rebuild the overlay"):
+    wanted = protocol.FORMAT_VERSION + 1
+    monkeypatch.setattr(protocol, "FORMAT_VERSION", wanted)
+    with pytest.raises(DeviceError, match=f"does not speak program format {wanted}.*rebuild the overlay"):
         streamcnn.open_device("pynq", bitfile=str(bit), pynq_device=board, download=False)
 
 

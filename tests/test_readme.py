@@ -10,4 +10,4 @@ def test_readme_python_example_runs(capsys):
     assert blocks, "the README has a Python example"
     for code in blocks:
         exec(compile(code, str(README), "exec"), {})
-    assert "1.0.0" in capsys.readouterr().out
+    assert "1.1.0" in capsys.readouterr().out

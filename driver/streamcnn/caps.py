@@ -37,6 +37,7 @@ class Capabilities:
     max_batch: int
     max_layers: int
     max_program_words: int
+    prefetch_entries: int
 
     @classmethod
     def from_words(cls, words: Sequence[int]) -> "Capabilities":

@@ -22,11 +22,25 @@
 
 namespace hls {
 
-template <typename T>
+namespace shim {
+/* Internal FIFO faults on this thread since the last reset. */
+inline unsigned long& internal_faults() {
+    static thread_local unsigned long faults = 0;
+    return faults;
+}
+}  // namespace shim
+
+/* DEPTH is the hardware FIFO's depth; the host model does not bound it. */
+template <typename T, int DEPTH = 2>
 class stream {
 public:
-    stream() : underflows_(0) {}
-    explicit stream(const char*) : underflows_(0) {}
+    stream() : underflows_(0), internal_(false) {}
+    explicit stream(const char*) : underflows_(0), internal_(true) {}
+    ~stream() {
+        if (internal_ && !q_.empty()) ++shim::internal_faults();
+    }
+    stream(const stream&) = delete;
+    stream& operator=(const stream&) = delete;
 
     bool empty() const { return q_.empty(); }
     std::size_t size() const { return q_.size(); }
@@ -37,6 +51,7 @@ public:
     T read() {
         if (q_.empty()) {
             ++underflows_;
+            if (internal_) ++shim::internal_faults();
             return T();
         }
         T v = q_.front();
@@ -52,6 +67,7 @@ public:
 private:
     std::deque<T> q_;
     std::size_t underflows_;
+    bool internal_;
 };
 
 }  // namespace hls

@@ -21,9 +21,11 @@ int scnn_sim_transfer(const uint64_t* in, uint64_t in_words, uint64_t* out, uint
         in_stream.write(beat);
     }
 
+    hls::shim::internal_faults() = 0;
     streamcnn_top(in_stream, out_stream, result->status_reg, result->packet_reg, result->words_reg,
                   result->hw_version_reg);
 
+    result->internal_faults = hls::shim::internal_faults();
     result->in_consumed = in_words - in_stream.size();
     result->in_underflows = in_stream.underflows();
     result->out_beats = out_stream.size();

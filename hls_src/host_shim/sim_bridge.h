@@ -25,6 +25,7 @@ struct scnn_sim_result {
     uint64_t out_copied;     /* beats that fit the receive buffer */
     uint64_t first_tlast;    /* index of the first output beat with TLAST, or ~0 */
     uint64_t keep_errors;    /* output beats whose TKEEP or TSTRB was not all ones */
+    uint64_t internal_faults; /* reads of an empty internal FIFO, FIFOs left holding data */
 };
 
 /* Send `in_words` words (TLAST on the last) and collect the response into

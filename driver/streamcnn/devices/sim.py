@@ -65,6 +65,9 @@ class SimDevice(Device):
         hang = "on the board this transfer would never complete (the DMA wait hangs)"
         if res.in_underflows:
             raise DMAError(f"the accelerator tried to read past TLAST ({res.in_underflows} reads): {hang}")
+        if res.internal_faults:
+            raise DMAError(f"{res.internal_faults} faults on the FIFOs between the accelerator's decode and execute "
+                           f"processes (a read of an empty FIFO, or words left in one): {hang}")
         if res.in_consumed != send_words:
             raise DMAError(f"the accelerator consumed {res.in_consumed} of {send_words} words sent: {hang}")
         if res.keep_errors:
