@@ -9,6 +9,8 @@
  *            and 512-bit entries of requantization words and weights.
  *   execute  owns the on-chip memories: copies a tile's entries into the
  *            weight buffer (one entry, 64 weights, per cycle), and computes.
+ *            A layer that uses each weight once (a fully-connected layer at
+ *            batch 1) computes straight from the FIFO instead.
  *
  * While execute computes a layer, decode is already streaming the next
  * layers' weights into the entry FIFO (SCNN_CFG_PREFETCH_ENTRIES deep), so
@@ -106,6 +108,7 @@ struct Command {
     Layer layer;
     uint32_t first, count;   /* TILE: output groups */
     uint32_t groups, blocks; /* LOAD: requantization entries, weight entries */
+    bool stream;             /* LOAD: the weights stay in the FIFO for the TILE to consume */
     uint32_t words;          /* INPUT: image words; TILE/POOL/RELU: stream words for the counter; END: words read */
     uint32_t tag;            /* OUTPUT */
     uint32_t status, detail, packet, records; /* END */
@@ -132,6 +135,7 @@ Command command(uint32_t op, const Run& r) {
     c.batch = r.batch;
     c.layer = r.layer;
     c.first = c.count = c.groups = c.blocks = c.words = c.tag = 0;
+    c.stream = false;
     c.status = c.detail = c.packet = c.records = 0;
     return c;
 }
@@ -299,10 +303,15 @@ inline int8_t average(int32_t sum, uint32_t kernel) {
 /* Layer engines                                                              */
 
 /* Output groups [first, first + count) of a CONV/FC layer for the whole batch,
- * from the tile in weight_buf/requant_buf.  One pipeline with II = 1 walks
- * image, output group, output pixel and, innermost, the pixel's weight blocks
- * (input group, ky, kx): no fill or drain between pixels.  Returns its trip count. */
-uint64_t conv_tile(const Layer& L, uint32_t first, uint32_t count, uint32_t batch, uint32_t src) {
+ * with the tile's requantization words in requant_buf and its weights in
+ * weight_buf, or, when `stream` is set, still in the entry FIFO: a layer that
+ * uses each weight block once (batch 1, one output pixel: a fully-connected
+ * layer) computes straight from the FIFO instead of copying first.  One
+ * pipeline with II = 1 walks image, output group, output pixel and, innermost,
+ * the pixel's weight blocks (input group, ky, kx), the FIFO's order: no fill or
+ * drain between pixels.  Returns its trip count. */
+uint64_t conv_tile(const Layer& L, uint32_t first, uint32_t count, uint32_t batch, uint32_t src,
+                   entry_fifo_t& entries, bool stream) {
     const uint32_t in_plane = L.in.height * L.in.width;
     const uint32_t in_img = L.in_groups * in_plane;
     const uint32_t out_img = L.out_groups * L.out.height * L.out.width;
@@ -353,7 +362,24 @@ conv_step:
                 }
             }
         }
-        mac_block(acc, weight_buf[block_base + blk], x);
+        int8_t w[PE][LANES];
+#pragma HLS ARRAY_PARTITION variable = w complete dim = 0
+        if (stream) {
+            const Entry e = entries.read();
+            for (unsigned o = 0; o < PE; o++) {
+#pragma HLS UNROLL
+                unpack(e.word[o], w[o]);
+            }
+        } else {
+            for (unsigned o = 0; o < PE; o++) {
+#pragma HLS UNROLL
+                for (unsigned l = 0; l < LANES; l++) {
+#pragma HLS UNROLL
+                    w[o][l] = weight_buf[block_base + blk][o][l];
+                }
+            }
+        }
+        mac_block(acc, w, x);
 
         if (blk + 1 == blocks_per_group) {
             for (unsigned o = 0; o < PE; o++) {
@@ -411,16 +437,18 @@ conv_step:
 
 /* Max or average pooling, no padding, floor mode; 8 channels per cycle.  One
  * pipeline with II = 1 walks image, group, output pixel and, innermost, the
- * window (ky, kx), like the convolution: no fill or drain between pixels.
- * Returns its trip count. */
+ * window's rows and, within a row, pairs of taps (kx, kx + 1): the source
+ * buffer's two ports read both taps of a pair in the same cycle, so a 2x2
+ * window takes 2 cycles and a 3x3 one 6.  Returns its trip count. */
 uint64_t pool(const Shape& in, const Shape& out, uint32_t kernel, uint32_t stride, bool mean,
               uint32_t batch, uint32_t src) {
     const uint32_t groups = groups_of(in.channels);
-    const uint32_t window = kernel * kernel;
-    const uint64_t steps = (uint64_t)batch * groups * out.height * out.width * window;
+    const uint32_t pairs = (kernel + 1) / 2; /* steps per window row */
+    const uint64_t steps = (uint64_t)batch * groups * out.height * out.width * kernel * pairs;
     const uint32_t row_step = stride * in.width;
+    const int32_t neutral = mean ? 0 : -128;
 
-    uint32_t ky = 0, kx = 0, tap = 0;           /* window position; tap = ky * kernel + kx */
+    uint32_t ky = 0, kx = 0;                    /* window position; kx even */
     uint32_t ox = 0, oy = 0;                    /* output pixel */
     uint32_t plane_base = 0;                    /* first input word of the plane (image b, group g) */
     const uint32_t plane_words = in.height * in.width;
@@ -435,19 +463,28 @@ pool_step:
 #pragma HLS LOOP_TRIPCOUNT max = 1048576
 #pragma HLS PIPELINE II = 1
         const uint32_t a = tap_row + kx;
+        const bool pair = kx + 1 < kernel; /* the second tap is inside the window */
+        const bool first = ky == 0 && kx == 0;
+        const bool last = ky + 1 == kernel && kx + 2 >= kernel;
         for (unsigned l = 0; l < LANES; l++) {
 #pragma HLS UNROLL
-            const int32_t v = act_buf[src][a][l];
-            const int32_t base = tap == 0 ? (mean ? 0 : -128) : acc[l];
-            acc[l] = mean ? base + v : (v > base ? v : base);
+            const int32_t v0 = act_buf[src][a][l];
+            const int32_t v1 = pair ? (int32_t)act_buf[src][a + 1][l] : neutral;
+            const int32_t base = first ? neutral : acc[l];
+            if (mean) {
+                acc[l] = base + v0 + v1;
+            } else {
+                const int32_t m = v0 > v1 ? v0 : v1;
+                acc[l] = m > base ? m : base;
+            }
         }
-        if (tap + 1 == window) {
+        if (last) {
             for (unsigned l = 0; l < LANES; l++) {
 #pragma HLS UNROLL
                 act_buf[1 - src][out_addr][l] = mean ? average(acc[l], kernel) : (int8_t)acc[l];
             }
             out_addr++;
-            tap = ky = kx = 0;
+            ky = kx = 0;
             /* next output pixel, row, plane */
             corner += stride;
             if (++ox == out.width) {
@@ -462,13 +499,12 @@ pool_step:
                 }
             }
             tap_row = corner;
+        } else if (kx + 2 >= kernel) {
+            kx = 0; /* next window row */
+            ++ky;
+            tap_row += in.width;
         } else {
-            ++tap;
-            if (++kx == kernel) {
-                kx = 0;
-                ++ky;
-                tap_row += in.width;
-            }
+            kx += 2;
         }
     }
     return steps;
@@ -624,6 +660,7 @@ void packet_tile(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries,
     Command c = command(CMD_LOAD, r);
     c.groups = count;
     c.blocks = blocks;
+    c.stream = r.batch == 1 && L.out.height * L.out.width == 1; /* each block used once */
     cmds.write(c);
     /* All (count + blocks) entries, zeros past a truncation: the command announced them. */
     const uint32_t words = PE * (count + blocks);
@@ -924,6 +961,15 @@ tile_copy:
     }
 }
 
+void discard(entry_fifo_t& entries, uint32_t n) {
+discard_entry:
+    for (uint32_t k = 0; k < n; k++) {
+#pragma HLS LOOP_TRIPCOUNT max = 512
+#pragma HLS PIPELINE II = 1
+        entries.read();
+    }
+}
+
 void trailer(scnn_stream_t& out, const Command& end, uint32_t layers, const uint64_t cnt_head[],
              const uint64_t cnt_iters[]) {
     write_word(out,
@@ -946,11 +992,14 @@ void execute(command_fifo_t& cmds, entry_fifo_t& entries, pixel_fifo_t& pixels, 
              uint32_t& status, uint32_t& packet_index, uint32_t& words) {
 #pragma HLS ARRAY_PARTITION variable = act_buf complete dim = 1
 #pragma HLS ARRAY_RESHAPE variable = act_buf complete dim = 3
+    /* True dual-port: pooling reads two taps of the source buffer per cycle. */
+#pragma HLS BIND_STORAGE variable = act_buf type = ram_t2p impl = bram
 #pragma HLS ARRAY_RESHAPE variable = weight_buf complete dim = 3
 #pragma HLS ARRAY_PARTITION variable = weight_buf complete dim = 2
 #pragma HLS ARRAY_PARTITION variable = requant_buf complete dim = 2
-    uint32_t cur = 0;    /* buffer holding the current activations */
-    uint32_t layers = 0; /* layers completed */
+    uint32_t cur = 0;     /* buffer holding the current activations */
+    uint32_t layers = 0;  /* layers completed */
+    uint32_t pending = 0; /* weight entries a LOAD left in the FIFO for its TILE */
     /* Per layer: opcode, stream words and tiles (head), and compute-loop trip counts. */
     uint64_t cnt_head[SCNN_CFG_MAX_LAYERS];
     uint64_t cnt_iters[SCNN_CFG_MAX_LAYERS];
@@ -959,6 +1008,7 @@ command_loop:
 #pragma HLS LOOP_TRIPCOUNT max = 64
         const Command c = cmds.read();
         if (c.op == CMD_END) {
+            discard(entries, pending); /* a TILE that failed its checks */
             trailer(out, c, layers, cnt_head, cnt_iters);
             status = c.status | (layers << 16);
             packet_index = c.packet;
@@ -968,13 +1018,17 @@ command_loop:
         switch (c.op) {
         case CMD_CAPS: emit_caps(out); break;
         case CMD_INPUT: load_input(pixels, c.words, cur); break;
-        case CMD_LOAD: load_tile(entries, c.groups, c.blocks); break;
+        case CMD_LOAD:
+            load_tile(entries, c.groups, c.stream ? 0 : c.blocks);
+            pending = c.stream ? c.blocks : 0;
+            break;
         case CMD_TILE:
             if (c.first == 0) {
                 cnt_head[layers] = c.layer.opcode | ((uint64_t)(1 + SCNN_LAYER_FIELD_WORDS) << SCNN_CNT_WORDS_SHIFT);
                 cnt_iters[layers] = 0;
             }
-            cnt_iters[layers] += conv_tile(c.layer, c.first, c.count, c.batch, cur);
+            cnt_iters[layers] += conv_tile(c.layer, c.first, c.count, c.batch, cur, entries, pending != 0);
+            pending = 0;
             cnt_head[layers] += (1ull << SCNN_CNT_TILES_SHIFT) + ((uint64_t)c.words << SCNN_CNT_WORDS_SHIFT);
             if (c.first + c.count == c.layer.out_groups) {
                 layers++;

@@ -267,3 +267,33 @@ def test_device_error_names_status_and_packet(device, net):
     with pytest.raises(DeviceError, match=r"ERR_CRC.*packet \d+ \(TILE: conv2d0 output channels") as e:
         prog.run(x)
     assert e.value.status == S.ERR_CRC and e.value.packet == tile.index
+
+
+# -- batch 1: the fully-connected tile's weights are computed with straight from the prefetch FIFO
+
+
+@pytest.fixture
+def prog1(net, caps):
+    p = compiler.compile_network(net, caps, batch=1)
+    p.set_images(net.quantize_input(np.random.default_rng(1).uniform(-1, 1, (1, 3, 8, 8)).astype(np.float32)))
+    return p
+
+
+def test_streamed_fc_tile_that_fails_is_discarded_and_the_device_recovers(device, prog1):
+    """The FC tile's weights wait in the FIFO for a TILE command that never comes: execute must
+    drop exactly them (the simulator raises DMAError on any word left in, or missing from, a FIFO)."""
+    fc = packet(prog1, P.Op.TILE, 1)
+    assert prog1.packets[fc.index - 1].opcode == P.Op.FC
+    w = prog1.words.copy()
+    w[fc.offset + 20] ^= np.uint64(1 << 7)  # a weight
+    r = send(device, w)
+    assert (r.status, r.packet, r.records) == (S.ERR_CRC, fc.index, [])
+    w = prog1.words.copy()
+    set_field(w, fc.offset + 2, C["SCNN_RQ_RSVD_SHIFT"], 2, 1)
+    recrc(w, fc)
+    r = send(device, w)
+    assert (r.status, r.packet, r.detail) == (S.ERR_BAD_FIELD, fc.index, F.REQUANT)
+    for cut in range(fc.offset + 1, fc.offset + 1 + fc.length, 7):
+        assert send(device, prog1.words[:cut]).status == S.ERR_TRUNCATED
+    r = send(device, prog1.words)
+    assert r.status == S.OK and r.layers == 3

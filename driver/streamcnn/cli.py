@@ -161,12 +161,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 0
     for m in report["modeled"]:
         print(f"{net.name}, batch {m['batch']}, modeled at {m['clock_mhz']:.0f} MHz "
-              f"(pipeline depths {m['depths']}):")
-        print(f"  {'layer':14} {'op':5} {'stream words':>12} {'cycles':>9} {'us':>9} {'DMA bound us':>12} "
-              f"{'MAC bound us':>12}")
+              f"(pipeline depths {m['depths']}, FIFOs {m['fifos']}):")
+        print(f"  {'layer':14} {'op':5} {'stream words':>12} {'copy':>6} {'compute':>8} {'waited':>7} "
+              f"{'cycles':>8} {'us':>8} {'done at us':>10} {'DMA bound us':>12} {'MAC bound us':>12}")
         for row in m["layers"]:
-            print(f"  {row['layer']:14} {row['op']:5} {row['stream_words']:>12} {row['cycles']:>9} "
-                  f"{row['latency_us']:>9.2f} {row['dma_bound_us']:>12.2f} {row['compute_bound_us']:>12.2f}")
+            print(f"  {row['layer']:14} {row['op']:5} {row['stream_words']:>12} {row['copy_cycles']:>6} "
+                  f"{row['compute_cycles']:>8} {row['wait_cycles']:>7} {row['cycles']:>8} {row['latency_us']:>8.2f} "
+                  f"{row['done_us']:>10.2f} {row['dma_bound_us']:>12.2f} {row['compute_bound_us']:>12.2f}")
+        print("  (weights stream into the prefetch FIFO while earlier layers compute: a layer's cycles are its "
+              "share of the run, from the previous layer's end to its own)")
         print(f"  total: {m['cycles']} cycles, {m['latency_us']} us, {m['images_per_s']:.0f} images/s; bounds: "
               f"DMA {m['dma_bound_us']} us ({m['bytes_streamed']} bytes), MACs {m['compute_bound_us']} us "
               f"({m['macs']} MACs); {m['ratio_to_bound']}x the larger bound")

@@ -1,14 +1,22 @@
 """A cycle model of the accelerator, counted from its HLS schedule (docs/performance.md).
 
-Every loop that moves data is pipelined with II = 1; a pipelined loop of n
-iterations costs n + depth cycles, with the depths below (assumptions, until
-csynth reports replace them).  In the current design the stages run one after
-another: a packet is read (one stream word per cycle, which is also what AXI
-DMA delivers at most: 8 bytes per cycle), then computed with.  So a layer costs
-its stream words plus its compute loops, and a run costs the sum over packets.
+The accelerator is two processes joined by FIFOs (hls_src/streamcnn.cpp):
 
-The physical bounds beside it: bytes streamed / (8 bytes x f) for the DMA, and
-real multiply-accumulates / (lanes x PE x f) for the MAC array.
+* decode reads the program at one stream word per cycle (what AXI DMA delivers at
+  most: 8 bytes per cycle), packs a tile's words eight to an entry into the prefetch
+  FIFO, and issues commands;
+* execute runs the commands in order: copies a tile out of the FIFO at one entry per
+  cycle, and computes.
+
+Every loop that moves data is pipelined with II = 1; a pipelined loop of n iterations
+costs n + depth cycles, with the depths below (assumptions, until csynth reports replace
+them).  The model replays one run word by word and entry by entry: decode stalls when a
+FIFO is full, execute when the word, entry or command it needs has not arrived.  So while
+execute computes a layer, decode streams later layers' weights into the prefetch FIFO,
+up to its depth.
+
+The physical bounds beside it: bytes streamed / (8 bytes x f) for the DMA, and real
+multiply-accumulates / (lanes x PE x f) for the MAC array.
 """
 from __future__ import annotations
 
@@ -19,11 +27,18 @@ from .caps import Capabilities
 from .compiler import CompiledProgram, HwLayer, groups
 from .network import Conv2d, image_words
 
+C = P.C
 CLOCK_HZ = 100e6
 DMA_BYTES_PER_CYCLE = 8
 #: Pipeline depths (cycles to fill and drain) of the pipelined loops; assumptions to be
-#: checked against Vitis HLS's schedule.
-DEPTH = {"stream": 3, "conv": 12, "pool": 5, "relu": 3, "output": 3}
+#: checked against Vitis HLS's schedule.  "stream" is decode's per-packet cost beyond its
+#: words (the CRC compare and the checks), "copy" the FIFO-to-buffer copies.
+DEPTH = {"stream": 3, "copy": 3, "conv": 12, "pool": 5, "relu": 3, "output": 3}
+#: FIFO depths of hls_src/streamcnn.cpp (CMD_FIFO_DEPTH, PIXEL_FIFO_DEPTH); the prefetch
+#: FIFO's depth is a capability.  tests/test_cycles.py reads them from the C++.
+COMMAND_FIFO = 16
+PIXEL_FIFO = 64
+WORDS_PER_ENTRY = P.LANES
 
 
 @dataclass
@@ -32,19 +47,19 @@ class LayerCycles:
     op: str
     stream_words: int  # words of this layer's packets (geometry, requantization, weights)
     iterations: int  # of its compute loops; what the accelerator's own counter reports
-    cycles: int  # modeled: stream + compute
+    compute: int  # cycles of its compute loops, with pipeline depths
     macs: int  # real multiply-accumulates for the batch (no padding lanes)
-
-    @property
-    def dma_bound(self) -> float:
-        return self.stream_words
+    copy: int = 0  # cycles copying its tiles out of the prefetch FIFO
+    wait: int = 0  # cycles execute waited for decode (commands or entries not there yet)
+    done: int = 0  # the cycle its last command finished
+    cycles: int = 0  # its share of the run: done minus the previous layer's done
 
     def compute_bound(self, macs_per_cycle: int) -> float:
         return self.macs / macs_per_cycle
 
 
-def layer_cycles(hw: HwLayer, batch: int, stream_words: int) -> LayerCycles:
-    """The modeled cycles of one accelerator layer for a batch."""
+def layer_work(hw: HwLayer, batch: int, stream_words: int) -> LayerCycles:
+    """Loop counts and compute cycles of one accelerator layer for a batch."""
     out_c, out_h, out_w = hw.out_shape if len(hw.out_shape) == 3 else (hw.out_shape[0], 1, 1)
     pixels = out_h * out_w
     if hw.op in (P.Op.CONV, P.Op.FC):
@@ -55,42 +70,176 @@ def layer_cycles(hw: HwLayer, batch: int, stream_words: int) -> LayerCycles:
         macs = batch * layer.weight.shape[0] * pixels * reach
     elif hw.op == P.Op.POOL:
         k = hw.layer.kernel_size
-        iterations = batch * groups(out_c) * pixels * k * k
+        iterations = batch * groups(out_c) * pixels * k * ((k + 1) // 2)  # two taps of a window row a cycle
         compute = iterations + DEPTH["pool"]  # one pipeline over every pixel's window
         macs = 0
     else:  # RELU, in place
         iterations = batch * image_words(hw.in_shape)
         compute = iterations + DEPTH["relu"]
         macs = 0
-    name = hw.names[0]
-    return LayerCycles(name, hw.op.name, stream_words, iterations, stream_words + compute, macs)
+    return LayerCycles(hw.names[0], hw.op.name, stream_words, iterations, compute, macs)
+
+
+class _Timeline:
+    """Decode and execute, replayed: times are the cycles at which things happen."""
+
+    def __init__(self, prefetch_entries: int) -> None:
+        self.prefetch = prefetch_entries
+        self.decode = 0  # the cycle decode has reached
+        self.execute = 0  # the cycle execute is free
+        self.command_start: list[int] = []  # when execute took each command
+        self.entry_pop: list[int] = []  # when execute took each prefetch entry, in FIFO order
+        self.pushed = 0  # prefetch entries decode has written
+        self.wait = 0  # execute's idle cycles, accumulated
+
+    def read(self, words: int) -> None:
+        self.decode += words
+
+    def command(self) -> None:
+        """Decode issues a command (stalling on a full command FIFO); execute takes it
+        when it is free and the command is there."""
+        n = len(self.command_start)
+        if n >= COMMAND_FIFO:
+            self.decode = max(self.decode, self.command_start[n - COMMAND_FIFO] + 1)
+        start = max(self.execute, self.decode + 1)
+        self.wait += start - self.execute
+        self.command_start.append(start)
+        self.execute = start
+
+    def run(self, cycles: int) -> None:
+        self.execute += cycles
+
+    def push_entries(self, n: int) -> list[int]:
+        """Decode reads n entries' words, writing each entry when its eighth word is in,
+        and stalls while the prefetch FIFO is full.  Returns the cycles they were written.
+        (A tile is smaller than the FIFO, so the entries a push waits for were popped
+        by an earlier command, already replayed.)"""
+        times = []
+        for _ in range(n):
+            self.decode += WORDS_PER_ENTRY
+            oldest = self.pushed - self.prefetch
+            if oldest >= 0:
+                self.decode = max(self.decode, self.entry_pop[oldest] + 1)
+            self.pushed += 1
+            times.append(self.decode)
+        return times
+
+    def pop(self, arrivals: list[int], log: list | None = None) -> int:
+        """Execute takes items one per cycle, each no earlier than the cycle after it was
+        written.  Returns the cycles taken."""
+        start = self.execute
+        t = start - 1
+        for arrived in arrivals:
+            nxt = max(t + 1, arrived + 1)
+            self.wait += nxt - (t + 1)
+            t = nxt
+            if log is not None:
+                log.append(t)
+        self.execute = t + 1
+        return self.execute - start
+
+    def input(self, words: int) -> None:
+        """Image words through the pixel FIFO, which is shorter than an image: decode and
+        execute move word by word."""
+        t = self.execute - 1
+        popped: list[int] = []
+        for i in range(words):
+            self.decode += 1
+            if i >= PIXEL_FIFO:
+                self.decode = max(self.decode, popped[i - PIXEL_FIFO] + 1)
+            nxt = max(t + 1, self.decode + 1)
+            self.wait += nxt - (t + 1)
+            t = nxt
+            popped.append(t)
+        self.execute = t + 1 + DEPTH["copy"]
 
 
 def model(program: CompiledProgram, caps: Capabilities) -> dict:
     """Modeled cycles and latency of one run (one batch) of ``program``, per layer and in
     total, beside the DMA and compute bounds."""
     words = {name: size // 8 for name, size in program.layer_bytes().items()}
-    layers = [layer_cycles(hw, program.batch, words[hw.names[0]]) for hw in program.hw_layers]
-    other_words = len(program.words) - sum(words.values())  # header, INPUT, OUTPUT requests, END
-    output_words = sum(1 + P.C["SCNN_TENSOR_HEAD_WORDS"] + program.batch * o.words for o in program.outputs)
-    overhead = other_words + len(program.packets) * DEPTH["stream"] + output_words + DEPTH["output"]
-    total = sum(layer.cycles for layer in layers) + overhead
-    macs = sum(layer.macs for layer in layers)
+    layers = {hw.names[0]: layer_work(hw, program.batch, words[hw.names[0]]) for hw in program.hw_layers}
+    hw_of = {hw.names[0]: hw for hw in program.hw_layers}
+    tiles_done: dict = {}
+    t = _Timeline(caps.prefetch_entries)
+    t.read(C["SCNN_HDR_WORDS"])
+    n_layers = 0
+    last_done = 0
+    for p in program.packets:
+        t.read(1)  # packet header
+        row = layers.get(p.layer) if p.layer is not None else None
+        wait_before = t.wait
+        if p.opcode == P.Op.INPUT:
+            t.read(C["SCNN_IN_FIELD_WORDS"])
+            t.command()
+            t.input(p.length - C["SCNN_IN_FIELD_WORDS"])
+            t.read(DEPTH["stream"])
+        elif p.opcode == P.Op.TILE:
+            hw = hw_of[p.layer]
+            count = hw.tiles[tiles_done.get(p.layer, 0)]
+            tiles_done[p.layer] = tiles_done.get(p.layer, 0) + 1
+            blocks = count * hw.blocks_per_group
+            t.read(C["SCNN_TILE_FIELD_WORDS"])
+            t.command()  # LOAD
+            if program.batch == 1 and _pixels(hw) == 1:
+                # each block used once: the compute takes the weights from the FIFO itself,
+                # once decode has matched the CRC and issued the TILE command
+                row.copy += t.pop(t.push_entries(count), t.entry_pop) + DEPTH["copy"]
+                t.run(DEPTH["copy"])
+                weights = t.push_entries(blocks)
+                t.read(DEPTH["stream"])
+                t.command()  # TILE
+                t.pop(weights, t.entry_pop)
+                t.run(DEPTH["conv"])
+            else:
+                row.copy += t.pop(t.push_entries(count + blocks), t.entry_pop) + DEPTH["copy"]
+                t.run(DEPTH["copy"])
+                t.read(DEPTH["stream"])
+                t.command()  # TILE
+                t.run(program.batch * count * _pixels(hw) * hw.blocks_per_group + DEPTH["conv"])
+        elif p.opcode in (P.Op.CONV, P.Op.FC):
+            t.read(p.length + DEPTH["stream"])
+        else:
+            t.read(p.length + DEPTH["stream"])
+            t.command()
+            if p.opcode in (P.Op.POOL, P.Op.RELU):
+                t.run(row.compute)
+            elif p.opcode == P.Op.OUTPUT:
+                spec = program.outputs[len([q for q in program.packets[:p.index] if q.opcode == P.Op.OUTPUT])]
+                t.run(1 + C["SCNN_TENSOR_HEAD_WORDS"] + program.batch * spec.words + DEPTH["output"])
+            elif p.opcode == P.Op.CAPS:
+                t.run(1 + P.CAP_COUNT)
+            elif p.opcode == P.Op.END:
+                t.run(C["SCNN_TRAILER_HEAD_WORDS"] + C["SCNN_COUNTER_WORDS"] * n_layers)
+        if row is not None:
+            row.wait += t.wait - wait_before
+            finished = (p.opcode in (P.Op.POOL, P.Op.RELU)
+                        or (p.opcode == P.Op.TILE and tiles_done[p.layer] == len(hw_of[p.layer].tiles)))
+            if finished:
+                n_layers += 1
+                row.done = t.execute
+                row.cycles = row.done - last_done
+                last_done = row.done
+    total = t.execute
+    rows = [layers[hw.names[0]] for hw in program.hw_layers]
+    macs = sum(r.macs for r in rows)
     dma = len(program.words) * 8 / DMA_BYTES_PER_CYCLE
     compute = macs / caps.macs_per_cycle
     bound = max(dma, compute)
     us = 1e6 / CLOCK_HZ
     return {
         "batch": program.batch,
-        "layers": [{"layer": layer.name, "op": layer.op, "stream_words": layer.stream_words,
-                    "iterations": layer.iterations, "cycles": layer.cycles,
-                    "latency_us": round(layer.cycles * us, 2), "macs": layer.macs,
-                    "dma_bound_us": round(layer.dma_bound * us, 2),
-                    "compute_bound_us": round(layer.compute_bound(caps.macs_per_cycle) * us, 2)}
-                   for layer in layers],
+        "layers": [{"layer": r.name, "op": r.op, "stream_words": r.stream_words, "iterations": r.iterations,
+                    "copy_cycles": r.copy, "compute_cycles": r.compute, "wait_cycles": r.wait,
+                    "cycles": r.cycles, "latency_us": round(r.cycles * us, 2), "done_us": round(r.done * us, 2),
+                    "macs": r.macs, "dma_bound_us": round(r.stream_words * us, 2),
+                    "compute_bound_us": round(r.compute_bound(caps.macs_per_cycle) * us, 2)}
+                   for r in rows],
         "cycles": int(total),
         "latency_us": round(total * us, 2),
         "images_per_s": round(program.batch * CLOCK_HZ / total, 1),
+        "decode_cycles": int(t.decode),
+        "execute_wait_cycles": int(t.wait),
         "bytes_streamed": int(len(program.words) * 8),
         "macs": int(macs),
         "dma_bound_us": round(dma * us, 2),
@@ -98,4 +247,10 @@ def model(program: CompiledProgram, caps: Capabilities) -> dict:
         "ratio_to_bound": round(total / bound, 3),
         "clock_mhz": CLOCK_HZ / 1e6,
         "depths": dict(DEPTH),
+        "fifos": {"commands": COMMAND_FIFO, "pixels": PIXEL_FIFO, "prefetch_entries": caps.prefetch_entries},
     }
+
+
+def _pixels(hw: HwLayer) -> int:
+    shape = hw.out_shape if len(hw.out_shape) == 3 else (hw.out_shape[0], 1, 1)
+    return shape[1] * shape[2]

@@ -283,8 +283,9 @@ class Network:
 
         def limit(layer: str, what: str, value: int, maximum: int, cap: str) -> None:
             if value > maximum:
+                where = self.name if layer == self.name else f"{self.name}: {layer}"  # whole-network limits
                 raise LimitError(
-                    f"{self.name}: {layer}: {what} is {value}, the device's maximum is {maximum} ({cap})",
+                    f"{where}: {what} is {value}, the device's maximum is {maximum} ({cap})",
                     layer=layer, limit=cap, value=value, maximum=maximum,
                 )
 
