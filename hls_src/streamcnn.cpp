@@ -1036,14 +1036,14 @@ command_loop:
             }
             break;
         case CMD_POOL:
-            cnt_head[layers] = SCNN_OP_POOL | ((uint64_t)c.words << SCNN_CNT_WORDS_SHIFT);
+            cnt_head[layers] = c.layer.opcode | ((uint64_t)c.words << SCNN_CNT_WORDS_SHIFT);
             cnt_iters[layers] =
                 pool(c.layer.in, c.layer.out, c.layer.kernel_h, c.layer.stride_h, c.layer.relu != 0, c.batch, cur);
             layers++;
             cur = 1 - cur;
             break;
         case CMD_RELU:
-            cnt_head[layers] = SCNN_OP_RELU | ((uint64_t)c.words << SCNN_CNT_WORDS_SHIFT);
+            cnt_head[layers] = c.layer.opcode | ((uint64_t)c.words << SCNN_CNT_WORDS_SHIFT);
             cnt_iters[layers] = relu(c.batch * image_words(c.layer.in), cur);
             layers++;
             break;

@@ -25,7 +25,9 @@ def test_lenet5_model_and_bounds(device):
     assert m["compute_bound_us"] == pytest.approx(m["macs"] / 64 / 100, rel=1e-3)
     assert m["dma_bound_us"] == pytest.approx(m["bytes_streamed"] / 800, rel=1e-3)
     assert m["cycles"] > sum(row["cycles"] for row in m["layers"])  # plus outputs and the trailer
-    assert m["layers"][-1]["done_us"] == pytest.approx(sum(row["latency_us"] for row in m["layers"]), abs=0.1)
+    # no faster than either process alone: decode reading every word, execute's own loops
+    assert m["cycles"] > m["decode_cycles"]
+    assert m["cycles"] > sum(row["copy_cycles"] + row["compute_cycles"] for row in m["layers"])
     # issue 6: batch-1 latency within 1.3x of the larger bound (the FC weights, 85% of the bytes,
     # stream into the prefetch FIFO while the convolutions compute)
     assert 1 <= m["ratio_to_bound"] <= 1.3

@@ -60,17 +60,16 @@ class LayerCycles:
 
 def layer_work(hw: HwLayer, batch: int, stream_words: int) -> LayerCycles:
     """Loop counts and compute cycles of one accelerator layer for a batch."""
-    out_c, out_h, out_w = hw.out_shape if len(hw.out_shape) == 3 else (hw.out_shape[0], 1, 1)
-    pixels = out_h * out_w
+    pixels = _pixels(hw)
     if hw.op in (P.Op.CONV, P.Op.FC):
         layer = hw.layer
-        iterations = sum(batch * count * pixels * hw.blocks_per_group for count in hw.tiles)
+        iterations = sum(_tile_iterations(hw, batch, count) for count in hw.tiles)
         compute = iterations + len(hw.tiles) * DEPTH["conv"]
         reach = layer.weight.shape[1] * (layer.weight.shape[2] * layer.weight.shape[3] if isinstance(layer, Conv2d) else 1)
         macs = batch * layer.weight.shape[0] * pixels * reach
     elif hw.op == P.Op.POOL:
         k = hw.layer.kernel_size
-        iterations = batch * groups(out_c) * pixels * k * ((k + 1) // 2)  # two taps of a window row a cycle
+        iterations = batch * groups(hw.out_shape[0]) * pixels * k * ((k + 1) // 2)  # two taps of a window row a cycle
         compute = iterations + DEPTH["pool"]  # one pipeline over every pixel's window
         macs = 0
     else:  # RELU, in place
@@ -124,18 +123,17 @@ class _Timeline:
             times.append(self.decode)
         return times
 
-    def pop(self, arrivals: list[int], log: list | None = None) -> int:
-        """Execute takes items one per cycle, each no earlier than the cycle after it was
-        written.  Returns the cycles taken."""
+    def pop_entries(self, arrivals: list[int], depth: int) -> int:
+        """Execute takes entries one per cycle, each no earlier than the cycle after it was
+        written, in a pipeline of ``depth``.  Returns the cycles taken."""
         start = self.execute
         t = start - 1
         for arrived in arrivals:
             nxt = max(t + 1, arrived + 1)
             self.wait += nxt - (t + 1)
             t = nxt
-            if log is not None:
-                log.append(t)
-        self.execute = t + 1
+            self.entry_pop.append(t)
+        self.execute = t + 1 + depth
         return self.execute - start
 
     def input(self, words: int) -> None:
@@ -163,11 +161,12 @@ def model(program: CompiledProgram, caps: Capabilities) -> dict:
     tiles_done: dict = {}
     t = _Timeline(caps.prefetch_entries)
     t.read(C["SCNN_HDR_WORDS"])
+    outputs = iter(program.outputs)  # in the order of their OUTPUT packets
     n_layers = 0
     last_done = 0
     for p in program.packets:
         t.read(1)  # packet header
-        row = layers.get(p.layer) if p.layer is not None else None
+        row = layers.get(p.layer)
         wait_before = t.wait
         if p.opcode == P.Op.INPUT:
             t.read(C["SCNN_IN_FIELD_WORDS"])
@@ -184,19 +183,16 @@ def model(program: CompiledProgram, caps: Capabilities) -> dict:
             if program.batch == 1 and _pixels(hw) == 1:
                 # each block used once: the compute takes the weights from the FIFO itself,
                 # once decode has matched the CRC and issued the TILE command
-                row.copy += t.pop(t.push_entries(count), t.entry_pop) + DEPTH["copy"]
-                t.run(DEPTH["copy"])
+                row.copy += t.pop_entries(t.push_entries(count), DEPTH["copy"])
                 weights = t.push_entries(blocks)
                 t.read(DEPTH["stream"])
                 t.command()  # TILE
-                t.pop(weights, t.entry_pop)
-                t.run(DEPTH["conv"])
+                t.pop_entries(weights, DEPTH["conv"])
             else:
-                row.copy += t.pop(t.push_entries(count + blocks), t.entry_pop) + DEPTH["copy"]
-                t.run(DEPTH["copy"])
+                row.copy += t.pop_entries(t.push_entries(count + blocks), DEPTH["copy"])
                 t.read(DEPTH["stream"])
                 t.command()  # TILE
-                t.run(program.batch * count * _pixels(hw) * hw.blocks_per_group + DEPTH["conv"])
+                t.run(_tile_iterations(hw, program.batch, count) + DEPTH["conv"])
         elif p.opcode in (P.Op.CONV, P.Op.FC):
             t.read(p.length + DEPTH["stream"])
         else:
@@ -205,8 +201,7 @@ def model(program: CompiledProgram, caps: Capabilities) -> dict:
             if p.opcode in (P.Op.POOL, P.Op.RELU):
                 t.run(row.compute)
             elif p.opcode == P.Op.OUTPUT:
-                spec = program.outputs[len([q for q in program.packets[:p.index] if q.opcode == P.Op.OUTPUT])]
-                t.run(1 + C["SCNN_TENSOR_HEAD_WORDS"] + program.batch * spec.words + DEPTH["output"])
+                t.run(1 + C["SCNN_TENSOR_HEAD_WORDS"] + program.batch * next(outputs).words + DEPTH["output"])
             elif p.opcode == P.Op.CAPS:
                 t.run(1 + P.CAP_COUNT)
             elif p.opcode == P.Op.END:
@@ -252,5 +247,10 @@ def model(program: CompiledProgram, caps: Capabilities) -> dict:
 
 
 def _pixels(hw: HwLayer) -> int:
-    shape = hw.out_shape if len(hw.out_shape) == 3 else (hw.out_shape[0], 1, 1)
-    return shape[1] * shape[2]
+    """Output pixels per image (a dense layer's output is one pixel)."""
+    return hw.out_shape[1] * hw.out_shape[2] if len(hw.out_shape) == 3 else 1
+
+
+def _tile_iterations(hw: HwLayer, batch: int, count: int) -> int:
+    """The convolution pipeline's trip count for a tile of ``count`` output groups."""
+    return batch * count * _pixels(hw) * hw.blocks_per_group
