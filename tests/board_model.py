@@ -237,7 +237,8 @@ class SimulatedPynqZ2(Device):
         out = self._buffer(recv["addr"], recv["length"]).view(np.uint64)
         res = self._ffi.new("struct scnn_sim_result *")
         self._lib.scnn_sim_transfer(self._ffi.from_buffer("uint64_t[]", np.ascontiguousarray(words)), len(words),
-                                    self._ffi.from_buffer("uint64_t[]", out, require_writable=True), len(out), res)
+                                    self._ffi.from_buffer("uint64_t[]", out, require_writable=True), len(out),
+                                    (1 << 64) - 1, res)  # no injected stall: this model stalls MM2S itself
         assert res.in_consumed == len(words) and res.out_beats <= len(out), "the transfer would hang the board"
         self.events.append("done")
         for ch in (MM2S, S2MM):

@@ -20,7 +20,7 @@ if pynq.__version__ != "4.0.0":  # board_model uses pynq internals
 
 import streamcnn  # noqa: E402
 from streamcnn import datasets, golden, models, protocol  # noqa: E402
-from streamcnn.errors import DeviceError, DMAError, StreamCNNError  # noqa: E402
+from streamcnn.errors import DeviceError, DMAError, DMATimeoutError, OverlayError  # noqa: E402
 
 from board_model import SAMPLE_HWH, SimulatedPynqZ2, make_overlay  # noqa: E402
 
@@ -79,7 +79,7 @@ def test_timeout_is_bounded_and_the_accelerator_is_flushed(device, board, lenet)
     program = device.load(net, batch=4)
     board.fault_stall_after = 300  # the send hangs part way through the program
     start = time.monotonic()
-    with pytest.raises(DMAError, match=r"timeout: .* 0.5 s\. The accelerator stopped taking input") as e:
+    with pytest.raises(DMATimeoutError, match=r"timeout: .* 0.5 s\. The accelerator stopped taking input") as e:
         program.run(images[:4])
     assert time.monotonic() - start < 3
     assert "ip_words=" in str(e.value)
@@ -98,14 +98,14 @@ def test_refuses_an_overlay_of_another_format(tmp_path, board, monkeypatch):
 
 
 def test_missing_or_foreign_bitstreams(tmp_path, board):
-    with pytest.raises(StreamCNNError, match=r"no bitstream at .*nothere\.bit.*make -C overlay"):
+    with pytest.raises(OverlayError, match=r"no bitstream at .*nothere\.bit.*make -C overlay"):
         streamcnn.open_device("pynq", bitfile=str(tmp_path / "nothere.bit"), pynq_device=board)
     (tmp_path / "lonely.bit").write_bytes(b"")
-    with pytest.raises(StreamCNNError, match=r"lonely\.hwh is missing"):
+    with pytest.raises(OverlayError, match=r"lonely\.hwh is missing"):
         streamcnn.open_device("pynq", bitfile=str(tmp_path / "lonely.bit"), pynq_device=board)
     (tmp_path / "resizer.bit").write_bytes(b"")
     (tmp_path / "resizer.hwh").write_text(SAMPLE_HWH.read_text())
-    with pytest.raises(StreamCNNError, match="0 instances of the streamcnn accelerator.*resize_accel_0"):
+    with pytest.raises(OverlayError, match="0 instances of the streamcnn accelerator.*resize_accel_0"):
         streamcnn.open_device("pynq", bitfile=str(tmp_path / "resizer.bit"), pynq_device=board, download=False)
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import protocol as P
 from .caps import Capabilities
-from .errors import InputError, NetworkError, ProtocolError
+from .errors import InputError, LimitError, NetworkError, ProtocolError
 from .network import AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, Network, ReLU, image_words
 
 C = P.C
@@ -373,6 +373,12 @@ def compile_network(network: Network, caps: Capabilities, batch: int = 1, *,
                    input_layout=_as_chw(shape), columns=columns)
     prog.stats = {"weight_words": weight_words, "input_words": batch * image_words(shape),
                   "program_words": len(prog.words), "response_words": prog.response_words}
+    for what, words in (("program", len(prog.words)), ("response", prog.response_words)):
+        if words > caps.max_program_words:
+            raise LimitError(f"{network.name}: the {what} at batch {batch} is {words} words, the device's maximum "
+                             f"is {caps.max_program_words} (max_program_words: the DMA's length register); "
+                             f"use a smaller batch or fewer output requests", layer=network.name,
+                             limit="max_program_words", value=words, maximum=caps.max_program_words)
     return prog
 
 

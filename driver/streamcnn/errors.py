@@ -35,6 +35,19 @@ class DMAError(StreamCNNError):
     """A transfer broke an AXI DMA rule, or would have hung on the board."""
 
 
+class DMATimeoutError(DMAError):
+    """A transfer did not finish within the device's timeout: the accelerator (or the DMA) stopped.
+    The device has been reset and flushed by the time this is raised, so it can be used again."""
+
+
+class OverlayError(StreamCNNError):
+    """The bitstream or its .hwh is missing, or the overlay is not one this driver can drive."""
+
+
+class DependencyError(StreamCNNError, ImportError):
+    """A package the request needs (pynq for the board, torch, onnx) is not installed."""
+
+
 class ProtocolError(StreamCNNError):
     """The response stream is not what the wire format says it must be."""
 

@@ -16,7 +16,7 @@ from typing import Optional
 
 import numpy as np
 
-from .errors import UnsupportedError
+from .errors import DependencyError, UnsupportedError
 from .network import AvgPool2d, Flatten, MaxPool2d, Network, ReLU, pair
 from .quantization import FloatConv2d, FloatLinear, quantize
 
@@ -44,7 +44,7 @@ def _torch():
     try:
         import torch
     except ImportError:
-        raise ImportError("from_torch needs PyTorch: pip install 'streamcnn[torch]'") from None
+        raise DependencyError("from_torch needs PyTorch: pip install 'streamcnn[torch]'") from None
     return torch
 
 
@@ -193,7 +193,7 @@ def _onnx():
         import onnx
         from onnx import numpy_helper
     except ImportError:
-        raise ImportError("from_onnx needs the onnx package: pip install 'streamcnn[onnx]'") from None
+        raise DependencyError("from_onnx needs the onnx package: pip install 'streamcnn[onnx]'") from None
     return onnx, numpy_helper
 
 

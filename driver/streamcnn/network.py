@@ -164,6 +164,8 @@ class Flatten:
 
 Layer = Union[Conv2d, Linear, MaxPool2d, AvgPool2d, ReLU, Flatten]
 LAYER_TYPES = (Conv2d, Linear, MaxPool2d, AvgPool2d, ReLU, Flatten)
+#: Float images whose values reach beyond this many times the int8 range are refused, not clipped.
+OUT_OF_RANGE_FACTOR = 2
 
 
 def _groups(channels: int, lanes: int) -> int:
@@ -244,11 +246,22 @@ class Network:
             )
         if x.dtype == np.int8:
             return x
+        if x.dtype == np.uint8:
+            raise InputError("images are uint8 pixels: convert them to float as the network was trained on "
+                             "(e.g. pixels / 255), or pass int8 values already quantized")
         if not np.issubdtype(x.dtype, np.floating):
             raise InputError(f"images must be float (to be quantized) or int8 (already quantized), got {x.dtype}")
         if not np.all(np.isfinite(x)):
             raise InputError("images contain NaN or infinity")
         q = np.round(x / self.input_scale)
+        # Values a little outside the calibrated range saturate, as in any int8 quantizer; values
+        # far outside it are images prepared for another network (0-255 pixels for a 0-1 model, say).
+        reach = OUT_OF_RANGE_FACTOR * 128 * self.input_scale
+        if x.size and (x.min() < -reach or x.max() > reach):
+            raise InputError(
+                f"images span [{x.min():.4g}, {x.max():.4g}], far outside the range {self.name} was calibrated "
+                f"for (int8 steps of {self.input_scale:.4g}: about [{-128 * self.input_scale:.4g}, "
+                f"{127 * self.input_scale:.4g}]); preprocess them as for training (e.g. uint8 pixels / 255)")
         return np.clip(q, -128, 127).astype(np.int8)
 
     def dequantize_output(self, q: np.ndarray) -> np.ndarray:

@@ -23,6 +23,10 @@
 namespace hls {
 
 namespace shim {
+/* Thrown by a read of an empty stream set to block_when_empty(): the read that
+ * would wait forever on hardware, for the simulator's stuck-accelerator model. */
+struct blocked {};
+
 /* Internal FIFO faults on this thread since the last reset. */
 inline unsigned long& internal_faults() {
     static thread_local unsigned long faults = 0;
@@ -34,8 +38,8 @@ inline unsigned long& internal_faults() {
 template <typename T, int DEPTH = 2>
 class stream {
 public:
-    stream() : underflows_(0), internal_(false) {}
-    explicit stream(const char*) : underflows_(0), internal_(true) {}
+    stream() : underflows_(0), internal_(false), block_(false) {}
+    explicit stream(const char*) : underflows_(0), internal_(true), block_(false) {}
     ~stream() {
         if (internal_ && !q_.empty()) ++shim::internal_faults();
     }
@@ -50,6 +54,7 @@ public:
 
     T read() {
         if (q_.empty()) {
+            if (block_) throw shim::blocked();
             ++underflows_;
             if (internal_) ++shim::internal_faults();
             return T();
@@ -63,11 +68,14 @@ public:
 
     /* Reads attempted on an empty stream: each one is a hang on hardware. */
     std::size_t underflows() const { return underflows_; }
+    /* From now on a read of the empty stream blocks (throws shim::blocked). */
+    void block_when_empty() { block_ = true; }
 
 private:
     std::deque<T> q_;
     std::size_t underflows_;
     bool internal_;
+    bool block_;
 };
 
 }  // namespace hls

@@ -10,9 +10,10 @@
 #include "../streamcnn.h"
 
 int scnn_sim_transfer(const uint64_t* in, uint64_t in_words, uint64_t* out, uint64_t out_capacity,
-                      struct scnn_sim_result* result) {
+                      uint64_t stall_after, struct scnn_sim_result* result) {
     scnn_stream_t in_stream, out_stream;
-    for (uint64_t i = 0; i < in_words; i++) {
+    const uint64_t delivered = stall_after < in_words ? stall_after : in_words;
+    for (uint64_t i = 0; i < delivered; i++) {
         scnn_beat_t beat;
         beat.data = in[i];
         beat.keep = 0xFF;
@@ -21,12 +22,23 @@ int scnn_sim_transfer(const uint64_t* in, uint64_t in_words, uint64_t* out, uint
         in_stream.write(beat);
     }
 
+    if (delivered < in_words) in_stream.block_when_empty();
+
     hls::shim::internal_faults() = 0;
-    streamcnn_top(in_stream, out_stream, result->status_reg, result->packet_reg, result->words_reg,
-                  result->hw_version_reg);
+    result->stalled = 0;
+    try {
+        streamcnn_top(in_stream, out_stream, result->status_reg, result->packet_reg, result->words_reg,
+                      result->hw_version_reg);
+    } catch (const hls::shim::blocked&) {
+        /* Stuck for good: nothing completes, nothing reaches the receive buffer.  The
+         * FIFOs unwound mid-run; their leftovers are the stall's, not faults. */
+        result->stalled = 1;
+        hls::shim::internal_faults() = 0;
+        while (!out_stream.empty()) out_stream.read();
+    }
 
     result->internal_faults = hls::shim::internal_faults();
-    result->in_consumed = in_words - in_stream.size();
+    result->in_consumed = delivered - in_stream.size();
     result->in_underflows = in_stream.underflows();
     result->out_beats = out_stream.size();
     result->out_copied = 0;

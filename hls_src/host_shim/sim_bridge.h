@@ -26,12 +26,16 @@ struct scnn_sim_result {
     uint64_t first_tlast;    /* index of the first output beat with TLAST, or ~0 */
     uint64_t keep_errors;    /* output beats whose TKEEP or TSTRB was not all ones */
     uint64_t internal_faults; /* reads of an empty internal FIFO, FIFOs left holding data */
+    uint64_t stalled;        /* 1: the accelerator waited for a beat MM2S never sent (stall_after) */
 };
 
 /* Send `in_words` words (TLAST on the last) and collect the response into
- * `out` (room for `out_capacity` words).  Returns 0. */
+ * `out` (room for `out_capacity` words).  Returns 0.
+ * `stall_after` < `in_words` injects a fault: the accelerator stops taking
+ * input after that many beats, as a hung IP would; the run ends at the read
+ * that would wait forever, with `stalled` set and no response. */
 int scnn_sim_transfer(const uint64_t* in, uint64_t in_words, uint64_t* out, uint64_t out_capacity,
-                      struct scnn_sim_result* result);
+                      uint64_t stall_after, struct scnn_sim_result* result);
 /* cdef-end */
 
 #ifdef __cplusplus

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import compiler, protocol as P
 from ..caps import Capabilities
-from ..errors import DeviceError, ProtocolError
+from ..errors import DeviceError, InputError, ProtocolError
 from ..network import Network
 
 
@@ -195,6 +195,8 @@ class Program:
         x = np.asarray(images)
         single = x.ndim == 3
         q = self.network.quantize_input(x[None] if single else x)
+        if len(q) == 0:
+            raise InputError(f"no images: got an empty batch of shape {x.shape}")
         loaded = self._variant(all_layers)
         prog, b = loaded.prog, self.batch
         parts: dict = {spec.layer: [] for spec in prog.outputs}

@@ -22,7 +22,7 @@ from typing import Optional
 import numpy as np
 
 from .._resources import PACKAGE
-from ..errors import DMAError, StreamCNNError
+from ..errors import DependencyError, DMAError, DMATimeoutError, OverlayError, StreamCNNError
 from .base import Device
 
 IP_VLNV = "xilinx.com:hls:streamcnn_top:1.0"
@@ -60,16 +60,16 @@ class PynqDevice(Device):
         try:
             import pynq
         except ImportError:
-            raise StreamCNNError("the pynq device needs the pynq package: it comes with the PYNQ image on the "
-                                 "board; elsewhere install it with pip install 'streamcnn[board]'") from None
+            raise DependencyError("the pynq device needs the pynq package: it comes with the PYNQ image on the "
+                                  "board; elsewhere install it with pip install 'streamcnn[board]'") from None
         path = Path(bitfile) if bitfile else default_bitfile()
         if not path.is_file():
-            raise StreamCNNError(f"no bitstream at {path}: build it with `make -C overlay` (Vivado and Vitis HLS), "
-                                 f"or copy streamcnn.bit and streamcnn.hwh there; see bitstreams/README.md")
+            raise OverlayError(f"no bitstream at {path}: build it with `make -C overlay` (Vivado and Vitis HLS), "
+                               f"or copy streamcnn.bit and streamcnn.hwh there; see bitstreams/README.md")
         hwh = path.with_suffix(".hwh")
         if not hwh.is_file():
-            raise StreamCNNError(f"{hwh} is missing: pynq needs the .hwh made with the bitstream beside it, with "
-                                 f"the same base name; see bitstreams/README.md")
+            raise OverlayError(f"{hwh} is missing: pynq needs the .hwh made with the bitstream beside it, with "
+                               f"the same base name; see bitstreams/README.md")
         super().__init__()
         self._pynq = pynq
         self._pynq_device = pynq_device
@@ -88,16 +88,16 @@ class PynqDevice(Device):
         names = [name for name, d in self.overlay.ip_dict.items() if str(d.get("type", "")).startswith(vlnv)]
         if len(names) != 1:
             found = ", ".join(f"{n} ({d.get('type')})" for n, d in self.overlay.ip_dict.items())
-            raise StreamCNNError(f"the overlay {self.overlay.bitfile_name} has {len(names)} instances of {what} "
-                                 f"({vlnv}...), expected one; its IP: {found}. Is this the streamcnn overlay?")
+            raise OverlayError(f"the overlay {self.overlay.bitfile_name} has {len(names)} instances of {what} "
+                               f"({vlnv}...), expected one; its IP: {found}. Is this the streamcnn overlay?")
         return names[0]
 
     def _ip_register_offsets(self, ip_name: str) -> dict:
         registers = self.overlay.ip_dict[ip_name].get("registers", {})
         missing = [r for r in IP_OUTPUTS if r not in registers]
         if missing:
-            raise StreamCNNError(f"the streamcnn IP in this overlay lacks registers {missing} (has "
-                                 f"{sorted(registers)}); rebuild the overlay from this release's overlay/")
+            raise OverlayError(f"the streamcnn IP in this overlay lacks registers {missing} (has "
+                               f"{sorted(registers)}); rebuild the overlay from this release's overlay/")
         return {r: int(registers[r]["address_offset"]) for r in IP_OUTPUTS}
 
     # -- Device interface ---------------------------------------------------------------
@@ -139,7 +139,8 @@ class PynqDevice(Device):
                 return
             polls += 1
             if time.monotonic() > deadline:
-                self._fail(f"timeout: the transfer did not finish in {self.timeout} s", _timeout_hint(mm2s, s2mm))
+                self._fail(f"timeout: the transfer did not finish in {self.timeout} s", _timeout_hint(mm2s, s2mm),
+                           DMATimeoutError)
             if polls > 1000:
                 time.sleep(0.0005)  # long transfers: stop burning the CPU the host may need
 
@@ -151,7 +152,7 @@ class PynqDevice(Device):
         dump.update({f"ip_{name}": self.ip.read(off) for name, off in self._offsets.items()})
         return dump
 
-    def _fail(self, what: str, hint: str) -> None:
+    def _fail(self, what: str, hint: str, error: type = DMAError) -> None:
         dump = self.registers()
         try:
             self.recover()
@@ -159,7 +160,7 @@ class PynqDevice(Device):
         except StreamCNNError as e:
             recovered = f"Recovery failed: {e}"
         text = ", ".join(f"{k}={v:#010x}" for k, v in dump.items())
-        raise DMAError(f"{what}. {hint} {recovered}\nregisters: {text}")
+        raise error(f"{what}. {hint} {recovered}\nregisters: {text}")
 
     def recover(self) -> None:
         """Reset the DMA, and if the accelerator is mid-program, feed it one word with
