@@ -535,11 +535,37 @@ bool count_layer(Run& r) {
     return true;
 }
 
-/* INPUT: validated field word, then the images into the pixel FIFO. */
+/* Output groups in the pending layer's next tile. */
+uint32_t tile_count(const Layer& L) {
+    const uint32_t left = L.out_groups - L.next_group;
+    return left < L.tile_groups ? left : L.tile_groups;
+}
+
+/* INPUT: the field word, then the images into the pixel FIFO.  Only the
+ * packet's length is used before the CRC: it bounds what is read.  The fields
+ * are checked against it once the CRC has matched (input_fields). */
 void packet_input(scnn_stream_t& in, command_fifo_t& cmds, pixel_fifo_t& pixels, Run& r, uint32_t length,
-                  uint32_t& crc) {
-    const uint64_t f = read_payload(in, r, crc);
+                  uint32_t& crc, uint64_t& f) {
+    if (length <= SCNN_IN_FIELD_WORDS) return fail(r, SCNN_ERR_LENGTH, length);
+    const uint32_t n = length - SCNN_IN_FIELD_WORDS;
+    if (n > SCNN_CFG_ACT_WORDS) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_ACT_WORDS);
+    f = read_payload(in, r, crc);
     if (r.overrun) return fail(r, SCNN_ERR_TRUNCATED, r.words);
+    Command c = command(CMD_INPUT, r);
+    c.words = n;
+    cmds.write(c);
+    /* All n words, zeros past a truncation: the command announced them. */
+input_word:
+    for (uint32_t a = 0; a < n; a++) {
+#pragma HLS LOOP_TRIPCOUNT max = 8192
+#pragma HLS PIPELINE II = 1
+        pixels.write(read_payload(in, r, crc));
+    }
+}
+
+/* INPUT's field word, after the CRC: the images' shape, which must account for
+ * exactly the words the packet carried. */
+void input_fields(Run& r, uint64_t f, uint32_t length) {
     Shape s;
     s.channels = bits(f, SCNN_IN_C_SHIFT, SCNN_IN_FIELD_BITS);
     s.height = bits(f, SCNN_IN_H_SHIFT, SCNN_IN_FIELD_BITS);
@@ -554,17 +580,8 @@ void packet_input(scnn_stream_t& in, command_fifo_t& cmds, pixel_fifo_t& pixels,
     const uint64_t n = (uint64_t)batch * image_words(s);
     if (n > SCNN_CFG_ACT_WORDS) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_ACT_WORDS);
     if (length != SCNN_IN_FIELD_WORDS + n) return fail(r, SCNN_ERR_LENGTH, length);
-    Command c = command(CMD_INPUT, r);
-    c.words = (uint32_t)n;
-    cmds.write(c);
-    /* All n words, zeros past a truncation: the command announced them. */
-input_word:
-    for (uint32_t a = 0; a < (uint32_t)n; a++) {
-#pragma HLS LOOP_TRIPCOUNT max = 8192
-#pragma HLS PIPELINE II = 1
-        pixels.write(read_payload(in, r, crc));
-    }
-    r.act = s; /* committed by the caller only if the CRC matches */
+    r.act = s;
+    r.have_act = true;
 }
 
 /* Field words of CONV, FC, POOL, RELU and OUTPUT; checked after the CRC. */
@@ -639,24 +656,19 @@ void check_layer(Run& r, uint32_t opcode, const uint64_t f[2]) {
     if ((uint64_t)r.batch * image_words(L.out) > SCNN_CFG_ACT_WORDS) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_ACT_WORDS);
 }
 
-/* TILE: field word checked against the pending layer, then the requantization
- * words and weights, eight words to an entry, into the entry FIFO.  Reserved
- * requantization bits are checked on the way; the caller reports them after
- * the CRC. */
+/* TILE: the field word, the requantization words and the weights, eight words
+ * to an entry, into the entry FIFO.  Before the CRC only the packet's length is
+ * used, checked against the tile the pending (already verified) layer expects
+ * next; the field word is checked after the CRC (tile_fields).  Reserved
+ * requantization bits are noted on the way and reported after the CRC too. */
 void packet_tile(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, Run& r, uint32_t length,
-                 uint32_t& crc, uint32_t& count, bool& requant_ok) {
+                 uint32_t& crc, uint64_t& f, bool& requant_ok) {
     const Layer& L = r.layer;
-    const uint64_t f = read_payload(in, r, crc);
-    if (r.overrun) return fail(r, SCNN_ERR_TRUNCATED, r.words);
-    const uint32_t first = bits(f, SCNN_TILE_FIRST_SHIFT, SCNN_TILE_FIELD_BITS);
-    count = bits(f, SCNN_TILE_COUNT_SHIFT, SCNN_TILE_FIELD_BITS);
-    const uint32_t left = L.out_groups - L.next_group;
-    const uint32_t expect = left < L.tile_groups ? left : L.tile_groups;
-    if (bits(f, SCNN_TILE_RSVD_SHIFT, SCNN_TILE_RSVD_BITS)) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
-    if (first != L.next_group) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_TILE_FIRST);
-    if (count != expect) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_TILE_COUNT);
+    const uint32_t count = tile_count(L);
     const uint32_t blocks = count * L.in_groups * L.kernel_h * L.kernel_w;
     if (length != SCNN_TILE_FIELD_WORDS + PE * count + PE * blocks) return fail(r, SCNN_ERR_LENGTH, length);
+    f = read_payload(in, r, crc);
+    if (r.overrun) return fail(r, SCNN_ERR_TRUNCATED, r.words);
     Command c = command(CMD_LOAD, r);
     c.groups = count;
     c.blocks = blocks;
@@ -676,6 +688,16 @@ tile_word:
         e.word[k % PE] = w;
         if (k % PE == PE - 1) entries.write(e);
     }
+}
+
+/* TILE's field word, after the CRC: the output groups it says it holds must be
+ * the ones the layer expects next. */
+void tile_fields(Run& r, uint64_t f) {
+    if (bits(f, SCNN_TILE_RSVD_SHIFT, SCNN_TILE_RSVD_BITS)) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
+    if (bits(f, SCNN_TILE_FIRST_SHIFT, SCNN_TILE_FIELD_BITS) != r.layer.next_group)
+        return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_TILE_FIRST);
+    if (bits(f, SCNN_TILE_COUNT_SHIFT, SCNN_TILE_FIELD_BITS) != tile_count(r.layer))
+        return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_TILE_COUNT);
 }
 
 bool pool_geometry(Run& r, uint64_t f, Layer& L) {
@@ -765,13 +787,12 @@ void packet(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, pixe
 
     /* Payload. */
     uint64_t f[2] = {0, 0};
-    uint32_t tile_count = 0;
     bool requant_ok = true;
     if (opcode == SCNN_OP_INPUT) {
         r.have_act = false; /* the old activations are gone either way */
-        packet_input(in, cmds, pixels, r, length, crc);
+        packet_input(in, cmds, pixels, r, length, crc, f[0]);
     } else if (opcode == SCNN_OP_TILE) {
-        packet_tile(in, cmds, entries, r, length, crc, tile_count, requant_ok);
+        packet_tile(in, cmds, entries, r, length, crc, f[0], requant_ok);
     } else {
         packet_fields(in, r, length, crc, f); /* length <= 2 checked above */
     }
@@ -785,20 +806,22 @@ void packet(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, pixe
     case SCNN_OP_CAPS:
         if (reserve(r, 1 + SCNN_CAP_COUNT)) cmds.write(command(CMD_CAPS, r));
         break;
-    case SCNN_OP_INPUT: r.have_act = true; break;
+    case SCNN_OP_INPUT: input_fields(r, f[0], length); break;
     case SCNN_OP_CONV:
     case SCNN_OP_FC:
         check_layer(r, opcode, f);
         if (r.status == SCNN_OK && count_layer(r)) r.pending = true;
         break;
     case SCNN_OP_TILE: {
+        tile_fields(r, f[0]);
+        if (r.status != SCNN_OK) return;
         if (!requant_ok) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_REQUANT);
         Command c = command(CMD_TILE, r);
         c.first = r.layer.next_group;
-        c.count = tile_count;
+        c.count = tile_count(r.layer);
         c.words = 1 + length;
         cmds.write(c);
-        r.layer.next_group += tile_count;
+        r.layer.next_group += c.count;
         if (r.layer.next_group == r.layer.out_groups) {
             r.pending = false;
             r.layers++;

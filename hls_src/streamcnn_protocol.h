@@ -47,7 +47,10 @@ enum scnn_header_fields {
  *   opcode[7:0] | payload words[31:8] | crc32[63:32]
  * The CRC-32 (IEEE 802.3, as zlib.crc32) covers the 4 low bytes of the packet
  * header word followed by every payload byte, so opcode and length are
- * protected too.  Nothing in a packet is used before its CRC has matched. */
+ * protected too.  Nothing in a packet is used before its CRC has matched,
+ * except its length, which only bounds what is read: it is checked against the
+ * program's remaining words and, for INPUT and TILE, against the activation
+ * buffer and the tile the (already verified) layer expects next. */
 enum scnn_packet_fields {
     SCNN_PKT_OPCODE_SHIFT = 0, SCNN_PKT_OPCODE_BITS = 8,
     SCNN_PKT_LENGTH_SHIFT = 8, SCNN_PKT_LENGTH_BITS = 24,
