@@ -46,7 +46,7 @@ BUILD = ROOT / "build" / "fuzz"
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
 COMMON = ["-std=c++14", "-g", "-O2", "-fno-omit-frame-pointer", "-Wno-unknown-pragmas", f"-I{HLS}",
           f"-I{HLS / 'host_shim'}"]
-HARNESS = [FUZZ_SRC / "streamcnn_fuzz.cpp", HLS / "streamcnn.cpp"]
+HARNESS = [FUZZ_SRC / "streamcnn_fuzz.cpp", HLS / "streamcnn.cpp", HLS / "host_shim" / "sim_bridge.cpp"]
 RANDOM_SEEDS = 12
 QUICK_PROGRAM_CYCLES = 4000
 MERGE_MAX_BYTES = 16384

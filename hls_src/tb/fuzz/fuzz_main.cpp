@@ -189,7 +189,7 @@ int self_test() {
         std::printf("self-test: a good CAPS program was flagged: %s\n", v);
         return 1;
     }
-    if ((good.status_reg & 0xFFFF) != SCNN_OK || good.out.size() != 1 + SCNN_CAP_COUNT + SCNN_TRAILER_HEAD_WORDS) {
+    if ((good.res.status_reg & 0xFFFF) != SCNN_OK || good.out.size() != 1 + SCNN_CAP_COUNT + SCNN_TRAILER_HEAD_WORDS) {
         std::printf("self-test: the CAPS program was not answered OK\n");
         return 1;
     }
@@ -198,26 +198,23 @@ int self_test() {
         void (*breakit)(Transfer&);
     };
     const Case cases[] = {
-        {"read past TLAST", [](Transfer& t) { t.in_underflows = 1; }},
-        {"word left unread", [](Transfer& t) { t.in_consumed--; }},
-        {"internal FIFO fault", [](Transfer& t) { t.internal_faults = 1; }},
-        {"TLAST missing", [](Transfer& t) { t.last.back() = false; }},
-        {"TLAST early", [](Transfer& t) { t.last[0] = true; }},
-        {"TKEEP not all ones", [](Transfer& t) { t.keep[2] = 0x0F; }},
-        {"response over capacity", [](Transfer& t) {
-             t.out.insert(t.out.end() - 1, 5000, 0);
-             t.keep.insert(t.keep.end() - 1, 5000, 0xFF);
-             t.last.insert(t.last.end() - 1, 5000, false);
-         }},
-        {"no response", [](Transfer& t) { t.out.clear(); t.keep.clear(); t.last.clear(); }},
+        {"read past TLAST", [](Transfer& t) { t.res.in_underflows = 1; }},
+        {"word left unread", [](Transfer& t) { t.res.in_consumed--; }},
+        {"waited for input", [](Transfer& t) { t.res.stalled = 1; }},
+        {"internal FIFO fault", [](Transfer& t) { t.res.internal_faults = 1; }},
+        {"TLAST missing", [](Transfer& t) { t.res.first_tlast = ~0ull; }},
+        {"TLAST early", [](Transfer& t) { t.res.first_tlast = 0; }},
+        {"TKEEP not all ones", [](Transfer& t) { t.res.keep_errors = 1; }},
+        {"response over capacity", [](Transfer& t) { t.res.out_beats += 5000; }},
+        {"no response", [](Transfer& t) { t.out.clear(); t.res.out_beats = 0; }},
         {"record length wrong", [](Transfer& t) { t.out[0] += 1ull << SCNN_REC_LENGTH_SHIFT; }},
         {"trailer status undefined", [](Transfer& t) { t.out[t.out.size() - 3] |= 0xFFull << SCNN_ST_STATUS_SHIFT; }},
         {"records miscounted", [](Transfer& t) { t.out.back() += 1ull << SCNN_ST_RECORDS_SHIFT; }},
         {"words miscounted", [](Transfer& t) { t.out.back() += 1; }},
-        {"status register", [](Transfer& t) { t.status_reg = SCNN_ERR_CRC; }},
-        {"packet register", [](Transfer& t) { t.packet_reg = 0; }},
-        {"words register", [](Transfer& t) { t.words_reg = 0; }},
-        {"OK with a failing packet", [](Transfer& t) { t.out[t.out.size() - 2] = 0; t.packet_reg = 0; }},
+        {"status register", [](Transfer& t) { t.res.status_reg = SCNN_ERR_CRC; }},
+        {"packet register", [](Transfer& t) { t.res.packet_reg = 0; }},
+        {"words register", [](Transfer& t) { t.res.words_reg = 0; }},
+        {"OK with a failing packet", [](Transfer& t) { t.out[t.out.size() - 2] = 0; t.res.packet_reg = 0; }},
     };
     int missed = 0;
     for (const Case& c : cases) {

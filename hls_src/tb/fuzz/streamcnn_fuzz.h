@@ -10,16 +10,13 @@
 #include <cstdint>
 #include <vector>
 
-/* One DMA round trip as the board would see it. */
+#include "sim_bridge.h"
+
+/* One DMA round trip as the board would see it: the simulator's own (sim_bridge). */
 struct Transfer {
-    std::vector<uint64_t> in;      /* the words sent, TLAST on the last */
-    std::vector<uint64_t> out;     /* response beats */
-    std::vector<uint8_t> keep;     /* 0xFF when TKEEP and TSTRB were all ones */
-    std::vector<bool> last;        /* TLAST per response beat */
-    size_t in_consumed = 0;
-    size_t in_underflows = 0;
-    unsigned long internal_faults = 0;
-    uint32_t status_reg = 0, packet_reg = 0, words_reg = 0, hw_version_reg = 0;
+    std::vector<uint64_t> in;   /* the words sent, TLAST on the last */
+    std::vector<uint64_t> out;  /* the response beats that fit the receive buffer */
+    scnn_sim_result res;        /* registers, beats consumed and produced, TLAST, TKEEP, faults */
 };
 
 /* Run the accelerator on a program. */
