@@ -154,7 +154,8 @@ def run(seconds: float, timeout: int, merge: bool, seed: int) -> dict:
             shutil.copy(p, work / p.name)
         seeds = write_seeds(work)
         start_size = len(list(work.iterdir()))
-        print(f"fuzz: {len(committed)} committed inputs + {len(seeds)} fresh seeds; building with "
+        print(f"fuzz: {start_size} inputs: the committed corpus ({len(committed)}) with the {len(seeds)} seeds "
+              f"compiled afresh; building with "
               f"{clang or 'g++ (no clang: plain random mutation, no coverage guidance)'}", flush=True)
         if clang:
             binary = build_libfuzzer(clang)
