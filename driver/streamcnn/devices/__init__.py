@@ -16,9 +16,10 @@ def on_board() -> bool:
 
 
 def open_device(name: str = "auto", **options) -> Device:
-    """Open a device: ``"sim"`` (the simulator), ``"pynq"`` (the FPGA on a PYNQ
-    board; options: ``bitfile``, ``timeout``) or ``"auto"`` (the board when
-    present, otherwise the simulator).
+    """Open a device: ``"sim"`` (the simulator; option: ``timeout``, reported by a
+    modelled stuck accelerator, see :meth:`SimDevice.inject_stall`), ``"pynq"`` (the
+    FPGA on a PYNQ board; options: ``bitfile``, ``timeout``) or ``"auto"`` (the
+    board when present, otherwise the simulator).
 
     The choice can also come from the environment variable STREAMCNN_DEVICE."""
     if name == "auto":
