@@ -43,7 +43,8 @@ HLS = ROOT / "hls_src"
 FUZZ_SRC = HLS / "tb" / "fuzz"
 CORPUS = ROOT / "tests" / "fuzz_corpus"
 BUILD = ROOT / "build" / "fuzz"
-SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
+SANITIZERS = "address,undefined"
+NO_RECOVER = "-fno-sanitize-recover=all"  # the first report stops the run
 COMMON = ["-std=c++14", "-g", "-O2", "-fno-omit-frame-pointer", "-Wno-unknown-pragmas", f"-I{HLS}",
           f"-I{HLS / 'host_shim'}"]
 HARNESS = [FUZZ_SRC / "streamcnn_fuzz.cpp", HLS / "streamcnn.cpp", HLS / "host_shim" / "sim_bridge.cpp"]
@@ -119,8 +120,7 @@ def _compile(cmd: list) -> None:
 def build_libfuzzer(clang: str) -> Path:
     out = BUILD / "streamcnn_fuzz"
     BUILD.mkdir(parents=True, exist_ok=True)
-    _compile([clang, *COMMON, "-fsanitize=fuzzer," + SANITIZE[0].split("=")[1], SANITIZE[1], *HARNESS,
-              "-o", out])
+    _compile([clang, *COMMON, f"-fsanitize=fuzzer,{SANITIZERS}", NO_RECOVER, *HARNESS, "-o", out])
     return out
 
 
@@ -128,7 +128,7 @@ def build_plain(cxx: str = "g++") -> Path:
     """fuzz_main.cpp's replay and plain-mutation driver, same sanitizers."""
     out = BUILD / "fuzz_main"
     BUILD.mkdir(parents=True, exist_ok=True)
-    _compile([cxx, *COMMON, *SANITIZE, *HARNESS, FUZZ_SRC / "fuzz_main.cpp", "-o", out])
+    _compile([cxx, *COMMON, f"-fsanitize={SANITIZERS}", NO_RECOVER, *HARNESS, FUZZ_SRC / "fuzz_main.cpp", "-o", out])
     return out
 
 
@@ -201,7 +201,7 @@ def run(seconds: float, timeout: int, merge: bool, seed: int) -> dict:
     cov = re.findall(r"cov: (\d+) ft: (\d+)", log)
     report = {
         "engine": "libFuzzer" if clang else "plain random mutation (g++)",
-        "sanitizers": "address,undefined",
+        "sanitizers": SANITIZERS,
         "seconds": round(elapsed, 1),
         "executions": _stat(log, "number_of_executed_units"),
         "executions_per_second": round(_stat(log, "number_of_executed_units") / max(elapsed, 1e-9)),

@@ -256,8 +256,7 @@ class Network:
         q = np.round(x / self.input_scale)
         # Values a little outside the calibrated range saturate, as in any int8 quantizer; values
         # far outside it are images prepared for another network (0-255 pixels for a 0-1 model, say).
-        reach = OUT_OF_RANGE_FACTOR * 128 * self.input_scale
-        if x.size and (x.min() < -reach or x.max() > reach):
+        if q.size and np.abs(q).max() > OUT_OF_RANGE_FACTOR * 128:
             raise InputError(
                 f"images span [{x.min():.4g}, {x.max():.4g}], far outside the range {self.name} was calibrated "
                 f"for (int8 steps of {self.input_scale:.4g}: about [{-128 * self.input_scale:.4g}, "
