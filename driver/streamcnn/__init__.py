@@ -11,7 +11,7 @@ The data flow, top to bottom::
 from . import datasets, golden, models
 from .caps import Capabilities
 from .devices import Device, Program, open_device
-from .errors import (BuildError, DependencyError, DeviceError, DMAError, DMATimeoutError, InputError, LimitError,
+from .errors import (BuildError, DependencyError, DeviceClosedError, DeviceError, DMAError, DMATimeoutError, InputError, LimitError,
                      ModelFileError, NetworkError, OverlayError, ProtocolError, StreamCNNError, UnsupportedError)
 from .importers import from_onnx, from_torch
 from .network import AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, Network, ReLU
@@ -22,6 +22,6 @@ __version__ = "0.1.0"
 __all__ = [
     "golden", "open_device", "Device", "Program", "Capabilities", "Network", "Conv2d", "Linear", "MaxPool2d",
     "AvgPool2d", "ReLU", "Flatten", "FloatConv2d", "FloatLinear", "quantize", "StreamCNNError", "NetworkError",
-    "LimitError", "InputError", "DeviceError", "DMAError", "DMATimeoutError", "ProtocolError", "BuildError",
+    "LimitError", "InputError", "DeviceError", "DeviceClosedError", "DMAError", "DMATimeoutError", "ProtocolError", "BuildError",
     "ModelFileError", "UnsupportedError", "OverlayError", "DependencyError", "from_torch", "from_onnx", "datasets", "models", "__version__",
 ]

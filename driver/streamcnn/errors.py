@@ -20,7 +20,8 @@ class LimitError(NetworkError):
 
 
 class InputError(StreamCNNError, ValueError):
-    """Images of the wrong shape, dtype or value range."""
+    """Images (arrays or files) of the wrong shape, dtype or value range, an unknown data set,
+    or a run argument out of range (a batch size below 1, say)."""
 
 
 class DeviceError(StreamCNNError):
@@ -38,6 +39,10 @@ class DMAError(StreamCNNError):
 class DMATimeoutError(DMAError):
     """A transfer did not finish within the device's timeout: the accelerator (or the DMA) stopped.
     The device has been reset and flushed by the time this is raised, so it can be used again."""
+
+
+class DeviceClosedError(StreamCNNError):
+    """The device (or a program loaded on it) was used after :meth:`Device.close`."""
 
 
 class OverlayError(StreamCNNError):
