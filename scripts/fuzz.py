@@ -93,9 +93,13 @@ def seed_programs() -> dict:
 
 
 def write_seeds(directory: Path) -> list[Path]:
+    """Write today's seed programs into ``directory``, removing seeds that are no longer made."""
     directory.mkdir(parents=True, exist_ok=True)
+    fresh = seed_programs()
+    for stale in set(directory.glob("seed-*.bin")) - {directory / f"seed-{name}.bin" for name in fresh}:
+        stale.unlink()
     paths = []
-    for name, data in seed_programs().items():
+    for name, data in fresh.items():
         path = directory / f"seed-{name}.bin"
         path.write_bytes(data)
         paths.append(path)

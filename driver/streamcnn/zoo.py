@@ -13,7 +13,8 @@ import numpy as np
 
 from .caps import Capabilities
 from .errors import LimitError, NetworkError
-from .network import AvgPool2d, Flatten, MaxPool2d, Network, ReLU, pair
+from . import golden
+from .network import AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, Network, ReLU, pair
 from .quantization import FloatConv2d, FloatLinear, quantize
 
 
@@ -53,11 +54,16 @@ def svhn_cnn(seed: int = 0) -> Network:
 
 def random_network(rng: np.random.Generator, caps: Optional[Capabilities] = None, batch: int = 1,
                    name: str = "random") -> Network:
-    """A random LeNet-like network that fits ``caps`` at ``batch``: 1-3 conv blocks
+    """A random LeNet-like int8 network that fits ``caps`` at ``batch``: 1-3 conv blocks
     (any kernel 1-7, square or not, stride 1-2, padding 0-3, 1-40 filters,
     optional ReLU, optional max/avg pooling 1-3 with stride 1-3), then usually
     Flatten and 1-3 dense layers.  Channel counts are seldom multiples of 8 and
-    sizes often odd, on purpose."""
+    sizes often odd, on purpose.
+
+    Everything is drawn as integers and calibrated with the golden model's exact
+    integer arithmetic (:func:`integer_network`), never with float results, so a
+    seed gives the same network, byte for byte, on every machine and NumPy release
+    (the smoke test's ``--seed S --only I`` replays anywhere, the board included)."""
     for _ in range(1000):
         try:
             net = _random_network(rng, name)
@@ -71,6 +77,11 @@ def random_network(rng: np.random.Generator, caps: Optional[Capabilities] = None
 
 class _Retry(Exception):
     pass
+
+
+#: The input scale of integer networks: a power of two, so float images in [-1, 1)
+#: quantize exactly (x * 128) whatever the machine.
+INTEGER_INPUT_SCALE = 1.0 / 128
 
 
 def _random_network(rng: np.random.Generator, name: str) -> Network:
@@ -89,7 +100,8 @@ def _random_network(rng: np.random.Generator, name: str) -> Network:
         oh, ow = (shape[1] + 2 * padding - kh) // sh + 1, (shape[2] + 2 * padding - kw) // sw + 1
         if shape[1] + 2 * padding < kh or shape[2] + 2 * padding < kw:
             raise _Retry
-        layers.append(_conv(rng, shape[0], out, kernel, stride=stride, padding=padding))
+        layers.append(Conv2d(_int_weights(rng, (out, shape[0], kh, kw)), *_placeholder_requant(out),
+                             stride=stride, padding=padding))
         shape = (out, oh, ow)
         if rng.random() < 0.8:
             layers.append(ReLU())
@@ -107,8 +119,66 @@ def _random_network(rng: np.random.Generator, name: str) -> Network:
         n_dense = int(rng.integers(1, 4))
         for i in range(n_dense):
             out = int(rng.integers(1, 130))
-            layers.append(_linear(rng, features, out))
+            layers.append(Linear(_int_weights(rng, (out, features)), *_placeholder_requant(out)))
             features = out
             if i + 1 < n_dense or rng.random() < 0.2:
                 layers.append(ReLU())
-    return quantize((c, h, w), layers, _calibration(rng, (c, h, w), 8), name=name)
+    calibration = rng.integers(-128, 128, (8, c, h, w)).astype(np.int8)
+    return integer_network((c, h, w), layers, calibration, rng, name=name)
+
+
+def _int_weights(rng: np.random.Generator, shape: tuple) -> np.ndarray:
+    """int8 weights, zero about one time in eight (sparse rows and columns happen)."""
+    w = rng.integers(-127, 128, shape)
+    w[rng.integers(0, 8, shape) == 0] = 0
+    return w.astype(np.int8)
+
+
+def _placeholder_requant(out: int) -> tuple:
+    """Bias, multiplier and shift until :func:`integer_network` calibrates them."""
+    return np.zeros(out, np.int32), np.ones(out, np.int64), np.zeros(out, np.int64)
+
+
+def integer_network(input_shape: tuple, layers: list, calibration: np.ndarray, rng: np.random.Generator, *,
+                    name: str = "network") -> Network:
+    """Give each Conv2d/Linear of ``layers`` (int8 weights already set) a random bias and a
+    requantization that maps its accumulators on the int8 ``calibration`` images to
+    about the int8 range, per output channel, sometimes a little beyond it (so outputs
+    saturate).  Integer arithmetic throughout: the golden model's sums are exact."""
+    x = calibration
+    for layer in layers:
+        if isinstance(layer, (Conv2d, Linear)):
+            conv = isinstance(layer, Conv2d)
+            acc = golden.conv2d(x, layer.weight, layer.stride, layer.padding) if conv else golden.linear(x, layer.weight)
+            out = layer.weight.shape[0]
+            fan_in = int(np.prod(layer.weight.shape[1:]))
+            layer.bias = rng.integers(-64 * fan_in, 64 * fan_in + 1, out).astype(np.int32)
+            axes = (0, 2, 3) if conv else (0,)
+            bias = layer.bias.astype(np.int64).reshape((1, -1) + (1, 1) * conv)
+            peak = np.abs(acc + bias).max(axis=axes)
+            # multiplier / 2**shift = k / 128 * 127 / peak, k in [96, 160): the peak lands at
+            # 0.75x to 1.25x of 127; 2**shift >= 2**15 * peak keeps 21+ significant bits and
+            # the multiplier below 2**24.
+            shift = np.array([int(p).bit_length() + 15 for p in np.maximum(peak, 1)], np.int64)
+            k = rng.integers(96, 160, out)
+            layer.multiplier = np.array([(int(ki) * 127 << int(si)) // (128 * max(int(p), 1))
+                                         for ki, si, p in zip(k, shift, peak)], np.int64)
+            layer.shift = shift
+            layer.weight_scale = np.full(out, 1.0 / 127)
+            x = golden.requantize(acc + bias, layer.multiplier, layer.shift)
+        else:
+            x = golden._shape_layer(layer, x)
+    net = Network(tuple(input_shape), layers, input_scale=INTEGER_INPUT_SCALE, name=name)
+    _derive_scales(net)
+    return net
+
+
+def _derive_scales(net: Network) -> None:
+    """Float output scales consistent with the integer requantization (for run_float and
+    dequantize_output); no program byte depends on them."""
+    scale = net.input_scale
+    for layer in net.layers:
+        if isinstance(layer, (Conv2d, Linear)):
+            factor = layer.multiplier.astype(np.float64) / np.exp2(layer.shift.astype(np.float64))
+            layer.output_scale = float(np.mean(scale * layer.weight_scale / np.maximum(factor, 1e-30)))
+            scale = layer.output_scale
