@@ -140,6 +140,9 @@ def build_plain(cxx: str = "g++") -> Path:
 
 def _stat(text: str, name: str) -> int:
     found = re.findall(rf"stat::{name}:\s+(\d+)", text)
+    if not found and name == "number_of_executed_units":
+        # a run that died prints no final stats: its last progress line says how far it got
+        found = re.findall(r"^#(\d+)", text, re.M)
     return int(found[-1]) if found else 0
 
 
