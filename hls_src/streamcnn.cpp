@@ -58,15 +58,16 @@ static_assert(SCNN_CFG_PREFETCH_ENTRIES >= SCNN_CFG_WEIGHT_ENTRIES + SCNN_CFG_TI
               "the entry FIFO must hold at least one whole tile");
 
 /* ------------------------------------------------------------------------- */
-/* On-chip memories (execute's alone)                                         */
+/* On-chip memories: locals of execute (so each run has its own, and the host   */
+/* build is re-entrant: two simulated devices may run in two threads at once)  */
 
 /* Ping-pong activations: [buffer][word][lane]; a word is 8 channels of one
  * pixel.  Reshaped so one word is one 64-bit memory row. */
-int8_t act_buf[2][SCNN_CFG_ACT_WORDS][LANES];
+typedef int8_t act_mem_t[2][SCNN_CFG_ACT_WORDS][LANES];
 /* One tile of weights: [block][output channel][input lane]. */
-int8_t weight_buf[SCNN_CFG_WEIGHT_ENTRIES][PE][LANES];
+typedef int8_t weight_mem_t[SCNN_CFG_WEIGHT_ENTRIES][PE][LANES];
 /* Requantization words of the tile's output channels: [group][channel]. */
-uint64_t requant_buf[TILE_GROUPS_MAX][PE];
+typedef uint64_t requant_mem_t[TILE_GROUPS_MAX][PE];
 
 /* ------------------------------------------------------------------------- */
 /* Shapes, layers, and what decode tells execute                              */
@@ -311,7 +312,8 @@ inline int8_t average(int32_t sum, uint32_t kernel) {
  * the pixel's weight blocks (input group, ky, kx), the FIFO's order: no fill or
  * drain between pixels.  Returns its trip count. */
 uint64_t conv_tile(const Layer& L, uint32_t first, uint32_t count, uint32_t batch, uint32_t src,
-                   entry_fifo_t& entries, bool stream) {
+                   entry_fifo_t& entries, bool stream, act_mem_t& act_buf, const weight_mem_t& weight_buf,
+                   const requant_mem_t& requant_buf) {
     const uint32_t in_plane = L.in.height * L.in.width;
     const uint32_t in_img = L.in_groups * in_plane;
     const uint32_t out_img = L.out_groups * L.out.height * L.out.width;
@@ -441,7 +443,7 @@ conv_step:
  * buffer's two ports read both taps of a pair in the same cycle, so a 2x2
  * window takes 2 cycles and a 3x3 one 6.  Returns its trip count. */
 uint64_t pool(const Shape& in, const Shape& out, uint32_t kernel, uint32_t stride, bool mean,
-              uint32_t batch, uint32_t src) {
+              uint32_t batch, uint32_t src, act_mem_t& act_buf) {
     const uint32_t groups = groups_of(in.channels);
     const uint32_t pairs = (kernel + 1) / 2; /* steps per window row */
     const uint64_t steps = (uint64_t)batch * groups * out.height * out.width * kernel * pairs;
@@ -511,7 +513,7 @@ pool_step:
 }
 
 /* In place: the current buffer, every word of the batch. */
-uint64_t relu(uint32_t words, uint32_t buf) {
+uint64_t relu(uint32_t words, uint32_t buf, act_mem_t& act_buf) {
 relu_word:
     for (uint32_t a = 0; a < words; a++) {
 #pragma HLS LOOP_TRIPCOUNT max = 8192
@@ -941,7 +943,7 @@ caps_word:
     }
 }
 
-void emit_tensor(scnn_stream_t& out, const Command& c, uint32_t layers, uint32_t cur) {
+void emit_tensor(scnn_stream_t& out, const Command& c, uint32_t layers, uint32_t cur, const act_mem_t& act_buf) {
     const uint32_t n = c.batch * image_words(c.layer.in);
     const Shape& s = c.layer.in;
     record_header(out, SCNN_REC_TENSOR, SCNN_TENSOR_HEAD_WORDS + n);
@@ -958,7 +960,7 @@ tensor_word:
     }
 }
 
-void load_input(pixel_fifo_t& pixels, uint32_t words, uint32_t cur) {
+void load_input(pixel_fifo_t& pixels, uint32_t words, uint32_t cur, act_mem_t& act_buf) {
 input_copy:
     for (uint32_t a = 0; a < words; a++) {
 #pragma HLS LOOP_TRIPCOUNT max = 8192
@@ -968,7 +970,8 @@ input_copy:
 }
 
 /* A tile's requantization words and weight blocks, one entry per cycle. */
-void load_tile(entry_fifo_t& entries, uint32_t groups, uint32_t blocks) {
+void load_tile(entry_fifo_t& entries, uint32_t groups, uint32_t blocks, weight_mem_t& weight_buf,
+               requant_mem_t& requant_buf) {
 tile_copy:
     for (uint32_t k = 0; k < groups + blocks; k++) {
 #pragma HLS LOOP_TRIPCOUNT max = 576
@@ -1013,6 +1016,9 @@ trailer_layer:
 /* The execute process: one command at a time, in program order, until END. */
 void execute(command_fifo_t& cmds, entry_fifo_t& entries, pixel_fifo_t& pixels, scnn_stream_t& out,
              uint32_t& status, uint32_t& packet_index, uint32_t& words) {
+    act_mem_t act_buf;
+    weight_mem_t weight_buf;
+    requant_mem_t requant_buf;
 #pragma HLS ARRAY_PARTITION variable = act_buf complete dim = 1
 #pragma HLS ARRAY_RESHAPE variable = act_buf complete dim = 3
     /* True dual-port: pooling reads two taps of the source buffer per cycle. */
@@ -1040,9 +1046,9 @@ command_loop:
         }
         switch (c.op) {
         case CMD_CAPS: emit_caps(out); break;
-        case CMD_INPUT: load_input(pixels, c.words, cur); break;
+        case CMD_INPUT: load_input(pixels, c.words, cur, act_buf); break;
         case CMD_LOAD:
-            load_tile(entries, c.groups, c.stream ? 0 : c.blocks);
+            load_tile(entries, c.groups, c.stream ? 0 : c.blocks, weight_buf, requant_buf);
             pending = c.stream ? c.blocks : 0;
             break;
         case CMD_TILE:
@@ -1050,7 +1056,8 @@ command_loop:
                 cnt_head[layers] = c.layer.opcode | ((uint64_t)(1 + SCNN_LAYER_FIELD_WORDS) << SCNN_CNT_WORDS_SHIFT);
                 cnt_iters[layers] = 0;
             }
-            cnt_iters[layers] += conv_tile(c.layer, c.first, c.count, c.batch, cur, entries, pending != 0);
+            cnt_iters[layers] += conv_tile(c.layer, c.first, c.count, c.batch, cur, entries, pending != 0, act_buf,
+                                           weight_buf, requant_buf);
             pending = 0;
             cnt_head[layers] += (1ull << SCNN_CNT_TILES_SHIFT) + ((uint64_t)c.words << SCNN_CNT_WORDS_SHIFT);
             if (c.first + c.count == c.layer.out_groups) {
@@ -1061,16 +1068,16 @@ command_loop:
         case CMD_POOL:
             cnt_head[layers] = c.layer.opcode | ((uint64_t)c.words << SCNN_CNT_WORDS_SHIFT);
             cnt_iters[layers] =
-                pool(c.layer.in, c.layer.out, c.layer.kernel_h, c.layer.stride_h, c.layer.relu != 0, c.batch, cur);
+                pool(c.layer.in, c.layer.out, c.layer.kernel_h, c.layer.stride_h, c.layer.relu != 0, c.batch, cur, act_buf);
             layers++;
             cur = 1 - cur;
             break;
         case CMD_RELU:
             cnt_head[layers] = c.layer.opcode | ((uint64_t)c.words << SCNN_CNT_WORDS_SHIFT);
-            cnt_iters[layers] = relu(c.batch * image_words(c.layer.in), cur);
+            cnt_iters[layers] = relu(c.batch * image_words(c.layer.in), cur, act_buf);
             layers++;
             break;
-        case CMD_OUTPUT: emit_tensor(out, c, layers, cur); break;
+        case CMD_OUTPUT: emit_tensor(out, c, layers, cur, act_buf); break;
         default: break;
         }
     }

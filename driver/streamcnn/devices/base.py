@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import compiler, protocol as P
 from ..caps import Capabilities
-from ..errors import DeviceError, InputError, ProtocolError
+from ..errors import DeviceClosedError, DeviceError, InputError, ProtocolError
 from ..network import Network
 
 
@@ -57,13 +57,19 @@ class RunStats:
 
 
 class Device(ABC):
-    """An accelerator reachable through one DMA send and one DMA receive."""
+    """An accelerator reachable through one DMA send and one DMA receive.
+
+    Safe to use from several threads: one accelerator runs one program at a time, so
+    a device's transfers (and a program's runs, which reuse its buffers) take turns
+    under the device's lock.  Separate simulator devices share nothing and run in
+    parallel."""
 
     name = "device"
 
     def __init__(self) -> None:
         self._caps: Optional[Capabilities] = None
         self._lock = threading.RLock()
+        self._closed = False
 
     # -- what a backend implements ---------------------------------------------
 
@@ -80,7 +86,24 @@ class Device(ABC):
         """Make CPU writes to ``buf`` visible to the DMA (a cache flush on a board)."""
 
     def close(self) -> None:
-        """Release the device."""
+        """Release the device; using it (or a program loaded on it) afterwards raises
+        :class:`DeviceClosedError`.  Closing twice is harmless."""
+        with self._lock:
+            self._closed = True
+            self._release()
+
+    def _release(self) -> None:
+        """What a backend frees when the device closes."""
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has been called."""
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise DeviceClosedError(f"the {self.name} device is closed; open a new one with "
+                                    f"streamcnn.open_device({self.name!r})")
 
     def __enter__(self) -> "Device":
         return self
@@ -95,6 +118,7 @@ class Device(ABC):
     def transfer(self, send: np.ndarray, recv: np.ndarray, send_words: Optional[int] = None) -> int:
         """One DMA round trip; returns the words received."""
         with self._lock:
+            self._check_open()
             n = len(send) if send_words is None else send_words
             self.transfers += 1
             return self._transfer(send, n, recv)
@@ -113,40 +137,48 @@ class Device(ABC):
     @property
     def caps(self) -> Capabilities:
         """The accelerator's version and maxima, read once from the device."""
-        if self._caps is None:
-            resp = self.execute(compiler.compile_caps_request().words)
-            if resp.status == P.Status.ERR_BAD_VERSION:
-                raise DeviceError(
-                    f"the {self.name} accelerator does not speak program format {P.FORMAT_VERSION} "
-                    f"(this streamcnn's); rebuild the overlay from this release's overlay/ or install "
-                    f"the streamcnn release that matches the overlay",
-                    status=resp.status, packet=resp.packet, detail=resp.detail)
-            if resp.status != P.Status.OK:
-                raise DeviceError(describe_status(resp), status=resp.status, packet=resp.packet, detail=resp.detail)
-            kinds = [kind for kind, _ in resp.records]
-            if kinds != [P.C["SCNN_REC_CAPS"]]:
-                raise ProtocolError(f"a capabilities request was answered with records {kinds}")
-            caps = Capabilities.from_words([int(w) for w in resp.records[0][1]])
-            if caps.format_version != P.FORMAT_VERSION:
-                raise DeviceError(
-                    f"the {self.name} accelerator reports program format {caps.format_version}, this streamcnn "
-                    f"speaks {P.FORMAT_VERSION}; rebuild the overlay or install the matching streamcnn",
-                    status=resp.status, packet=None, detail=caps.format_version)
-            self._caps = caps
-        return self._caps
+        with self._lock:
+            if self._caps is None:
+                self._caps = self._read_caps()
+            return self._caps
+
+    def _read_caps(self) -> Capabilities:
+        resp = self.execute(compiler.compile_caps_request().words)
+        if resp.status == P.Status.ERR_BAD_VERSION:
+            raise DeviceError(
+                f"the {self.name} accelerator does not speak program format {P.FORMAT_VERSION} "
+                f"(this streamcnn's); rebuild the overlay from this release's overlay/ or install "
+                f"the streamcnn release that matches the overlay",
+                status=resp.status, packet=resp.packet, detail=resp.detail)
+        if resp.status != P.Status.OK:
+            raise DeviceError(describe_status(resp), status=resp.status, packet=resp.packet, detail=resp.detail)
+        kinds = [kind for kind, _ in resp.records]
+        if kinds != [P.C["SCNN_REC_CAPS"]]:
+            raise ProtocolError(f"a capabilities request was answered with records {kinds}")
+        caps = Capabilities.from_words([int(w) for w in resp.records[0][1]])
+        if caps.format_version != P.FORMAT_VERSION:
+            raise DeviceError(
+                f"the {self.name} accelerator reports program format {caps.format_version}, this streamcnn "
+                f"speaks {P.FORMAT_VERSION}; rebuild the overlay or install the matching streamcnn",
+                status=resp.status, packet=None, detail=caps.format_version)
+        return caps
 
     def load(self, network: Network, batch: Optional[int] = None, **compile_options) -> "Program":
         """Compile ``network`` for this device and allocate its buffers.
 
         ``batch`` images travel in each DMA transfer; by default as many as
         the on-chip buffers hold.  Raises :class:`LimitError` (naming the layer
-        and the limit) before anything is sent if the network does not fit.
+        and the limit) before anything is sent if the network does not fit, and
+        :class:`InputError` for a batch that is not a positive integer.
         ``compile_options`` go to :func:`streamcnn.compiler.compile_network`."""
+        self._check_open()
         caps = self.caps
         if batch is None:
             batch = network.max_batch(caps)
-        if batch < 1:
-            network.check(caps, 1)  # raises, naming the limit
+            if batch < 1:
+                network.check(caps, 1)  # raises, naming the limit
+        elif isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
+            raise InputError(f"batch must be a positive integer, got {batch!r}")
         return Program(self, network, int(batch), compile_options)
 
     def __repr__(self) -> str:
@@ -172,15 +204,17 @@ class Program:
         self.device, self.network, self.batch = device, network, batch
         self._options = compile_options or {}
         self._variants: dict = {}
+        self._compile_lock = threading.Lock()
         self.last = RunStats()
         self._variant(False)  # compile now: limit errors surface at load time
 
     def _variant(self, all_layers: bool) -> _Loaded:
-        if all_layers not in self._variants:
-            prog = compiler.compile_network(self.network, self.device.caps, self.batch, all_layers=all_layers,
-                                            **self._options)
-            self._variants[all_layers] = _Loaded(self.device, prog)
-        return self._variants[all_layers]
+        with self._compile_lock:  # two threads asking for a new variant compile it once
+            if all_layers not in self._variants:
+                prog = compiler.compile_network(self.network, self.device.caps, self.batch, all_layers=all_layers,
+                                                **self._options)
+                self._variants[all_layers] = _Loaded(self.device, prog)
+            return self._variants[all_layers]
 
     @property
     def compiled(self) -> compiler.CompiledProgram:
@@ -203,6 +237,7 @@ class Program:
         stats = RunStats(images=len(q))
         start = time.perf_counter()
         with self.device._lock:
+            self.device._check_open()
             for first in range(0, len(q), b):
                 chunk = q[first:first + b]
                 if len(chunk) < b:  # the last batch: padded, the padding dropped below

@@ -15,6 +15,7 @@ stays usable.  pynq is imported only here.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Optional
@@ -51,9 +52,13 @@ def default_bitfile() -> Path:
 
 
 class PynqDevice(Device):
-    """The streamcnn overlay on a PYNQ board (``open_device("pynq")``)."""
+    """The streamcnn overlay on a PYNQ board (``open_device("pynq")``).
+
+    A process drives one board, so every PynqDevice it opens shares one lock: two
+    device objects (or threads) on the same DMA and IP take turns, never interleave."""
 
     name = "pynq"
+    _board_lock = threading.RLock()
 
     def __init__(self, bitfile: Optional[str] = None, *, timeout: float = 2.0, download: bool = True,
                  pynq_device=None) -> None:
@@ -71,6 +76,7 @@ class PynqDevice(Device):
             raise OverlayError(f"{hwh} is missing: pynq needs the .hwh made with the bitstream beside it, with "
                                f"the same base name; see bitstreams/README.md")
         super().__init__()
+        self._lock = PynqDevice._board_lock
         self._pynq = pynq
         self._pynq_device = pynq_device
         self.timeout = timeout
@@ -189,7 +195,7 @@ class PynqDevice(Device):
         self.dma.sendchannel.start()
         self.dma.recvchannel.start()
 
-    def close(self) -> None:
+    def _release(self) -> None:
         self._flush_buffers = None
 
 
