@@ -14,9 +14,10 @@ import pytest
 
 import streamcnn
 from streamcnn import compiler, golden, models, protocol as P
-from streamcnn.errors import (DependencyError, DeviceError, DMAError, DMATimeoutError, InputError, LimitError,
-                              ModelFileError, OverlayError, UnsupportedError)
+from streamcnn.errors import (DependencyError, DeviceClosedError, DeviceError, DMAError, DMATimeoutError, InputError,
+                              LimitError, ModelFileError, NetworkError, OverlayError, UnsupportedError)
 from streamcnn.network import AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, Network, ReLU
+from streamcnn.quantization import FloatConv2d
 
 
 def qconv(cout, cin, k, **kw):
@@ -142,6 +143,55 @@ for _name, _build, _batch, _match in [
 
 @case("limit-max_program_words", LimitError, r"the program at batch 1 is \d+ words, .* 1000 \(max_program_words")
 def _(c): compiler.compile_network(c.lenet, dataclasses.replace(c.caps, max_program_words=1000))
+
+
+# -- networks that make no sense, whatever the device ---------------------------------------------
+
+for _name, _build, _match in [
+    ("input-scale-nan", lambda: Network((1, 4, 4), [ReLU()], input_scale=float("nan")),
+     r"input_scale must be finite and positive, got nan"),
+    ("input-scale-zero", lambda: Network((1, 4, 4), [ReLU()], input_scale=0.0), r"input_scale must be finite and positive, got 0"),
+    ("input-scale-negative", lambda: Network((1, 4, 4), [ReLU()], input_scale=-0.5),
+     r"input_scale must be finite and positive, got -0.5"),
+    ("output-scale-nan", lambda: Network((2, 4, 4), [dataclasses.replace(qconv(2, 2, 3), output_scale=float("nan"))]),
+     r"conv2d0: output_scale must be finite and positive"),
+    ("zero-output-channels", lambda: Network((2, 4, 4), [Conv2d(np.ones((0, 2, 3, 3), np.int8), np.zeros(0, np.int32),
+                                                                np.zeros(0, np.int64), np.zeros(0, np.int64))]),
+     r"conv2d0: weights of shape \(0, 2, 3, 3\): every dimension .* at least 1"),
+    ("zero-kernel", lambda: Network((2, 4, 4), [qconv(2, 2, 0)]), r"conv2d0: weights of shape \(2, 2, 0, 0\)"),
+    ("zero-dense-outputs", lambda: Network((2, 1, 1), [Flatten(), Linear(np.ones((0, 2), np.int8), np.zeros(0, np.int32),
+                                                                       np.zeros(0, np.int64), np.zeros(0, np.int64))]),
+     r"linear1: weights of shape \(0, 2\): a Linear needs at least one input and one output"),
+    ("fractional-pool-kernel", lambda: Network((2, 4, 4), [MaxPool2d(2.5)]), r"MaxPool2d kernel_size must be an integer, got 2.5"),
+    ("fractional-stride", lambda: Network((2, 8, 8), [qconv(2, 2, 3, stride=1.5)]), r"stride must be an integer, got 1.5"),
+]:
+    case(f"network-{_name}", NetworkError, _match)(lambda c, build=_build: build())
+
+
+@case("quantize-nan-weights", NetworkError, r"c1: its weights or bias contain NaN or infinity")
+def _(c):
+    w = np.ones((2, 1, 3, 3))
+    w[0, 0, 1, 1] = np.nan
+    streamcnn.quantize((1, 8, 8), [FloatConv2d(w, name="c1")], np.ones((2, 1, 8, 8), np.float32))
+
+
+@case("quantize-nan-calibration", InputError, "calibration images contain NaN or infinity")
+def _(c):
+    x = np.ones((2, 1, 8, 8), np.float32)
+    x[1, 0, 3, 3] = np.nan
+    streamcnn.quantize((1, 8, 8), [FloatConv2d(np.ones((2, 1, 3, 3)))], x)
+
+
+@case("quantize-all-zero-calibration", InputError, "calibration images are all zero, so they set no input scale")
+def _(c): streamcnn.quantize((1, 8, 8), [FloatConv2d(np.ones((2, 1, 3, 3)))], np.zeros((2, 1, 8, 8), np.float32))
+
+
+@case("load-batch-zero", InputError, r"batch must be a positive integer, got 0")
+def _(c): c.device.load(c.lenet, batch=0)
+
+
+@case("load-batch-negative", InputError, r"batch must be a positive integer, got -1")
+def _(c): c.device.load(c.lenet, batch=-1)
 
 
 # -- importers ---------------------------------------------------------------------------------
@@ -270,6 +320,14 @@ def _(c):
     c.device.transfer(raw[1:].view(np.uint64), c.device.allocate(64))
 
 
+@case("device-closed", DeviceClosedError, r"the sim device is closed; open a new one")
+def _(c):
+    dev = streamcnn.open_device("sim")
+    program = dev.load(c.lenet, batch=1)
+    dev.close()
+    program.run(np.zeros((1, 1, 32, 32), np.float32))
+
+
 @case("device-unknown", streamcnn.StreamCNNError, r"unknown device 'fpga'; choose one of auto, sim, pynq")
 def _(c): streamcnn.open_device("fpga")
 
@@ -291,7 +349,8 @@ def test_bad_input_is_named_and_the_device_still_works(ctx, action, error, match
 def test_the_catalogue_covers_what_reliability_promises():
     ids = [p.id for p in CASES]
     assert len(ids) >= 25 and len(set(ids)) == len(ids)
-    for prefix in ("image-", "limit-", "torch-", "onnx-", "model-file-", "board-", "device-"):
+    for prefix in ("image-", "limit-", "network-", "quantize-", "load-", "torch-", "onnx-", "model-file-", "board-",
+                   "device-"):
         assert any(i.startswith(prefix) for i in ids), prefix
     caps_limits = {f.name for f in dataclasses.fields(type(streamcnn.open_device("sim").caps))
                    if f.name.startswith("max_")} | {"act_words", "weight_entries"}

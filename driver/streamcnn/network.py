@@ -38,13 +38,46 @@ def _check_requant(name: str, out: int, bias, multiplier, shift) -> None:
         raise NetworkError(f"{name}: requantization shifts must lie in [0, 63]")
 
 
-def pair(v) -> tuple[int, int]:
+def _check_scales(name: str, out: int, weight_scale, output_scale) -> None:
+    """Scales are optional (the integer arithmetic does not use them), but present ones must
+    be usable: a NaN or a zero here silently ruins dequantized outputs and run_float."""
+    if weight_scale is not None:
+        try:
+            ws = np.asarray(weight_scale, dtype=np.float64)
+        except (TypeError, ValueError):
+            ws = None
+        if ws is None or ws.shape != (out,):
+            raise NetworkError(f"{name}: weight_scale must be {out} numbers (one per output channel), "
+                               f"got {np.shape(weight_scale)}")
+        if not np.all(np.isfinite(ws)) or np.any(ws <= 0):
+            raise NetworkError(f"{name}: weight scales must be finite and positive")
+    if output_scale is not None:
+        _positive_scale(f"{name}: output_scale", output_scale)
+
+
+def _positive_scale(what: str, value) -> None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise NetworkError(f"{what} must be a number, got {value!r}") from None
+    if not np.isfinite(v) or v <= 0:
+        raise NetworkError(f"{what} must be finite and positive, got {v}")
+
+
+def integer(v, what: str = "value") -> int:
+    """``v`` as an int, refusing what is not a whole number (2.5, True, "3")."""
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+        raise NetworkError(f"{what} must be an integer, got {v!r}")
+    return int(v)
+
+
+def pair(v, what: str = "value") -> tuple[int, int]:
     """PyTorch's convention: an int means the same value for height and width."""
     if isinstance(v, (tuple, list)):
         if len(v) != 2:
             raise NetworkError(f"expected an int or a (height, width) pair, got {v!r}")
-        return (int(v[0]), int(v[1]))
-    return (int(v), int(v))
+        return (integer(v[0], what), integer(v[1], what))
+    return (integer(v, what), integer(v, what))
 
 
 @dataclass(eq=False)
@@ -64,7 +97,7 @@ class Conv2d:
     name: str = ""
 
     def __post_init__(self) -> None:
-        self.stride, self.padding = pair(self.stride), pair(self.padding)
+        self.stride, self.padding = pair(self.stride, "stride"), pair(self.padding, "padding")
 
     @property
     def kernel_size(self) -> tuple[int, int]:
@@ -77,11 +110,15 @@ class Conv2d:
             raise NetworkError(f"{self.name}: weights must be a 4-D int8 array, got {self.weight.dtype} "
                                f"{self.weight.shape}")
         out, cin, kh, kw = self.weight.shape
+        if min(out, cin, kh, kw) < 1:
+            raise NetworkError(f"{self.name}: weights of shape {self.weight.shape}: every dimension (output "
+                               f"channels, input channels, kernel height and width) must be at least 1")
         if cin != shape[0]:
             raise NetworkError(f"{self.name}: weights expect {cin} input channels, the input has {shape[0]}")
         if min(self.stride) < 1 or min(self.padding) < 0:
             raise NetworkError(f"{self.name}: stride must be >= 1 and padding >= 0")
         _check_requant(self.name, out, self.bias, self.multiplier, self.shift)
+        _check_scales(self.name, out, self.weight_scale, self.output_scale)
         h = shape[1] + 2 * self.padding[0] - kh
         w = shape[2] + 2 * self.padding[1] - kw
         if h < 0 or w < 0:
@@ -107,9 +144,13 @@ class Linear:
         if self.weight.dtype != np.int8 or self.weight.ndim != 2:
             raise NetworkError(f"{self.name}: weights must be a 2-D int8 array")
         out, fin = self.weight.shape
+        if min(out, fin) < 1:
+            raise NetworkError(f"{self.name}: weights of shape {self.weight.shape}: a Linear needs at least one "
+                               f"input and one output feature")
         if fin != shape[0]:
             raise NetworkError(f"{self.name}: weights expect {fin} inputs, the input has {shape[0]}")
         _check_requant(self.name, out, self.bias, self.multiplier, self.shift)
+        _check_scales(self.name, out, self.weight_scale, self.output_scale)
         return (out,)
 
 
@@ -120,8 +161,9 @@ class _Pool:
     name: str = ""
 
     def __post_init__(self) -> None:
-        if self.stride is None:
-            self.stride = self.kernel_size
+        kind = type(self).__name__
+        self.kernel_size = integer(self.kernel_size, f"{kind} kernel_size")
+        self.stride = self.kernel_size if self.stride is None else integer(self.stride, f"{kind} stride")
 
     def output_shape(self, shape: Shape) -> Shape:
         kind = type(self).__name__
@@ -191,9 +233,13 @@ class Network:
     metadata: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.input_shape = tuple(int(v) for v in self.input_shape)
-        if len(self.input_shape) != 3 or min(self.input_shape) < 1:
+        if not isinstance(self.input_shape, (tuple, list)) or len(self.input_shape) != 3:
+            raise NetworkError(f"input_shape must be (C, H, W), got {self.input_shape!r}")
+        self.input_shape = tuple(integer(v, "input_shape") for v in self.input_shape)
+        if min(self.input_shape) < 1:
             raise NetworkError(f"input_shape must be (C, H, W) with positive sizes, got {self.input_shape}")
+        _positive_scale(f"{self.name}: input_scale", self.input_scale)
+        self.input_scale = float(self.input_scale)
         if not self.layers:
             raise NetworkError("a network needs at least one layer")
         names = set()

@@ -15,7 +15,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from . import golden
-from .errors import NetworkError
+from .errors import InputError, NetworkError
 from .network import AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, Network, ReLU
 
 MULT_BITS = 24
@@ -108,7 +108,16 @@ def quantize(
     x = np.asarray(calibration_images, dtype=np.float32)
     if x.ndim != 4 or tuple(x.shape[1:]) != tuple(input_shape):
         raise NetworkError(f"calibration images must be (N, {', '.join(map(str, input_shape))}), got {x.shape}")
+    if len(x) == 0:
+        raise InputError("no calibration images: they set every activation scale")
+    if not np.all(np.isfinite(x)):
+        raise InputError("the calibration images contain NaN or infinity")
+    if input_scale is None and not np.any(x):
+        raise InputError("the calibration images are all zero, so they set no input scale; pass real images "
+                         "or input_scale=")
     s_in = float(input_scale) if input_scale is not None else _scale_of(x)
+    if not np.isfinite(s_in) or s_in <= 0:
+        raise NetworkError(f"input_scale must be finite and positive, got {input_scale!r}")
     scale = s_in
     out_layers = []
     layers = list(layers)
@@ -117,6 +126,9 @@ def quantize(
             conv = isinstance(layer, FloatConv2d)
             w = np.asarray(layer.weight, dtype=np.float32)
             b = None if layer.bias is None else np.asarray(layer.bias, dtype=np.float32)
+            where = layer.name or f"layer {i} ({type(layer).__name__})"
+            if not np.all(np.isfinite(w)) or (b is not None and not np.all(np.isfinite(b))):
+                raise NetworkError(f"{where}: its weights or bias contain NaN or infinity")
             y = golden.conv2d(x, w, layer.stride, layer.padding) if conv else golden.linear(x, w)
             if b is not None:
                 y = y + (b[None, :, None, None] if conv else b[None, :])
