@@ -99,6 +99,7 @@ enum CommandOp {
     CMD_TILE,   /* compute output groups [first, first + count) of layer */
     CMD_POOL,   /* layer.in -> layer.out */
     CMD_RELU,   /* in place, layer.in */
+    CMD_FLATTEN, /* layer.in -> (C*H*W, 1, 1), valid lanes packed */
     CMD_OUTPUT, /* emit the current activations, shape layer.in, with tag */
     CMD_END     /* status trailer; the run is over */
 };
@@ -526,6 +527,64 @@ relu_word:
     return words;
 }
 
+/* The low n bytes of a word (n = 1..8). */
+inline uint64_t lane_mask(uint32_t n) { return n >= LANES ? ~0ull : ((1ull << (8 * n)) - 1); }
+
+/* (C, H, W) -> (C*H*W, 1, 1) into the other buffer: per image, the valid lanes of its
+ * words in memory order, packed 8 to a word, the last word zero-padded, so a dense
+ * layer after it streams weights for real inputs only (C = 1 would otherwise waste 7
+ * of every 8).  One pipeline with II = 1 takes a word per step, plus one step per
+ * image to write its partial last word: never more than one store a step.  The bytes
+ * not yet written (at most 7 between steps) wait in `pending`.  Returns its trip count. */
+uint64_t flatten(const Shape& in, uint32_t batch, uint32_t src, act_mem_t& act_buf) {
+    const uint32_t groups = groups_of(in.channels);
+    const uint32_t plane = in.height * in.width;
+    const uint32_t words = groups * plane; /* per image */
+    const uint32_t last_lanes = in.channels - LANES * (groups - 1);
+    const uint64_t steps = (uint64_t)batch * (words + 1);
+    uint32_t a = 0, out_addr = 0; /* input and output words */
+    uint32_t k = 0, g = 0, p = 0; /* step within the image; group and pixel of word a */
+    uint64_t pending = 0;         /* bytes not yet written, the first lowest */
+    uint32_t fill = 0;            /* how many */
+flatten_step:
+    for (uint64_t step = 0; step < steps; step++) {
+#pragma HLS LOOP_TRIPCOUNT max = 8192
+#pragma HLS PIPELINE II = 1
+        if (k < words) {
+            const uint32_t n = (g + 1 == groups) ? last_lanes : LANES;
+            const uint64_t w = pack(act_buf[src][a]) & lane_mask(n);
+            /* the 16-byte window pending | w << 8 * fill, as (lo, hi) */
+            const uint64_t lo = pending | (w << (8 * fill));
+            const uint64_t hi = fill ? (w >> (64 - 8 * fill)) : 0;
+            if (fill + n >= LANES) {
+                unpack(lo, act_buf[1 - src][out_addr]);
+                out_addr++;
+                pending = hi;
+                fill = fill + n - LANES;
+            } else {
+                pending = lo;
+                fill += n;
+            }
+            a++;
+            if (++p == plane) {
+                p = 0;
+                g++;
+            }
+        } else {
+            if (fill) {
+                unpack(pending, act_buf[1 - src][out_addr]);
+                out_addr++;
+            }
+            pending = 0;
+            fill = 0;
+        }
+        if (++k == words + 1) {
+            k = g = p = 0;
+        }
+    }
+    return steps;
+}
+
 /* ------------------------------------------------------------------------- */
 /* Decode: packets in, commands out                                           */
 
@@ -749,6 +808,25 @@ void packet_relu(command_fifo_t& cmds, Run& r, uint64_t f) {
     r.layers++;
 }
 
+/* FLATTEN: the activations' shape, checked; a dense layer's input follows. */
+void packet_flatten(command_fifo_t& cmds, Run& r, uint64_t f) {
+    if (bits(f, SCNN_RELU_RSVD_SHIFT, SCNN_RELU_RSVD_BITS)) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
+    if (bits(f, SCNN_POOL_C_SHIFT, SCNN_POOL_DIM_BITS) != r.act.channels) return fail(r, SCNN_ERR_SHAPE, SCNN_F_CHANNELS);
+    if (bits(f, SCNN_POOL_H_SHIFT, SCNN_POOL_DIM_BITS) != r.act.height) return fail(r, SCNN_ERR_SHAPE, SCNN_F_HEIGHT);
+    if (bits(f, SCNN_POOL_W_SHIFT, SCNN_POOL_DIM_BITS) != r.act.width) return fail(r, SCNN_ERR_SHAPE, SCNN_F_WIDTH);
+    const uint64_t features = (uint64_t)r.act.channels * r.act.height * r.act.width;
+    if (features > SCNN_CFG_MAX_FC_IN) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_FC_IN);
+    if (!count_layer(r)) return;
+    Command c = command(CMD_FLATTEN, r);
+    c.layer.opcode = SCNN_OP_FLATTEN;
+    c.layer.in = r.act;
+    c.words = 1 + SCNN_FLATTEN_FIELD_WORDS;
+    cmds.write(c);
+    r.layers++;
+    r.act.channels = (uint32_t)features;
+    r.act.height = r.act.width = 1;
+}
+
 /* Expected payload length of the packets whose length does not depend on fields. */
 bool fixed_length(uint32_t opcode, uint32_t& length) {
     switch (opcode) {
@@ -758,6 +836,7 @@ bool fixed_length(uint32_t opcode, uint32_t& length) {
     case SCNN_OP_FC: length = SCNN_LAYER_FIELD_WORDS; return true;
     case SCNN_OP_POOL: length = SCNN_POOL_FIELD_WORDS; return true;
     case SCNN_OP_RELU: length = SCNN_RELU_FIELD_WORDS; return true;
+    case SCNN_OP_FLATTEN: length = SCNN_FLATTEN_FIELD_WORDS; return true;
     case SCNN_OP_OUTPUT: length = SCNN_OUT_FIELD_WORDS; return true;
     default: return false;
     }
@@ -784,7 +863,7 @@ void packet(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, pixe
     if (fixed_length(opcode, fixed) && length != fixed) return fail(r, SCNN_ERR_LENGTH, length);
     if (r.pending != (opcode == SCNN_OP_TILE)) return fail(r, SCNN_ERR_SEQUENCE, opcode);
     const bool needs_act = opcode == SCNN_OP_CONV || opcode == SCNN_OP_FC || opcode == SCNN_OP_POOL ||
-                           opcode == SCNN_OP_RELU || opcode == SCNN_OP_OUTPUT;
+                           opcode == SCNN_OP_RELU || opcode == SCNN_OP_FLATTEN || opcode == SCNN_OP_OUTPUT;
     if (needs_act && !r.have_act) return fail(r, SCNN_ERR_SEQUENCE, opcode);
 
     /* Payload. */
@@ -833,6 +912,7 @@ void packet(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, pixe
     }
     case SCNN_OP_POOL: packet_pool(cmds, r, f[0]); break;
     case SCNN_OP_RELU: packet_relu(cmds, r, f[0]); break;
+    case SCNN_OP_FLATTEN: packet_flatten(cmds, r, f[0]); break;
     case SCNN_OP_OUTPUT: {
         if (bits(f[0], SCNN_OUT_RSVD_SHIFT, SCNN_OUT_RSVD_BITS)) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
         if (!reserve(r, 1 + SCNN_TENSOR_HEAD_WORDS + r.batch * image_words(r.act))) return;
@@ -1076,6 +1156,12 @@ command_loop:
             cnt_head[layers] = c.layer.opcode | ((uint64_t)c.words << SCNN_CNT_WORDS_SHIFT);
             cnt_iters[layers] = relu(c.batch * image_words(c.layer.in), cur, act_buf);
             layers++;
+            break;
+        case CMD_FLATTEN:
+            cnt_head[layers] = c.layer.opcode | ((uint64_t)c.words << SCNN_CNT_WORDS_SHIFT);
+            cnt_iters[layers] = flatten(c.layer.in, c.batch, cur, act_buf);
+            layers++;
+            cur = 1 - cur;
             break;
         case CMD_OUTPUT: emit_tensor(out, c, layers, cur, act_buf); break;
         default: break;

@@ -16,9 +16,9 @@
 
 /* Versions.  The format version changes whenever a layout below changes. */
 enum scnn_version {
-    SCNN_FORMAT_VERSION = 2,
+    SCNN_FORMAT_VERSION = 3,
     SCNN_HW_VERSION_MAJOR = 1,
-    SCNN_HW_VERSION_MINOR = 1,
+    SCNN_HW_VERSION_MINOR = 2,
     SCNN_HW_VERSION_PATCH = 0
 };
 
@@ -65,6 +65,7 @@ enum scnn_opcode {
     SCNN_OP_TILE = 0x22,   /* requant parameters + weights of some out groups */
     SCNN_OP_POOL = 0x30,   /* max or average pooling                          */
     SCNN_OP_RELU = 0x31,   /* standalone ReLU (conv/fc fuse theirs)           */
+    SCNN_OP_FLATTEN = 0x32, /* pack the valid lanes densely, before an FC     */
     SCNN_OP_OUTPUT = 0x50, /* emit the current activations as a record        */
     SCNN_OP_END = 0x7F     /* end of program; must carry TLAST                */
 };
@@ -124,14 +125,19 @@ enum scnn_tile_fields {
 /* POOL payload: 1 field word.
  *   channels[15:0] | in_height[31:16] | in_width[47:32] | kernel[51:48] |
  *   stride[55:52] | mode[56] (0 max, 1 average) | reserved[63:57] = 0
- * RELU payload: 1 field word: channels[15:0] | height[31:16] | width[47:32] | 0 */
+ * RELU payload: 1 field word: channels[15:0] | height[31:16] | width[47:32] | 0
+ * FLATTEN payload: 1 field word, as RELU's.  (C, H, W) becomes (C*H*W, 1, 1): per
+ *   image, the valid lanes of its words, in memory order ([group][y][x], lanes
+ *   0 .. min(8, C - 8g) - 1 of group g), packed 8 to a word; the image's last word
+ *   zero-padded.  C*H*W is at most SCNN_CAP_MAX_FC_IN: it is a dense layer's input. */
 enum scnn_pool_fields {
     SCNN_POOL_FIELD_WORDS = 1,
     SCNN_POOL_C_SHIFT = 0, SCNN_POOL_H_SHIFT = 16, SCNN_POOL_W_SHIFT = 32, SCNN_POOL_DIM_BITS = 16,
     SCNN_POOL_KERNEL_SHIFT = 48, SCNN_POOL_STRIDE_SHIFT = 52, SCNN_POOL_GEOM_BITS = 4,
     SCNN_POOL_MODE_SHIFT = 56, SCNN_POOL_RSVD_SHIFT = 57, SCNN_POOL_RSVD_BITS = 7,
     SCNN_POOL_MAX = 0, SCNN_POOL_AVG = 1,
-    SCNN_RELU_FIELD_WORDS = 1, SCNN_RELU_RSVD_SHIFT = 48, SCNN_RELU_RSVD_BITS = 16
+    SCNN_RELU_FIELD_WORDS = 1, SCNN_RELU_RSVD_SHIFT = 48, SCNN_RELU_RSVD_BITS = 16,
+    SCNN_FLATTEN_FIELD_WORDS = 1
 };
 
 /* OUTPUT payload: 1 field word: tag[31:0] (echoed in the record) | reserved[63:32] = 0 */

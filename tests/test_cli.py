@@ -7,6 +7,9 @@ import sys
 import numpy as np
 
 from streamcnn import cli, golden
+from streamcnn import protocol as P
+
+HW = ".".join(map(str, P.HW_VERSION))
 
 
 def run(*args):
@@ -18,7 +21,7 @@ def test_info_json():
     r = run("info", "--device", "sim", "--json")
     assert r.returncode == 0, r.stderr
     info = json.loads(r.stdout)
-    assert info["device"] == "sim" and info["hw_version"] == "1.1.0" and info["format_version"] == 2
+    assert info["device"] == "sim" and info["hw_version"] == HW and info["format_version"] == P.FORMAT_VERSION
     assert info["macs_per_cycle"] == 64 and info["max_kernel"] == 7
 
 
@@ -27,7 +30,7 @@ def test_smoke_test_json():
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
     assert (report["topologies"], report["mismatches"], report["ok"]) == (6, 0, True)
-    assert report["capabilities"]["hw_version"] == "1.1.0"
+    assert report["capabilities"]["hw_version"] == HW
     lenet = report["lenet5"]
     assert lenet["images"] == 100 and lenet["mismatches"] == 0 and lenet["accuracy"] > 0.95
     assert lenet["latency_ms"] > 0 and lenet["images_per_s"] > 0

@@ -48,7 +48,7 @@ def send(device, words, response=RESPONSE):
 
 def test_valid_program_is_ok(device, prog):
     r = send(device, prog.words)
-    assert r.status == S.OK and r.packet is None and r.layers == 3
+    assert r.status == S.OK and r.packet is None and r.layers == 4  # conv, pool, flatten, fc
     assert r.words_consumed == len(prog.words)
 
 
@@ -187,6 +187,9 @@ def patched(device, prog, opcode, word, shift, bits, value):
     (P.Op.POOL, 0, C["SCNN_POOL_RSVD_SHIFT"], 1, 1, S.ERR_BAD_FIELD, F.RESERVED),
     (P.Op.FC, 0, C["SCNN_FC_IN_SHIFT"], 32, 8, S.ERR_SHAPE, F.IN_FEATURES),
     (P.Op.OUTPUT, 0, C["SCNN_OUT_RSVD_SHIFT"], 1, 1, S.ERR_BAD_FIELD, F.RESERVED),
+    (P.Op.FLATTEN, 0, C["SCNN_RELU_RSVD_SHIFT"] + 3, 1, 1, S.ERR_BAD_FIELD, F.RESERVED),
+    (P.Op.FLATTEN, 0, C["SCNN_POOL_C_SHIFT"], 16, 8, S.ERR_SHAPE, F.CHANNELS),
+    (P.Op.FLATTEN, 0, C["SCNN_POOL_W_SHIFT"], 16, 5, S.ERR_SHAPE, F.WIDTH),
 ])
 def test_fields(device, prog, opcode, word, shift, bits, value, status, detail):
     r, info = patched(device, prog, opcode, word, shift, bits, value)
@@ -296,4 +299,16 @@ def test_streamed_fc_tile_that_fails_is_discarded_and_the_device_recovers(device
     for cut in range(fc.offset + 1, fc.offset + 1 + fc.length, 7):
         assert send(device, prog1.words[:cut]).status == S.ERR_TRUNCATED
     r = send(device, prog1.words)
-    assert r.status == S.OK and r.layers == 3
+    assert r.status == S.OK and r.layers == 4
+
+
+def test_flatten_beyond_a_dense_layer_input_is_a_limit(device):
+    """FLATTEN of 1 x 64 x 66 would make 4,224 features, more than a dense layer takes."""
+    b = compiler._Builder()
+    c, h, w = 1, 64, 66
+    shape = P.put(c, C["SCNN_POOL_C_SHIFT"], 16) | P.put(h, C["SCNN_POOL_H_SHIFT"], 16) | P.put(w, C["SCNN_POOL_W_SHIFT"], 16)
+    b.add(P.Op.INPUT, [shape | P.put(1, C["SCNN_IN_B_SHIFT"], 16)] + [0] * (h * w), "image")
+    b.add(P.Op.FLATTEN, [shape], "flatten")
+    prog = compiler._finish(b, 1, RESPONSE, network=None, outputs=[], hw_layers=[])
+    r = send(device, prog.words)
+    assert (r.status, r.packet, r.detail) == (S.ERR_LIMIT, 1, P.Cap.MAX_FC_IN)

@@ -1,8 +1,8 @@
-"""The program compiler: network + int8 parameters + images -> one stream of 64-bit words.
+"""The program compiler: the lowered network (:mod:`.lowering`) -> one stream of 64-bit words.
 
 A program is packed once, when a network is loaded: header, the INPUT packet
 (its slot rewritten for every batch), then per accelerator layer a CONV/FC
-packet and its TILE packets, POOL or RELU packets, OUTPUT requests, END.
+packet and its TILE packets, a POOL, RELU or FLATTEN packet, OUTPUT requests, END.
 Everything is laid out in the order the hardware consumes it, so a run is
 one DMA send and one DMA receive.  docs/protocol.md documents the format;
 the constants come from hls_src/streamcnn_protocol.h via :mod:`.protocol`.
@@ -19,176 +19,17 @@ import numpy as np
 from . import protocol as P
 from .caps import Capabilities
 from .errors import InputError, LimitError, NetworkError, ProtocolError
-from .network import AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, Network, ReLU, image_words
+from .lowering import (ColumnPacking, HwLayer, check, conv_blocks, fc_weight_on_chip, groups, image_words,
+                       lower, pack_columns, requant_words, tile_groups, unpack_images, unpack_ordered, write_lanes)
+from .network import AvgPool2d, Network
 
 C = P.C
 LANES = P.LANES
+# lower and the layouts are lowering's; they are named here too, where programs are built from them
+__all__ = ["compile_network", "compile_caps_request", "CompiledProgram", "OutputSpec", "PacketInfo", "packet_header",
+           "parse_response", "Response", "LayerCounters", "tensor_from_record", "CAPS_RESPONSE_WORDS", "lower",
+           "write_lanes", "unpack_images", "HwLayer", "ColumnPacking"]
 _U64 = np.dtype("<u8")
-
-
-# -- lowering: network layers -> accelerator layers -------------------------------
-
-
-@dataclass
-class HwLayer:
-    """One accelerator layer: a Conv2d/Linear (with its ReLU fused), a pool or a ReLU."""
-
-    op: P.Op
-    layer: object
-    in_shape: tuple  # on-chip shapes, per image (a Flatten does not change them)
-    out_shape: tuple
-    names: list  # the network layers it executes
-    relu: bool = False
-    blocks_per_group: int = 0  # CONV/FC: 8x8 weight blocks per output group (in groups x kh x kw)
-    tiles: list = field(default_factory=list)  # CONV/FC: output groups of each tile, in order
-
-    @property
-    def name(self) -> str:
-        """The network layer whose output this accelerator layer produces."""
-        return self.names[-1]
-
-
-def lower(network: Network) -> list[HwLayer]:
-    """Fuse each ReLU that directly follows a Conv2d/Linear into it; Flatten costs
-    nothing (a Linear reads the on-chip buffer in order, see fc_weight_on_chip)."""
-    hw: list[HwLayer] = []
-    chip = network.input_shape  # what the on-chip buffer holds, per image
-    prev = None
-    for layer, out in zip(network.layers, network.shapes()):
-        if isinstance(layer, ReLU) and isinstance(prev, (Conv2d, Linear)):
-            hw[-1].relu = True
-            hw[-1].names.append(layer.name)
-        elif isinstance(layer, Flatten):
-            if hw:
-                hw[-1].names.append(layer.name)
-        else:
-            op = {Conv2d: P.Op.CONV, Linear: P.Op.FC, MaxPool2d: P.Op.POOL, AvgPool2d: P.Op.POOL,
-                  ReLU: P.Op.RELU}[type(layer)]
-            hw.append(HwLayer(op, layer, chip, chip if op == P.Op.RELU else out, [layer.name]))
-            chip = hw[-1].out_shape
-        prev = layer
-    if not hw:
-        raise NetworkError(f"{network.name} has no layer the accelerator executes")
-    return hw
-
-
-# -- memory layouts -------------------------------------------------------------------
-
-
-def groups(channels: int) -> int:
-    return -(-channels // LANES)
-
-
-def _as_chw(shape: tuple) -> tuple:
-    """A flat (F,) activation is held on chip as F channels of a 1x1 image."""
-    return tuple(shape) if len(shape) == 3 else (shape[0], 1, 1)
-
-
-def write_lanes(q: np.ndarray, lanes: np.ndarray) -> None:
-    """Write int8 (N, C, H, W) images into ``lanes``, a (N, groups, H, W, 8) int8 view
-    of words laid out [n][channel group][y][x] (lane = channel % 8).  Lanes beyond C
-    are left as they are: zero in every buffer the compiler makes."""
-    n, c, h, w = q.shape
-    for g in range(groups(c)):
-        part = q[:, g * LANES:(g + 1) * LANES]
-        lanes[:, g, :, :, :part.shape[1]] = part.transpose(0, 2, 3, 1)
-
-
-def unpack_images(words: np.ndarray, n: int, shape: tuple) -> np.ndarray:
-    """int8 (n, *shape) from words laid out as :func:`write_lanes` writes them."""
-    c, h, w = _as_chw(shape)
-    g = groups(c)
-    lanes = np.ascontiguousarray(words).view(np.int8).reshape(n, g, h, w, LANES).transpose(0, 1, 4, 2, 3)
-    out = lanes.reshape(n, g * LANES, h, w)[:, :c]
-    return np.ascontiguousarray(out.reshape((n,) + tuple(shape)))
-
-
-def conv_blocks(weight: np.ndarray) -> np.ndarray:
-    """int8 (out, in, kh, kw) -> 8x8 blocks [out group][in group][ky][kx][out lane][in lane]."""
-    o, i, kh, kw = weight.shape
-    padded = np.zeros((groups(o) * LANES, groups(i) * LANES, kh, kw), dtype=np.int8)
-    padded[:o, :i] = weight
-    blocks = padded.reshape(groups(o), LANES, groups(i), LANES, kh, kw).transpose(0, 2, 4, 5, 1, 3)
-    return np.ascontiguousarray(blocks)
-
-
-@dataclass(frozen=True)
-class ColumnPacking:
-    """The first layer's kernel columns carried in the input's spare lanes.
-
-    A Conv2d on C input channels with a kh x kw kernel, C * kw <= 8, leaves most
-    of the 8 lanes idle.  The host instead sends channel c * kw + j holding the
-    padded input shifted by j columns (and subsampled by the stride), and the
-    accelerator runs a kh x 1 convolution: the same sums, kw times fewer cycles,
-    the same number of input words."""
-
-    kernel_w: int
-    stride_w: int
-    pad_w: int
-    out_w: int
-
-    def write(self, q: np.ndarray, lanes: np.ndarray) -> None:
-        """Write int8 (N, C, H, W) images, column-packed, into ``lanes`` (a
-        (N, 1, H, out_w, 8) view): lane c*kw + j of (y, x) = xpad[c, y, x*sw + j].
-        Padding positions are left as they are: zero in every buffer the compiler makes."""
-        n, c, h, w = q.shape
-        for j in range(self.kernel_w):
-            src = np.arange(self.out_w) * self.stride_w + j - self.pad_w  # column in q; outside = padding
-            ok = np.flatnonzero((src >= 0) & (src < w))
-            cols = src[ok]
-            for ch in range(c):
-                lanes[:, 0, :, ok, ch * self.kernel_w + j] = q[:, ch][:, :, cols].transpose(2, 0, 1)
-
-
-def pack_columns(hw: list, caps: Capabilities, batch: int) -> Optional[ColumnPacking]:
-    """Rewrite hw[0] for column packing when it is a Conv2d that benefits and fits."""
-    first = hw[0]
-    if first.op != P.Op.CONV:
-        return None
-    conv = first.layer
-    c, h, _ = first.in_shape
-    o, _, kh, kw = conv.weight.shape
-    out_w = first.out_shape[2]
-    packed_shape = (c * kw, h, out_w)
-    if kw == 1 or c * kw > LANES or batch * image_words(packed_shape) > caps.act_words:
-        return None
-    weight = np.ascontiguousarray(conv.weight.transpose(0, 1, 3, 2)).reshape(o, c * kw, kh, 1)
-    packed = Conv2d(weight=weight, bias=conv.bias, multiplier=conv.multiplier, shift=conv.shift,
-                    stride=(conv.stride[0], 1), padding=(conv.padding[0], 0), name=conv.name)
-    hw[0] = HwLayer(P.Op.CONV, packed, packed_shape, first.out_shape, first.names, first.relu)
-    return ColumnPacking(kw, conv.stride[1], conv.padding[1], out_w)
-
-
-def fc_weight_on_chip(weight: np.ndarray, in_shape: tuple) -> np.ndarray:
-    """Permute a Linear's columns from PyTorch's flatten order (c, y, x) to the
-    order of the on-chip buffer ([group][y][x][lane]); padding lanes get 0."""
-    c, h, w = _as_chw(in_shape)
-    g = groups(c)
-    gi, y, x, lane = np.indices((g, h, w, LANES)).reshape(4, -1)
-    channel = gi * LANES + lane
-    valid = channel < c
-    on_chip = np.zeros((weight.shape[0], g * h * w * LANES), dtype=np.int8)
-    on_chip[:, np.flatnonzero(valid)] = weight[:, (channel * h * w + y * w + x)[valid]]
-    return on_chip[:, :, None, None]
-
-
-def requant_words(layer) -> np.ndarray:
-    """One word per output channel, padded to whole groups with zeros."""
-    n = layer.weight.shape[0]
-    words = np.zeros(groups(n) * LANES, dtype=np.uint64)
-    words[:n] = (
-        (layer.bias.astype(np.int64) & 0xFFFFFFFF).astype(np.uint64)
-        | (layer.multiplier.astype(np.uint64) << np.uint64(C["SCNN_RQ_MULT_SHIFT"]))
-        | (layer.shift.astype(np.uint64) << np.uint64(C["SCNN_RQ_SHIFT_SHIFT"]))
-    )
-    return words
-
-
-def tile_groups(blocks_per_group: int, out_groups: int, caps: Capabilities) -> int:
-    """Output groups per tile: as many as the tile buffers hold, balanced across tiles."""
-    most = min(caps.tile_channels // LANES, caps.weight_entries // blocks_per_group)
-    tiles = -(-out_groups // most)
-    return -(-out_groups // tiles)
 
 
 # -- packets --------------------------------------------------------------------------
@@ -220,6 +61,9 @@ class OutputSpec:
     layer: str  # network layer name
     shape: tuple  # per-image shape in the network (flattened if a Flatten followed)
     words: int  # on-chip words per image
+    #: chip slot -> flatten position, when the values are not in the natural order of their
+    #: shape (a FLATTEN pass's dense output); None otherwise
+    order: Optional[np.ndarray] = None
 
 
 class _Builder:
@@ -273,7 +117,7 @@ class CompiledProgram:
         if self.columns is not None:
             self.columns.write(q, lanes)
         else:
-            write_lanes(q, lanes)
+            write_lanes(q.reshape((self.batch,) + self.input_layout), lanes)  # flattened if the network starts so
         self.words[self.input_offset] = packet_header(P.Op.INPUT, payload)
 
     def layer_bytes(self) -> dict:
@@ -329,15 +173,16 @@ def compile_network(network: Network, caps: Capabilities, batch: int = 1, *,
     ``all_layers`` the program asks for every accelerator layer's output;
     ``column_packing`` lets a first Conv2d with few channels use the idle lanes
     (:class:`ColumnPacking`)."""
-    network.check(caps, batch)
-    hw = lower(network)
-    columns = pack_columns(hw, caps, batch) if column_packing else None
+    plan = check(network, caps, batch)
+    if not plan.layers:
+        raise NetworkError(f"{network.name} has no layer the accelerator executes")
+    columns = pack_columns(plan, caps, batch) if column_packing else None
+    hw = plan.layers
     b = _Builder()
-    shape = hw[0].in_shape
-    c, h, w = _as_chw(shape)
+    c, h, w = plan.input_shape
     fields = [P.put(c, C["SCNN_IN_C_SHIFT"], 16) | P.put(h, C["SCNN_IN_H_SHIFT"], 16)
               | P.put(w, C["SCNN_IN_W_SHIFT"], 16) | P.put(batch, C["SCNN_IN_B_SHIFT"], 16)]
-    input_offset = b.add(P.Op.INPUT, fields + [0] * (batch * image_words(shape)), f"{batch} input images")
+    input_offset = b.add(P.Op.INPUT, fields + [0] * (batch * image_words(plan.input_shape)), f"{batch} input images")
     outputs: list[OutputSpec] = []
     weight_words = 0
     shape_of = {layer.name: out for layer, out in zip(network.layers, network.shapes())}
@@ -345,33 +190,36 @@ def compile_network(network: Network, caps: Capabilities, batch: int = 1, *,
     def request_output(layer: HwLayer) -> None:
         tag = len(outputs)
         b.add(P.Op.OUTPUT, [P.put(tag, C["SCNN_OUT_TAG_SHIFT"], C["SCNN_OUT_TAG_BITS"])], f"output of {layer.name}")
-        outputs.append(OutputSpec(tag, layer.name, shape_of[layer.name], image_words(layer.out_shape)))
+        order = layer.out_order if layer.op == P.Op.FLATTEN else None
+        outputs.append(OutputSpec(tag, layer.name, shape_of[layer.name], image_words(layer.out_shape), order))
+
+    def shape_word(shape: tuple) -> int:
+        sc, sh, sw = shape
+        return (P.put(sc, C["SCNN_POOL_C_SHIFT"], C["SCNN_POOL_DIM_BITS"])
+                | P.put(sh, C["SCNN_POOL_H_SHIFT"], C["SCNN_POOL_DIM_BITS"])
+                | P.put(sw, C["SCNN_POOL_W_SHIFT"], C["SCNN_POOL_DIM_BITS"]))
 
     for i, layer in enumerate(hw):
         b.layer = layer.names[0]  # the conv/dense/pool/relu layer itself (its output may carry a later name)
         if layer.op in (P.Op.CONV, P.Op.FC):
             weight_words += _add_weighted(b, layer, caps)
         elif layer.op == P.Op.POOL:
-            pc, ph, pw = layer.in_shape
-            f = (P.put(pc, C["SCNN_POOL_C_SHIFT"], 16) | P.put(ph, C["SCNN_POOL_H_SHIFT"], 16)
-                 | P.put(pw, C["SCNN_POOL_W_SHIFT"], 16)
-                 | P.put(layer.layer.kernel_size, C["SCNN_POOL_KERNEL_SHIFT"], 4)
-                 | P.put(layer.layer.stride, C["SCNN_POOL_STRIDE_SHIFT"], 4)
+            f = (shape_word(layer.in_shape)
+                 | P.put(layer.layer.kernel_size, C["SCNN_POOL_KERNEL_SHIFT"], C["SCNN_POOL_GEOM_BITS"])
+                 | P.put(layer.layer.stride, C["SCNN_POOL_STRIDE_SHIFT"], C["SCNN_POOL_GEOM_BITS"])
                  | P.put(C["SCNN_POOL_AVG"] if isinstance(layer.layer, AvgPool2d) else C["SCNN_POOL_MAX"],
                          C["SCNN_POOL_MODE_SHIFT"], 1))
             b.add(P.Op.POOL, [f], layer.name)
-        else:  # RELU
-            rc, rh, rw = _as_chw(layer.in_shape)
-            b.add(P.Op.RELU, [P.put(rc, C["SCNN_POOL_C_SHIFT"], 16) | P.put(rh, C["SCNN_POOL_H_SHIFT"], 16)
-                              | P.put(rw, C["SCNN_POOL_W_SHIFT"], 16)], layer.name)
+        else:  # RELU, FLATTEN: the shape of the activations they take
+            b.add(layer.op, [shape_word(layer.in_shape)], layer.name)
         b.layer = None
         if all_layers or i == len(hw) - 1:
             request_output(layer)
     record_words = sum(1 + C["SCNN_TENSOR_HEAD_WORDS"] + batch * o.words for o in outputs)
     prog = _finish(b, batch, record_words + caps.response_reserve_words, network=network, outputs=outputs,
                    hw_layers=hw, input_offset=input_offset, input_shape=network.input_shape,
-                   input_layout=_as_chw(shape), columns=columns)
-    prog.stats = {"weight_words": weight_words, "input_words": batch * image_words(shape),
+                   input_layout=plan.input_shape, columns=columns)
+    prog.stats = {"weight_words": weight_words, "input_words": batch * image_words(plan.input_shape),
                   "program_words": len(prog.words), "response_words": prog.response_words}
     for what, words in (("program", len(prog.words)), ("response", prog.response_words)):
         if words > caps.max_program_words:
@@ -392,7 +240,7 @@ def _add_weighted(b: _Builder, hw: HwLayer, caps: Capabilities) -> int:
         w0 = (P.put(ic, C["SCNN_CONV_INC_SHIFT"], 16) | P.put(ih, C["SCNN_CONV_INH_SHIFT"], 16)
               | P.put(iw, C["SCNN_CONV_INW_SHIFT"], 16) | P.put(layer.weight.shape[0], C["SCNN_CONV_OUTC_SHIFT"], 16))
     else:
-        blocks = conv_blocks(fc_weight_on_chip(layer.weight, hw.in_shape))
+        blocks = conv_blocks(fc_weight_on_chip(layer.weight, hw.in_order))
         kh = kw = sh = sw = 1
         ph = pw = 0
         w0 = (P.put(LANES * image_words(hw.in_shape), C["SCNN_FC_IN_SHIFT"], C["SCNN_FC_IN_BITS"])
@@ -428,10 +276,16 @@ def _add_weighted(b: _Builder, hw: HwLayer, caps: Capabilities) -> int:
 
 @dataclass
 class LayerCounters:
-    opcode: int
+    """One accelerator layer's counters from the status trailer."""
+
+    opcode: P.Op  # an int if the accelerator reports an opcode this driver does not know
     tiles: int
-    words: int
-    iterations: int
+    words: int  # stream words of the layer's packets
+    iterations: int  # of its pipelined inner loop
+
+    def __repr__(self) -> str:
+        op = self.opcode.name if isinstance(self.opcode, P.Op) else f"opcode {self.opcode:#04x}"
+        return f"LayerCounters({op}, tiles={self.tiles}, words={self.words}, iterations={self.iterations})"
 
 
 @dataclass
@@ -469,7 +323,9 @@ def parse_response(words: np.ndarray) -> Response:
             counters = []
             for j in range(layers):
                 head, iters = int(words[i + 3 + 2 * j]), int(words[i + 4 + 2 * j])
-                counters.append(LayerCounters(P.field(head, 0, 8), P.field(head, C["SCNN_CNT_TILES_SHIFT"], 24),
+                op = P.field(head, 0, 8)
+                counters.append(LayerCounters(P.Op(op) if op in P.Op._value2member_map_ else op,
+                                              P.field(head, C["SCNN_CNT_TILES_SHIFT"], 24),
                                               P.field(head, C["SCNN_CNT_WORDS_SHIFT"], 32), iters))
             status = P.field(w, C["SCNN_ST_STATUS_SHIFT"], 16)
             try:
@@ -498,5 +354,6 @@ def tensor_from_record(payload: np.ndarray, spec: OutputSpec, batch: int) -> np.
     hw_shape = (channels, h, w)
     if len(data) != batch * image_words(hw_shape):
         raise ProtocolError(f"tensor record of {hw_shape} x {batch} has {len(data)} data words")
-    out = unpack_images(data, batch, hw_shape)
-    return out.reshape((batch,) + tuple(spec.shape))
+    if spec.order is not None:
+        return unpack_ordered(data, batch, spec.order, int(np.prod(spec.shape))).reshape((batch,) + tuple(spec.shape))
+    return unpack_images(data, batch, hw_shape).reshape((batch,) + tuple(spec.shape))

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 
 from . import protocol as P
 from .caps import Capabilities
-from .compiler import CompiledProgram, HwLayer, groups
-from .network import Conv2d, image_words
+from .compiler import CompiledProgram
+from .lowering import HwLayer, groups, image_words
+from .network import Conv2d
 
 C = P.C
 CLOCK_HZ = 100e6
@@ -33,7 +34,7 @@ DMA_BYTES_PER_CYCLE = 8
 #: Pipeline depths (cycles to fill and drain) of the pipelined loops; assumptions to be
 #: checked against Vitis HLS's schedule.  "stream" is decode's per-packet cost beyond its
 #: words (the CRC compare and the checks), "copy" the FIFO-to-buffer copies.
-DEPTH = {"stream": 3, "copy": 3, "conv": 12, "pool": 5, "relu": 3, "output": 3}
+DEPTH = {"stream": 3, "copy": 3, "conv": 12, "pool": 5, "relu": 3, "flatten": 3, "output": 3}
 #: FIFO depths of hls_src/streamcnn.cpp (CMD_FIFO_DEPTH, PIXEL_FIFO_DEPTH); the prefetch
 #: FIFO's depth is a capability.  tests/test_cycles.py reads them from the C++.
 COMMAND_FIFO = 16
@@ -71,6 +72,10 @@ def layer_work(hw: HwLayer, batch: int, stream_words: int) -> LayerCycles:
         k = hw.layer.kernel_size
         iterations = batch * groups(hw.out_shape[0]) * pixels * k * ((k + 1) // 2)  # two taps of a window row a cycle
         compute = iterations + DEPTH["pool"]  # one pipeline over every pixel's window
+        macs = 0
+    elif hw.op == P.Op.FLATTEN:  # a step per input word, and one per image for its last word
+        iterations = batch * (image_words(hw.in_shape) + 1)
+        compute = iterations + DEPTH["flatten"]
         macs = 0
     else:  # RELU, in place
         iterations = batch * image_words(hw.in_shape)
@@ -198,7 +203,7 @@ def model(program: CompiledProgram, caps: Capabilities) -> dict:
         else:
             t.read(p.length + DEPTH["stream"])
             t.command()
-            if p.opcode in (P.Op.POOL, P.Op.RELU):
+            if p.opcode in (P.Op.POOL, P.Op.RELU, P.Op.FLATTEN):
                 t.run(row.compute)
             elif p.opcode == P.Op.OUTPUT:
                 t.run(1 + C["SCNN_TENSOR_HEAD_WORDS"] + program.batch * next(outputs).words + DEPTH["output"])
@@ -208,7 +213,7 @@ def model(program: CompiledProgram, caps: Capabilities) -> dict:
                 t.run(C["SCNN_TRAILER_HEAD_WORDS"] + C["SCNN_COUNTER_WORDS"] * n_layers)
         if row is not None:
             row.wait += t.wait - wait_before
-            finished = (p.opcode in (P.Op.POOL, P.Op.RELU)
+            finished = (p.opcode in (P.Op.POOL, P.Op.RELU, P.Op.FLATTEN)
                         or (p.opcode == P.Op.TILE and tiles_done[p.layer] == len(hw_of[p.layer].tiles)))
             if finished:
                 n_layers += 1

@@ -21,7 +21,7 @@ from typing import Optional, Union
 import numpy as np
 
 from .caps import Capabilities
-from .errors import InputError, LimitError, NetworkError
+from .errors import InputError, NetworkError
 
 Shape = tuple  # (C, H, W) before Flatten, (F,) after
 
@@ -210,17 +210,6 @@ LAYER_TYPES = (Conv2d, Linear, MaxPool2d, AvgPool2d, ReLU, Flatten)
 OUT_OF_RANGE_FACTOR = 2
 
 
-def _groups(channels: int, lanes: int) -> int:
-    return -(-channels // lanes)
-
-
-def image_words(shape: Shape, lanes: int = 8) -> int:
-    """Words one image's activations of ``shape`` occupy on chip: channel groups x H x W
-    (a flat (F,) activation is F channels of a 1x1 image)."""
-    c, h, w = tuple(shape) if len(shape) == 3 else (shape[0], 1, 1)
-    return _groups(c, lanes) * h * w
-
-
 @dataclass(eq=False)
 class Network:
     """An int8 CNN: input shape (C, H, W), input scale and a list of layers."""
@@ -315,74 +304,31 @@ class Network:
             raise NetworkError(f"{self.name} has no output scale")
         return q.astype(np.float32) * np.float32(self.output_scale)
 
-    # -- limits ----------------------------------------------------------------
+    # -- limits (the hardware plan: streamcnn.lowering) ---------------------------
 
     def hardware_layers(self) -> int:
-        """Layers the accelerator counts: a ReLU right after Conv2d/Linear is fused, Flatten is free."""
-        n, prev = 0, None
-        for layer in self.layers:
-            fused = isinstance(layer, ReLU) and isinstance(prev, (Conv2d, Linear))
-            if not fused and not isinstance(layer, Flatten):
-                n += 1
-            prev = layer
-        return n
+        """Layers the accelerator counts: a ReLU right after Conv2d/Linear is fused, a Flatten
+        is free or a FLATTEN pass (see :func:`streamcnn.lowering.lower`)."""
+        from .lowering import lower
 
-    def image_words(self, lanes: int = 8) -> int:
+        return len(lower(self).layers)
+
+    def image_words(self) -> int:
         """The most activation words one image occupies in an on-chip buffer."""
-        return max(image_words(shape, lanes) for shape in [self.input_shape] + self.shapes())
+        from .lowering import lower
+
+        return lower(self).image_words()
 
     def max_batch(self, caps: Capabilities) -> int:
         """The largest batch whose activations fit the device's buffers."""
-        return min(caps.max_batch, caps.act_words // self.image_words(caps.lanes))
+        return min(caps.max_batch, caps.act_words // self.image_words())
 
     def check(self, caps: Capabilities, batch: int = 1) -> None:
         """Raise :class:`LimitError` naming the layer and the limit if this network,
         at this batch size, does not fit the device."""
+        from .lowering import check
 
-        def limit(layer: str, what: str, value: int, maximum: int, cap: str) -> None:
-            if value > maximum:
-                where = self.name if layer == self.name else f"{self.name}: {layer}"  # whole-network limits
-                raise LimitError(
-                    f"{where}: {what} is {value}, the device's maximum is {maximum} ({cap})",
-                    layer=layer, limit=cap, value=value, maximum=maximum,
-                )
-
-        lanes = caps.lanes
-        c, h, w = self.input_shape
-        limit("input", "channels", c, caps.max_channels, "max_channels")
-        limit("input", "height", h, caps.max_dim, "max_dim")
-        limit("input", "width", w, caps.max_dim, "max_dim")
-        limit(self.name, "batch size", batch, caps.max_batch, "max_batch")
-        limit(self.name, "accelerator layers", self.hardware_layers(), caps.max_layers, "max_layers")
-        shape = chip = self.input_shape  # chip: what the on-chip buffer holds (Flatten changes nothing)
-        for layer in self.layers:
-            out = layer.output_shape(shape)
-            n = layer.name
-            if isinstance(layer, Conv2d):
-                kh, kw = layer.kernel_size
-                for i, dim in enumerate(("height", "width")):
-                    limit(n, f"kernel {dim}", layer.kernel_size[i], caps.max_kernel, "max_kernel")
-                    limit(n, f"stride ({dim})", layer.stride[i], caps.max_stride, "max_stride")
-                    limit(n, f"padding ({dim})", layer.padding[i], caps.max_pad, "max_pad")
-                limit(n, "output channels", out[0], caps.max_channels, "max_channels")
-                limit(n, "output height", out[1], caps.max_dim, "max_dim")
-                limit(n, "output width", out[2], caps.max_dim, "max_dim")
-                limit(n, "weight blocks per output group (input groups x kh x kw)",
-                      _groups(shape[0], lanes) * kh * kw, caps.weight_entries, "weight_entries")
-            elif isinstance(layer, Linear):
-                hw_in = lanes * image_words(chip, lanes)
-                limit(n, "input features (channels padded to a multiple of 8)", hw_in, caps.max_fc_in, "max_fc_in")
-                limit(n, "output features", out[0], caps.max_fc_out, "max_fc_out")
-                limit(n, "weight blocks per output group", hw_in // lanes, caps.weight_entries, "weight_entries")
-            elif isinstance(layer, (MaxPool2d, AvgPool2d)):
-                limit(n, "pooling kernel", layer.kernel_size, caps.max_pool_kernel, "max_pool_kernel")
-                limit(n, "pooling stride", layer.stride, caps.max_pool_stride, "max_pool_stride")
-            shape = out
-            if not isinstance(layer, (Flatten, ReLU)):
-                chip = out
-        words = self.image_words(lanes)
-        limit(self.name, f"activation words of a batch of {batch} ({words} per image)", batch * words,
-              caps.act_words, "act_words")
+        check(self, caps, batch)
 
     # -- files -------------------------------------------------------------------
 

@@ -215,6 +215,8 @@ static void fix_lengths(std::vector<uint64_t>& w, size_t max_words) {
             const uint64_t k = field(f0, SCNN_POOL_KERNEL_SHIFT, 4), st = field(f0, SCNN_POOL_STRIDE_SHIFT, 4);
             h = (st && h >= k) ? (h - k) / st + 1 : 0;
             wd = (st && wd >= k) ? (wd - k) / st + 1 : 0;
+        } else if (op == SCNN_OP_FLATTEN && len == 1) {
+            c = c * h * wd, h = wd = 1;
         }
         if (want != len && w.size() - len + want <= max_words) {
             if (want > len)

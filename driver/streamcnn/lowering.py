@@ -1,0 +1,336 @@
+"""Lowering: a :class:`Network`'s layers -> the accelerator's layers, and where each tensor lives.
+
+This is the hardware plan, in one place: which network layers each accelerator layer
+executes (a ReLU after a Conv2d/Linear is fused into it; a Flatten is free, done on the
+host, or a FLATTEN pass), the on-chip shape of every tensor, the order its values take in
+the words, and the limits of the device the plan must fit.  :mod:`.compiler` encodes the
+plan into words; :meth:`Network.check` and the cycle model read the same plan.
+
+On chip an activation of shape (C, H, W) is, per image, ``groups(C) * H * W`` 64-bit
+words laid out [channel group][y][x], lane l of group g holding channel 8g + l (lanes
+beyond C are zero).  A flat (F,) activation is F channels of a 1 x 1 image.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from . import protocol as P
+from .caps import Capabilities
+from .errors import LimitError
+from .network import AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, Network, ReLU
+
+LANES = P.LANES
+Shape = tuple
+
+
+def groups(channels: int) -> int:
+    """Words one pixel of ``channels`` channels takes: channel groups of 8."""
+    return -(-channels // LANES)
+
+
+def as_chw(shape: Shape) -> Shape:
+    """A flat (F,) activation is held on chip as F channels of a 1x1 image."""
+    return tuple(shape) if len(shape) == 3 else (shape[0], 1, 1)
+
+
+def image_words(shape: Shape) -> int:
+    """Words one image's activations of ``shape`` occupy on chip: channel groups x H x W."""
+    c, h, w = as_chw(shape)
+    return groups(c) * h * w
+
+
+def chip_order(shape: Shape) -> np.ndarray:
+    """For every (word, lane) slot of one image of ``shape`` on chip, in memory order, the
+    position of its value in PyTorch's flatten order (c, y, x); -1 for a padding lane."""
+    c, h, w = as_chw(shape)
+    g, y, x, lane = np.indices((groups(c), h, w, LANES)).reshape(4, -1)
+    channel = g * LANES + lane
+    return np.where(channel < c, (channel * h + y) * w + x, -1)
+
+
+def flattened_order(shape: Shape) -> np.ndarray:
+    """The slots of a FLATTEN pass's output: the valid lanes of ``shape``'s words, packed
+    densely in memory order, then zero padding to a whole word."""
+    valid = chip_order(shape)
+    valid = valid[valid >= 0]
+    return np.concatenate([valid, np.full(groups(len(valid)) * LANES - len(valid), -1)])
+
+
+@dataclass
+class HwLayer:
+    """One accelerator layer: a Conv2d/Linear (with its ReLU fused), a pool, a ReLU, or a
+    FLATTEN pass that packs the valid lanes of a (C, H, W) tensor densely for a Linear."""
+
+    op: P.Op
+    layer: object  # the network layer it executes (FLATTEN: the Flatten)
+    in_shape: tuple  # on-chip shapes, per image
+    out_shape: tuple
+    names: list  # the network layers it executes
+    relu: bool = False
+    #: where the values of this layer's input sit on chip (chip_order of in_shape unless a
+    #: FLATTEN pass packed them); a Linear's weight columns follow it
+    in_order: Optional[np.ndarray] = None
+    blocks_per_group: int = 0  # CONV/FC: 8x8 weight blocks per output group (in groups x kh x kw)
+    tiles: list = field(default_factory=list)  # CONV/FC: output groups of each tile, in order
+
+    @property
+    def name(self) -> str:
+        """The network layer whose output this accelerator layer produces."""
+        return self.names[-1]
+
+    @property
+    def out_order(self) -> np.ndarray:
+        """Where the values of this layer's output sit on chip."""
+        return flattened_order(self.in_shape) if self.op == P.Op.FLATTEN else chip_order(self.out_shape)
+
+
+@dataclass
+class Plan:
+    """The lowered network: the on-chip shape and order of the images the INPUT packet
+    carries, and the accelerator layers in program order."""
+
+    input_shape: Shape  # on chip, per image
+    input_order: np.ndarray  # chip slot -> position in the network's flattened input
+    layers: list
+
+    def image_words(self) -> int:
+        """The most activation words one image occupies in an on-chip buffer."""
+        return max([image_words(self.input_shape)] + [image_words(hw.out_shape) for hw in self.layers])
+
+    # the plan reads as its layers, in program order
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def __getitem__(self, i):
+        return self.layers[i]
+
+
+def _next_is_linear(layers: list, i: int) -> bool:
+    """Whether the layers after index i reach a Linear through nothing but ReLUs."""
+    for layer in layers[i + 1:]:
+        if isinstance(layer, Linear):
+            return True
+        if not isinstance(layer, ReLU):
+            return False
+    return False
+
+
+def lower(network: Network) -> Plan:
+    """The accelerator layers of ``network``.
+
+    A ReLU right after a Conv2d/Linear is fused into it.  A Flatten is free when the words
+    already hold only real values (a multiple of 8 channels, or one pixel) or when nothing
+    dense follows; at the very start it is done by the host (the INPUT packet carries the
+    images flattened); before a Linear it is otherwise a FLATTEN pass, which packs the
+    valid lanes densely so that the Linear streams only real weights."""
+    layers = network.layers
+    chip = network.input_shape
+    order = chip_order(chip)
+    if layers and isinstance(layers[0], Flatten):
+        chip = (int(np.prod(chip)),)
+        order = np.concatenate([np.arange(chip[0]), np.full(image_words(chip) * LANES - chip[0], -1)])
+    input_shape, input_order = as_chw(chip), order
+    hw: list[HwLayer] = []
+    prev = None
+    for i, (layer, out) in enumerate(zip(layers, network.shapes())):
+        if isinstance(layer, ReLU) and isinstance(prev, (Conv2d, Linear)):
+            hw[-1].relu = True
+            hw[-1].names.append(layer.name)
+        elif isinstance(layer, Flatten):
+            c, h, w = as_chw(chip)
+            if i > 0 and c % LANES and h * w > 1 and _next_is_linear(layers, i):
+                hw.append(HwLayer(P.Op.FLATTEN, layer, as_chw(chip), (int(np.prod(chip)), 1, 1), [layer.name],
+                                  in_order=order))
+                chip, order = hw[-1].out_shape, hw[-1].out_order
+            elif hw:
+                hw[-1].names.append(layer.name)
+        else:
+            op = {Conv2d: P.Op.CONV, Linear: P.Op.FC, MaxPool2d: P.Op.POOL, AvgPool2d: P.Op.POOL,
+                  ReLU: P.Op.RELU}[type(layer)]
+            hw.append(HwLayer(op, layer, as_chw(chip), as_chw(chip) if op == P.Op.RELU else as_chw(out),
+                              [layer.name], in_order=order))
+            chip = hw[-1].out_shape
+            order = order if op == P.Op.RELU else hw[-1].out_order
+        prev = layer
+    return Plan(input_shape, input_order, hw)
+
+
+# -- the device's limits ----------------------------------------------------------------
+
+
+def check(network: Network, caps: Capabilities, batch: int = 1) -> Plan:
+    """Raise :class:`LimitError` naming the layer and the limit if ``network``, at this batch
+    size, does not fit the device; return its plan otherwise."""
+
+    def limit(layer: str, what: str, value: int, maximum: int, cap: str, hint: str = "") -> None:
+        if value > maximum:
+            where = network.name if layer == network.name else f"{network.name}: {layer}"  # whole-network limits
+            raise LimitError(
+                f"{where}: {what} is {value}, the device's maximum is {maximum} ({cap}){hint}",
+                layer=layer, limit=cap, value=value, maximum=maximum,
+            )
+
+    c, h, w = network.input_shape
+    limit("input", "channels", c, caps.max_channels, "max_channels")
+    limit("input", "height", h, caps.max_dim, "max_dim")
+    limit("input", "width", w, caps.max_dim, "max_dim")
+    limit(network.name, "batch size", batch, caps.max_batch, "max_batch")
+    plan = lower(network)
+    limit(network.name, "accelerator layers", len(plan.layers), caps.max_layers, "max_layers")
+    for hw in plan.layers:
+        n, layer = hw.names[0], hw.layer
+        if hw.op == P.Op.CONV:
+            for i, dim in enumerate(("height", "width")):
+                limit(n, f"kernel {dim}", layer.kernel_size[i], caps.max_kernel, "max_kernel")
+                limit(n, f"stride ({dim})", layer.stride[i], caps.max_stride, "max_stride")
+                limit(n, f"padding ({dim})", layer.padding[i], caps.max_pad, "max_pad")
+            limit(n, "output channels", hw.out_shape[0], caps.max_channels, "max_channels")
+            limit(n, "output height", hw.out_shape[1], caps.max_dim, "max_dim")
+            limit(n, "output width", hw.out_shape[2], caps.max_dim, "max_dim")
+            kh, kw = layer.kernel_size
+            limit(n, "weight blocks per output group (input groups x kh x kw)",
+                  groups(hw.in_shape[0]) * kh * kw, caps.weight_entries, "weight_entries")
+        elif hw.op == P.Op.FC:
+            hw_in = LANES * image_words(hw.in_shape)
+            padded = hw_in - int(np.count_nonzero(hw.in_order >= 0))
+            detail = f"input features ({padded} of them padding lanes)" if padded >= LANES else "input features"
+            hint = "; shrink the tensor before the Flatten (pooling, a stride) or the Linear's inputs"
+            limit(n, detail, hw_in, caps.max_fc_in, "max_fc_in", hint)
+            limit(n, "output features", hw.out_shape[0], caps.max_fc_out, "max_fc_out")
+            limit(n, "weight blocks per output group", hw_in // LANES, caps.weight_entries, "weight_entries")
+        elif hw.op == P.Op.FLATTEN:
+            limit(n, "flattened features", hw.out_shape[0], caps.max_fc_in, "max_fc_in",
+                  "; shrink the tensor before the Flatten (pooling, a stride)")
+        elif hw.op == P.Op.POOL:
+            limit(n, "pooling kernel", layer.kernel_size, caps.max_pool_kernel, "max_pool_kernel")
+            limit(n, "pooling stride", layer.stride, caps.max_pool_stride, "max_pool_stride")
+    limit("input (flattened on the host)", "channels", plan.input_shape[0], caps.max_channels, "max_channels")
+    words = plan.image_words()
+    limit(network.name, f"activation words of a batch of {batch} ({words} per image)", batch * words,
+          caps.act_words, "act_words")
+    return plan
+
+
+# -- memory layouts ---------------------------------------------------------------------------
+
+
+def write_lanes(q: np.ndarray, lanes: np.ndarray) -> None:
+    """Write int8 (N, C, H, W) images into ``lanes``, a (N, groups, H, W, 8) int8 view
+    of words laid out [n][channel group][y][x] (lane = channel % 8).  Lanes beyond C
+    are left as they are: zero in every buffer the compiler makes."""
+    n, c, h, w = q.shape
+    for g in range(groups(c)):
+        part = q[:, g * LANES:(g + 1) * LANES]
+        lanes[:, g, :, :, :part.shape[1]] = part.transpose(0, 2, 3, 1)
+
+
+def unpack_images(words: np.ndarray, n: int, shape: tuple) -> np.ndarray:
+    """int8 (n, *shape) from words laid out as :func:`write_lanes` writes them."""
+    c, h, w = as_chw(shape)
+    g = groups(c)
+    lanes = np.ascontiguousarray(words).view(np.int8).reshape(n, g, h, w, LANES).transpose(0, 1, 4, 2, 3)
+    out = lanes.reshape(n, g * LANES, h, w)[:, :c]
+    return np.ascontiguousarray(out.reshape((n,) + tuple(shape)))
+
+
+def unpack_ordered(words: np.ndarray, n: int, order: np.ndarray, size: int) -> np.ndarray:
+    """int8 (n, size) flat values from words whose slots hold the values at ``order``."""
+    slots = np.ascontiguousarray(words).view(np.int8).reshape(n, -1)
+    out = np.zeros((n, size), np.int8)
+    valid = order >= 0
+    out[:, order[valid]] = slots[:, valid]
+    return out
+
+
+def conv_blocks(weight: np.ndarray) -> np.ndarray:
+    """int8 (out, in, kh, kw) -> 8x8 blocks [out group][in group][ky][kx][out lane][in lane]."""
+    o, i, kh, kw = weight.shape
+    padded = np.zeros((groups(o) * LANES, groups(i) * LANES, kh, kw), dtype=np.int8)
+    padded[:o, :i] = weight
+    blocks = padded.reshape(groups(o), LANES, groups(i), LANES, kh, kw).transpose(0, 2, 4, 5, 1, 3)
+    return np.ascontiguousarray(blocks)
+
+
+def fc_weight_on_chip(weight: np.ndarray, in_order: np.ndarray) -> np.ndarray:
+    """A Linear's weight columns permuted from PyTorch's flatten order to the order its input
+    has on chip (``in_order``: chip slot -> flatten position); padding slots get 0.  Returned
+    as (out, slots, 1, 1): a 1x1 convolution over the on-chip words."""
+    on_chip = np.zeros((weight.shape[0], len(in_order)), dtype=np.int8)
+    valid = in_order >= 0
+    on_chip[:, valid] = weight[:, in_order[valid]]
+    return on_chip[:, :, None, None]
+
+
+@dataclass(frozen=True)
+class ColumnPacking:
+    """The first layer's kernel columns carried in the input's spare lanes.
+
+    A Conv2d on C input channels with a kh x kw kernel, C * kw <= 8, leaves most
+    of the 8 lanes idle.  The host instead sends channel c * kw + j holding the
+    padded input shifted by j columns (and subsampled by the stride), and the
+    accelerator runs a kh x 1 convolution: the same sums, kw times fewer cycles,
+    the same number of input words."""
+
+    kernel_w: int
+    stride_w: int
+    pad_w: int
+    out_w: int
+
+    def write(self, q: np.ndarray, lanes: np.ndarray) -> None:
+        """Write int8 (N, C, H, W) images, column-packed, into ``lanes`` (a
+        (N, 1, H, out_w, 8) view): lane c*kw + j of (y, x) = xpad[c, y, x*sw + j].
+        Padding positions are left as they are: zero in every buffer the compiler makes."""
+        n, c, h, w = q.shape
+        for j in range(self.kernel_w):
+            src = np.arange(self.out_w) * self.stride_w + j - self.pad_w  # column in q; outside = padding
+            ok = np.flatnonzero((src >= 0) & (src < w))
+            cols = src[ok]
+            for ch in range(c):
+                lanes[:, 0, :, ok, ch * self.kernel_w + j] = q[:, ch][:, :, cols].transpose(2, 0, 1)
+
+
+def pack_columns(plan: Plan, caps: Capabilities, batch: int) -> Optional[ColumnPacking]:
+    """Rewrite the plan's first layer for column packing when it is a Conv2d that benefits
+    and fits."""
+    first = plan.layers[0]
+    if first.op != P.Op.CONV:
+        return None
+    conv = first.layer
+    c, h, _ = first.in_shape
+    o, _, kh, kw = conv.weight.shape
+    out_w = first.out_shape[2]
+    packed_shape = (c * kw, h, out_w)
+    if kw == 1 or c * kw > LANES or batch * image_words(packed_shape) > caps.act_words:
+        return None
+    weight = np.ascontiguousarray(conv.weight.transpose(0, 1, 3, 2)).reshape(o, c * kw, kh, 1)
+    packed = Conv2d(weight=weight, bias=conv.bias, multiplier=conv.multiplier, shift=conv.shift,
+                    stride=(conv.stride[0], 1), padding=(conv.padding[0], 0), name=conv.name)
+    plan.layers[0] = HwLayer(P.Op.CONV, packed, packed_shape, first.out_shape, first.names, first.relu,
+                             in_order=chip_order(packed_shape))
+    plan.input_shape = packed_shape
+    return ColumnPacking(kw, conv.stride[1], conv.padding[1], out_w)
+
+
+def requant_words(layer) -> np.ndarray:
+    """One word per output channel, padded to whole groups with zeros."""
+    n = layer.weight.shape[0]
+    words = np.zeros(groups(n) * LANES, dtype=np.uint64)
+    words[:n] = (
+        (layer.bias.astype(np.int64) & 0xFFFFFFFF).astype(np.uint64)
+        | (layer.multiplier.astype(np.uint64) << np.uint64(P.C["SCNN_RQ_MULT_SHIFT"]))
+        | (layer.shift.astype(np.uint64) << np.uint64(P.C["SCNN_RQ_SHIFT_SHIFT"]))
+    )
+    return words
+
+
+def tile_groups(blocks_per_group: int, out_groups: int, caps: Capabilities) -> int:
+    """Output groups per tile: as many as the tile buffers hold, balanced across tiles."""
+    most = min(caps.tile_channels // LANES, caps.weight_entries // blocks_per_group)
+    tiles = -(-out_groups // most)
+    return -(-out_groups // tiles)
