@@ -342,6 +342,7 @@ def test_bad_input_is_named_and_the_device_still_works(ctx, action, error, match
     with pytest.raises(error, match=match) as e:
         action(ctx)
     assert type(e.value) is error, f"expected exactly {error.__name__}, got {type(e.value).__name__}"
+    assert "\n" not in str(e.value), "a named error is one line"
     x = np.random.default_rng(5).uniform(0, 1, (2, 1, 32, 32)).astype(np.float32)
     assert np.array_equal(ctx.program.run(x), golden.run(ctx.lenet, x))
 
