@@ -48,7 +48,8 @@ def calibration_array(images, input_scale) -> np.ndarray:
         raise InputError(f"no calibration images (shape {x.shape}): they set every activation scale")
     if x.ndim != 4:
         raise InputError(f"calibration images must be (N, C, H, W), got shape {x.shape}")
-    x = x.astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        x = x.astype(np.float32)  # values beyond float32 become infinities, refused below
     if not np.all(np.isfinite(x)):
         raise InputError("the calibration images contain NaN or infinity (or values beyond float32)")
     if input_scale is None and not np.any(x):
