@@ -18,7 +18,8 @@ for an array larger than any accelerator layer can use (refused before it is rea
 :class:`NetworkError` for layers whose shapes do not fit together.
 
 The stages live in :mod:`streamcnn.importers_torch` (torch.fx graph -> layers),
-:mod:`streamcnn.importers_onnx` (file -> checked graph -> layers) and
+:mod:`streamcnn.importers_onnx_graph` (file -> checked graph), :mod:`streamcnn.importers_onnx`
+(graph -> layers) and
 :mod:`streamcnn.importers_common` (what both share).
 """
 from __future__ import annotations
@@ -27,12 +28,15 @@ from typing import Optional
 
 import numpy as np
 
-from .importers_common import (GENERIC_TORCH_NAMES, MAX_TENSOR_ELEMENTS, calibrate, calibration_array,  # noqa: F401
+from .importers_common import (GENERIC_TORCH_NAMES, MAX_TENSOR_ELEMENTS, calibrate, calibration_array,
                                fold_batchnorm, network_metadata, network_name)
-from .importers_onnx import layers_of, live_graph, load_model, onnx_layers  # noqa: F401
+from .importers_onnx import layers_of, live_graph, load_model, onnx_layers
 from .importers_onnx import default_name as _onnx_default_name
-from .importers_torch import torch_layers  # noqa: F401
+from .importers_torch import torch_layers
 from .network import Network
+
+__all__ = ["from_torch", "from_onnx", "torch_layers", "onnx_layers", "layers_of", "live_graph", "load_model",
+           "fold_batchnorm", "MAX_TENSOR_ELEMENTS"]
 
 
 def from_torch(module, calibration_images: np.ndarray, *, input_scale: Optional[float] = None,
