@@ -68,7 +68,7 @@ def test_onnx_giant_initializers_are_never_materialized():
 def test_onnx_declared_size_must_match_the_data():
     t = numpy_helper.from_array(W, "w")
     t.dims[0] = 3  # 27 floats declared, 18 stored
-    with pytest.raises(ModelFileError, match=r"initializer 'w' declares dims \[3, 1, 3, 3\] \(108 bytes\) but holds 72"):
+    with pytest.raises(ModelFileError, match=r"'w' declares dims \[3, 1, 3, 3\] \(108 bytes\) but holds 72"):
         layers(graph([conv()], raw=[t]))
     t.dims[0] = -2
     with pytest.raises(ModelFileError, match="negative dims"):
@@ -211,7 +211,7 @@ def test_onnx_branches_are_unsupported_and_dead_ends_ignored():
     # a value consumed twice on the way to the output: a branch, which streamcnn does not run
     branch = graph([relu(["x"], "a", "r1"), relu(["a"], "b", "r2"), helper.make_node("Add", ["a", "b"], ["y"],
                                                                                       name="add")])
-    with pytest.raises(UnsupportedError, match=r"only a single chain .*; Add node 'add' takes \['a', 'b'\] instead of 'b'"):
+    with pytest.raises(UnsupportedError, match=r"single chain .*; Add node 'add' takes \['a', 'b'\] instead of 'b'"):
         streamcnn.from_onnx(branch, IMAGES)
     # ... but consumers the output does not depend on (with unknown operators) are never read
     dead = graph([relu(["x"], "y", "r"), helper.make_node("Sigmoid", ["x"], ["s"], name="s")])

@@ -19,8 +19,7 @@ for an array larger than any accelerator layer can use (refused before it is rea
 
 The stages live in :mod:`streamcnn.importers_torch` (torch.fx graph -> layers),
 :mod:`streamcnn.importers_onnx_graph` (file -> checked graph), :mod:`streamcnn.importers_onnx`
-(graph -> layers) and
-:mod:`streamcnn.importers_common` (what both share).
+(graph -> layers) and :mod:`streamcnn.importers_common` (what both share).
 """
 from __future__ import annotations
 

@@ -14,11 +14,14 @@ import numpy as np
 
 from .errors import ModelFileError, UnsupportedError
 from .importers_common import fold_batchnorm
-from .importers_onnx_graph import Tensors, attributes, live_graph, load_model, describe as _where  # noqa: F401
+from .importers_onnx_graph import ARITY, Tensors, attributes, live_graph, load_model  # noqa: F401
+from .importers_onnx_graph import describe as _where
 from .network import AvgPool2d, Flatten, MaxPool2d, ReLU
 from .quantization import FloatConv2d, FloatLinear
 
 _AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
+#: The operators read below (the shape arithmetic ones only as the batch size of a Reshape).
+_KNOWN = set(ARITY)
 
 class _Attributes:
     """A node's attributes, each checked for the type and length the ONNX specification gives."""
@@ -155,7 +158,8 @@ def _pool(a: _Attributes, op: str, where: str, name: str):
     if auto == "VALID":
         pads = [0, 0, 0, 0]
     problems = [p for p, bad in ((f"kernel_shape {k}", k[0] != k[1]), (f"strides {s}", s[0] != s[1]),
-                                 (f"pads {pads}", any(pads)), (f"auto_pad {auto}", auto in ("SAME_UPPER", "SAME_LOWER")),
+                                 (f"pads {pads}", any(pads)),
+                                 (f"auto_pad {auto}", auto in ("SAME_UPPER", "SAME_LOWER")),
                                  (f"dilations {dilations}", dilations != [1, 1]), ("ceil_mode 1", ceil)) if bad]
     if problems:
         raise UnsupportedError(f"{op} {where}: only square kernels and strides, no padding, no dilation, floor mode "
@@ -197,6 +201,8 @@ def layers_of(model, base_dir: Optional[Path]) -> list:
         name = node.name or node.output[0]
         if op == "Constant":
             continue  # read when used
+        if op not in _KNOWN:
+            raise UnsupportedError(f"unsupported operator {op} at {where}")
         a = _Attributes(node)
         if op in ("QuantizeLinear", "DequantizeLinear"):
             a.int("axis", 1)

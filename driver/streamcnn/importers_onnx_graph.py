@@ -24,7 +24,7 @@ import numpy as np
 from .errors import DependencyError, LimitError, ModelFileError, UnsupportedError
 from .importers_common import MAX_TENSOR_ELEMENTS, MAX_TENSOR_WHY, MAX_TOTAL_ELEMENTS, elements
 
-_ARITY = {
+ARITY = {
     "Conv": (2, 3), "Gemm": (2, 3), "MatMul": (2, 2), "Add": (2, 2), "BatchNormalization": (5, 5),
     "Relu": (1, 1), "MaxPool": (1, 1), "AveragePool": (1, 1), "Flatten": (1, 1), "Reshape": (2, 2),
     "Identity": (1, 1), "Dropout": (1, 3), "QuantizeLinear": (2, 3), "DequantizeLinear": (2, 3), "Shape": (1, 1),
@@ -139,7 +139,7 @@ def live_graph(graph):
         raise UnsupportedError(f"the model has {len(all_data)} inputs ({all_data}) of which its output depends on "
                                f"{len(data)}; streamcnn takes exactly one")
     for node in order:
-        least, most = _ARITY.get(node.op_type, (0, None))
+        least, most = ARITY.get(node.op_type, (0, None))
         given = len(node.input)
         while given and not node.input[given - 1]:
             given -= 1  # trailing optional inputs left out
@@ -213,8 +213,11 @@ class Tensors:
                     f"{MAX_TENSOR_WHY}") if n > MAX_TENSOR_ELEMENTS else (
                 f"would bring the model's arrays to {self.total + n} elements, more than {MAX_TOTAL_ELEMENTS} "
                 "(max_layers layers of the largest size)")
-            raise LimitError(f"{where} {what}; not read", layer=where, limit="max_fc_in x max_fc_out",
-                             value=n, maximum=MAX_TENSOR_ELEMENTS)
+            single = n > MAX_TENSOR_ELEMENTS
+            raise LimitError(f"{where} {what}; not read", layer=where,
+                             limit="max_fc_in x max_fc_out" if single else "max_layers x max_fc_in x max_fc_out",
+                             value=n if single else self.total + n,
+                             maximum=MAX_TENSOR_ELEMENTS if single else MAX_TOTAL_ELEMENTS)
         try:
             dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type))
         except (KeyError, TypeError, ValueError):
