@@ -100,6 +100,8 @@ def _clips_negatives(node, consts) -> bool:
 def _bias(consts, node, name: Optional[str], out: int, where: str) -> Optional[np.ndarray]:
     if not name:
         return None
+    if name not in consts:
+        raise UnsupportedError(f"{node.op_type} {where}: its bias ({name!r}) is not a constant")
     b = np.asarray(consts[name], np.float64)
     if b.size == 1:
         return np.full(out, float(b.reshape(())))
@@ -211,6 +213,8 @@ def layers_of(model, base_dir: Optional[Path]) -> list:
             for i in node.input[1:]:
                 if i and i not in consts:
                     raise UnsupportedError(f"{op} {where}: its scale and zero point must be constants ({i!r} is not)")
+            if len(node.input) > 2 and node.input[2] and consts[node.input[2]].dtype.kind not in "iu":
+                raise ModelFileError(f"{op} {where}: its zero point is {consts[node.input[2]].dtype}, not an integer")
         if op in ("QuantizeLinear", "DequantizeLinear") and node.input[0] in consts:
             try:
                 consts[node.output[0]] = _fold_qdq(op, consts[node.input[0]], consts[node.input[1]],

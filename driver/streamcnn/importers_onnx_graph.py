@@ -179,6 +179,8 @@ class Tensors:
         if name not in self.values:
             if name in self.sparse:
                 raise UnsupportedError(f"sparse initializer {name!r}: sparse tensors are not supported")
+            if name not in self:  # an activation where a constant is needed
+                raise UnsupportedError(f"{name!r} is used as a constant, but it is computed by the graph")
             if name in self.protos:
                 self.values[name] = self._convert(self.protos[name], f"initializer {name!r}")
             else:
