@@ -355,3 +355,67 @@ def test_calibration_images_that_do_not_fit_the_model():
     with pytest.raises(NetworkError, match="a Linear needs a flat input"):
         streamcnn.from_onnx(graph([helper.make_node("Gemm", ["x", "b"], ["y"], name="g")], {"b": np.ones((8, 2))}),
                             IMAGES)
+
+
+# -- ONNX: whatever a file holds, the answer is a network or a named error -------------------------------
+
+def chain_model():
+    """Conv-BN-ReLU-MaxPool-Conv-ReLU-AveragePool, flattened by Shape/Gather/Reshape, Gemm."""
+    rng = np.random.default_rng(3)
+    n = helper.make_node
+    nodes = [n("Conv", ["x", "w1", "b1"], ["c1"], name="c1", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+             n("BatchNormalization", ["c1", "g", "be", "m", "v"], ["bn"], name="bn", epsilon=1e-5),
+             n("Relu", ["bn"], ["r1"], name="r1"), n("MaxPool", ["r1"], ["p1"], name="p1", kernel_shape=[2, 2]),
+             n("Conv", ["p1", "w2"], ["c2"], name="c2", strides=[1, 1]), n("Relu", ["c2"], ["r2"], name="r2"),
+             n("AveragePool", ["r2"], ["p2"], name="p2", kernel_shape=[2, 2], strides=[2, 2]),
+             n("Shape", ["p2"], ["s"], name="s"), n("Gather", ["s", "zero"], ["n"], name="gather", axis=0),
+             n("Unsqueeze", ["n", "axes"], ["n1"], name="unsq"), n("Concat", ["n1", "minus"], ["shape"], name="cat", axis=0),
+             n("Reshape", ["p2", "shape"], ["f"], name="reshape"),
+             n("Gemm", ["f", "fw", "fb"], ["y"], name="fc", transB=1)]
+    inits = {"w1": rng.uniform(-1, 1, (4, 1, 3, 3)), "b1": rng.uniform(-1, 1, 4), "g": rng.uniform(0.5, 1, 4),
+             "be": rng.uniform(-1, 1, 4), "m": rng.uniform(-1, 1, 4), "v": rng.uniform(0.5, 1, 4),
+             "w2": rng.uniform(-1, 1, (8, 4, 3, 3)), "fw": rng.uniform(-1, 1, (5, 8)), "fb": rng.uniform(-1, 1, 5)}
+    ints = [numpy_helper.from_array(np.asarray(v, np.int64), k) for k, v in
+            (("zero", 0), ("axes", [0]), ("minus", [-1]))]
+    return graph(nodes, inits, raw=ints)
+
+
+def test_onnx_mutants_raise_only_named_errors():
+    import random
+
+    base = chain_model()
+    assert len(streamcnn.from_onnx(base, IMAGES).layers) == 8  # the BatchNormalization folded
+    rng = random.Random(12)
+    values = [0, 1, -1, 2, 3, 1 << 40, [1], [0, 0], [1, 1, 1, 1], [2, 1], [-1, -1], [3, 3], 1.5, b"SAME_UPPER", b"X",
+              [1.5, 2.5]]
+    keys = ["kernel_shape", "strides", "pads", "dilations", "group", "auto_pad", "ceil_mode", "transA", "transB",
+            "alpha", "beta", "axis", "epsilon", "count_include_pad", "allowzero", "training_mode"]
+    outcomes = {"network": 0, "named error": 0}
+    for _ in range(2000):
+        p = onnx.ModelProto()
+        p.CopyFrom(base)
+        names = [v for node in p.graph.node for v in list(node.input) + list(node.output)] + ["", "zz"]
+        for _ in range(rng.randint(1, 3)):
+            node, r = rng.choice(p.graph.node), rng.random()
+            if r < 0.25 and node.attribute:
+                del node.attribute[rng.randrange(len(node.attribute))]
+            elif r < 0.55:
+                key = rng.choice(keys)
+                for a in [a for a in node.attribute if a.name == key]:
+                    node.attribute.remove(a)
+                node.attribute.append(helper.make_attribute(key, rng.choice(values)))
+            elif r < 0.75 and node.input:
+                node.input[rng.randrange(len(node.input))] = rng.choice(names)
+            elif r < 0.9:
+                t = rng.choice(p.graph.initializer)
+                if t.dims:
+                    t.dims[rng.randrange(len(t.dims))] = rng.choice([0, 1, 2, 5, 1 << 33])
+            else:
+                node.output[0] = rng.choice(names)
+        try:
+            streamcnn.from_onnx(p, IMAGES)
+            outcomes["network"] += 1
+        except streamcnn.StreamCNNError as e:
+            assert "\n" not in str(e)
+            outcomes["named error"] += 1
+    assert min(outcomes.values()) > 200, outcomes  # both kinds of answer were exercised

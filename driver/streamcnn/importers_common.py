@@ -28,7 +28,11 @@ GENERIC_TORCH_NAMES = {"Sequential", "Module", "ModuleList", "ModuleDict", "Grap
 
 def fold_batchnorm(conv: FloatConv2d, gamma, beta, mean, var, eps: float) -> FloatConv2d:
     """Conv followed by BatchNorm (inference) as one Conv: W' = W g / s, b' = (b - mean) g / s + beta."""
-    scale = np.asarray(gamma, np.float64) / np.sqrt(np.asarray(var, np.float64) + eps)
+    spread = np.asarray(var, np.float64) + eps
+    if not np.all(spread > 0):  # also NaN
+        raise NetworkError(f"{conv.name}: the BatchNorm folded into it has a variance + eps that is not positive "
+                           f"({float(spread.min()) if spread.size else spread})")
+    scale = np.asarray(gamma, np.float64) / np.sqrt(spread)
     bias = np.zeros(len(scale)) if conv.bias is None else np.asarray(conv.bias, np.float64)
     return FloatConv2d(np.asarray(conv.weight, np.float64) * scale[:, None, None, None],
                        (bias - np.asarray(mean, np.float64)) * scale + np.asarray(beta, np.float64),
