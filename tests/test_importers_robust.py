@@ -216,6 +216,9 @@ def test_onnx_branches_are_unsupported_and_dead_ends_ignored():
     # ... but consumers the output does not depend on (with unknown operators) are never read
     dead = graph([relu(["x"], "y", "r"), helper.make_node("Sigmoid", ["x"], ["s"], name="s")])
     assert [type(layer).__name__ for layer in streamcnn.from_onnx(dead, IMAGES).layers] == ["ReLU"]
+    custom = helper.make_node("Relu", ["x"], ["y"], name="r", domain="com.example")
+    with pytest.raises(UnsupportedError, match=r"unsupported operator com\.example\.Relu at node 'r'"):
+        streamcnn.from_onnx(graph([custom]), IMAGES)
     with pytest.raises(UnsupportedError, match=r"2 inputs \(\['x', 'z'\]\) of which its output depends on 2"):
         streamcnn.from_onnx(graph([conv(("x", "z"))], inputs=("x", "z")), IMAGES)
 

@@ -105,7 +105,10 @@ def _bias(consts, node, name: Optional[str], out: int, where: str) -> Optional[n
     b = np.asarray(consts[name], np.float64)
     if b.size == 1:
         return np.full(out, float(b.reshape(())))
-    if b.reshape(-1).shape != (out,) or (b.ndim == 2 and b.shape[0] != 1) or b.ndim > 2:
+    if b.ndim == 2 and b.shape[1] == out and b.shape[0] > 1:
+        raise UnsupportedError(f"{node.op_type} {where}: a bias of shape {b.shape} (one row per image) is not "
+                               "supported; one value per output is")
+    if b.reshape(-1).shape != (out,) or b.ndim > 2:
         raise ModelFileError(f"{node.op_type} {where}: bias of shape {b.shape} for {out} outputs")
     return b.reshape(-1)
 
@@ -203,7 +206,9 @@ def layers_of(model, base_dir: Optional[Path]) -> list:
         name = node.name or node.output[0]
         if op == "Constant":
             continue  # read when used
-        if op not in _KNOWN:
+        if op not in _KNOWN or node.domain not in ("", "ai.onnx") and not (
+                node.domain == "com.microsoft" and op in ("QuantizeLinear", "DequantizeLinear")):
+            op = f"{node.domain}.{op}" if node.domain not in ("", "ai.onnx") else op
             raise UnsupportedError(f"unsupported operator {op} at {where}")
         a = _Attributes(node)
         if op in ("QuantizeLinear", "DequantizeLinear"):

@@ -35,7 +35,8 @@ def _functions():
     avg_defaults = (_NO_DEFAULT, None, 0, False, True, None)
     drop = (("p", "training", "inplace"), (0.5, True, False))
     table = {
-        F.relu: ("relu", ("inplace",), (False,)), torch.relu: ("relu", (), ()), torch.relu_: ("relu", (), ()),
+        F.relu: ("relu", ("inplace",), (False,)), F.relu_: ("relu", (), ()), torch.relu: ("relu", (), ()),
+        torch.relu_: ("relu", (), ()),
         F.max_pool2d: ("max_pool2d", pool, pool_defaults),
         torch.max_pool2d: ("max_pool2d", pool[:-1], pool_defaults[:-1]),
         F.avg_pool2d: ("avg_pool2d", avg, avg_defaults),
