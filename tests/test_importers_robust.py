@@ -372,7 +372,8 @@ def chain_model():
              n("Conv", ["p1", "w2"], ["c2"], name="c2", strides=[1, 1]), n("Relu", ["c2"], ["r2"], name="r2"),
              n("AveragePool", ["r2"], ["p2"], name="p2", kernel_shape=[2, 2], strides=[2, 2]),
              n("Shape", ["p2"], ["s"], name="s"), n("Gather", ["s", "zero"], ["n"], name="gather", axis=0),
-             n("Unsqueeze", ["n", "axes"], ["n1"], name="unsq"), n("Concat", ["n1", "minus"], ["shape"], name="cat", axis=0),
+             n("Unsqueeze", ["n", "axes"], ["n1"], name="unsq"),
+             n("Concat", ["n1", "minus"], ["shape"], name="cat", axis=0),
              n("Reshape", ["p2", "shape"], ["f"], name="reshape"),
              n("Gemm", ["f", "fw", "fb"], ["y"], name="fc", transB=1)]
     inits = {"w1": rng.uniform(-1, 1, (4, 1, 3, 3)), "b1": rng.uniform(-1, 1, 4), "g": rng.uniform(0.5, 1, 4),
