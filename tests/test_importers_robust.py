@@ -247,7 +247,8 @@ class Functional(nn.Module):
         x = F.avg_pool2d(torch.relu(x), kernel_size=2, stride=2)
         x = {"torch.flatten": lambda: torch.flatten(x, 1), "view": lambda: x.view(x.size(0), -1),
              "reshape": lambda: x.reshape(x.shape[0], -1), "method": lambda: x.flatten(1),
-             "minus_one": lambda: x.reshape(-1, 32), "size()": lambda: x.view(x.size()[0], -1)}[self.flatten]()
+             "minus_one": lambda: x.reshape(-1, 32), "size()": lambda: x.view(x.size()[0], -1),
+             "torch.reshape": lambda: torch.reshape(x, (x.size(0), -1))}[self.flatten]()
         x = F.linear(x, self.w, self.b).relu()
         return self.fc(x)
 
@@ -264,7 +265,8 @@ def sequential(m: Functional):
     return seq.eval()
 
 
-@pytest.mark.parametrize("flatten", ["torch.flatten", "view", "reshape", "method", "minus_one", "size()"])
+@pytest.mark.parametrize("flatten", ["torch.flatten", "view", "reshape", "method", "minus_one", "size()",
+                                     "torch.reshape"])
 def test_torch_functional_forward_equals_its_sequential(flatten):
     x = np.random.default_rng(2).uniform(-1, 1, (4, 1, 12, 12)).astype(np.float32)
     m = Functional(flatten).eval()
@@ -296,6 +298,7 @@ class One(nn.Module):
     (lambda x: x.view(-1), r"view at fx node 'view': only flattening to \(batch, -1\)"),
     (lambda x: F.dropout(x, 0.5), r"dropout at fx node 'dropout': dropout with training=True"),
     (lambda x: F.relu6(x), r"unsupported operator relu6"),
+    (lambda x: F.max_pool2d(x, x.size(2)), r"max_pool2d at fx node .*: kernel_size is computed in forward\(\)"),
 ])
 def test_torch_unsupported_arguments_name_the_fx_node(f, message):
     with pytest.raises(UnsupportedError, match=message):

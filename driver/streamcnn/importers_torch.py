@@ -209,7 +209,12 @@ def torch_layers(module) -> list:
             raise UnsupportedError(f"only a single chain of layers is supported; {where} takes "
                                    f"{[a.name for a in inputs]} instead of the previous layer's output")
         what = f"{getattr(node.target, '__name__', node.target)} at fx node {node.name!r}"
-        a = _bind(node, names, defaults, what) if kind not in ("module", "reshape") else {}
+        functional_reshape = kind == "reshape" and node.op == "call_function"
+        a = _bind(node, names, defaults, what) if kind != "module" and (kind != "reshape" or functional_reshape) else {}
+        for k, v in a.items():
+            if k not in ("weight", "bias", "shape") and any(isinstance(i, torch.fx.Node) for i in
+                                                            (v if isinstance(v, (list, tuple)) else [v])):
+                raise UnsupportedError(f"{what}: {k} is computed in forward(); only constant values are supported")
         if kind == "module":
             sub = traced.get_submodule(node.target)
             path = str(node.target)  # where the module is, for messages
@@ -268,7 +273,7 @@ def torch_layers(module) -> list:
                                        f"(got start_dim={a['start_dim']}, end_dim={a['end_dim']})")
             layers.append(Flatten(name=node.name))
         elif kind == "reshape":
-            shape = a["shape"] if node.op == "call_function" else node.args[1:]
+            shape = a["shape"] if functional_reshape else node.args[1:]
             if not _is_flat_shape(tuple(shape) if isinstance(shape, list) else shape, torch):
                 raise UnsupportedError(f"{node.target if isinstance(node.target, str) else 'reshape'} at fx node "
                                        f"{node.name!r}: only flattening to (batch, -1) is supported")
