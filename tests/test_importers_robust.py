@@ -341,7 +341,6 @@ class Untraceable(nn.Module):
     (np.full((2, 1, 8, 8), 1e39), r"NaN or infinity \(or values beyond float32\)"),
     ([], r"no calibration images \(shape \(0,\)\)"),
     (np.zeros((0, 1, 8, 8), np.float32), r"no calibration images \(shape \(0, 1, 8, 8\)\)"),
-    (np.zeros((2, 1, 8, 8), np.float32), "all zero"),
     (np.ones((1, 8, 8), np.float32), r"must be \(N, C, H, W\), got shape \(1, 8, 8\)"),
     ([[[[1.0, 2.0]], [[1.0]]]], r"must be a \(N, C, H, W\) float array"),
     (np.full((1, 1, 2, 2), "a"), "got dtype <U1"),
@@ -351,6 +350,13 @@ def test_bad_calibration_images_are_refused_before_the_model_is_read(tmp_path, i
         streamcnn.from_torch(Untraceable(), images)
     with pytest.raises(InputError, match=message):
         streamcnn.from_onnx(tmp_path / "not-even-there.onnx", images)
+
+
+def test_all_zero_calibration_images_reach_quantizes_check():
+    with pytest.raises(InputError, match="all zero"):
+        streamcnn.from_torch(nn.Sequential(nn.Conv2d(1, 2, 3)).eval(), np.zeros((2, 1, 8, 8), np.float32))
+    with pytest.raises(InputError, match="all zero"):
+        streamcnn.from_onnx(graph([conv()], {"w": W}), np.zeros((2, 1, 8, 8), np.float32))
 
 
 def test_calibration_images_that_do_not_fit_the_model():

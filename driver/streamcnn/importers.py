@@ -45,7 +45,7 @@ def from_torch(module, calibration_images: np.ndarray, *, input_scale: Optional[
     ``calibration_images`` (N, C, H, W) set the input shape and every activation scale.
     The network is called ``name``, by default the module's class name (``"torch-model"``
     for a bare ``nn.Sequential``), and carries ``metadata`` (e.g. ``{"dataset": "mnist"}``)."""
-    x = calibration_array(calibration_images, input_scale)
+    x = calibration_array(calibration_images)
     cls = type(module).__name__
     name = network_name(name, cls if cls not in GENERIC_TORCH_NAMES else "torch-model")
     metadata = network_metadata(metadata)
@@ -68,7 +68,7 @@ def from_onnx(path, calibration_images: np.ndarray, *, input_scale: Optional[flo
     input shape and every activation scale.  The network is called ``name``, by default the
     file's stem (for a ModelProto its graph's name unless that is an exporter's generic one,
     else ``"onnx-model"``), and carries ``metadata``."""
-    x = calibration_array(calibration_images, input_scale)
+    x = calibration_array(calibration_images)
     metadata = network_metadata(metadata)
     model, base_dir = load_model(path)
     name = network_name(name, _onnx_default_name(model, path))
