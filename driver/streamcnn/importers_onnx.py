@@ -14,7 +14,7 @@ import numpy as np
 
 from .errors import ModelFileError, UnsupportedError
 from .importers_common import fold_batchnorm
-from .importers_onnx_graph import ARITY, Tensors, attributes, live_graph, load_model  # noqa: F401
+from .importers_onnx_graph import ARITY, Tensors, attributes, live_graph, load_model
 from .importers_onnx_graph import describe as _where
 from .network import AvgPool2d, Flatten, MaxPool2d, ReLU
 from .quantization import FloatConv2d, FloatLinear
@@ -22,6 +22,7 @@ from .quantization import FloatConv2d, FloatLinear
 _AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
 #: The operators read below (the shape arithmetic ones only as the batch size of a Reshape).
 _KNOWN = set(ARITY)
+
 
 class _Attributes:
     """A node's attributes, each checked for the type and length the ONNX specification gives."""
@@ -113,7 +114,7 @@ def _bias(consts, node, name: Optional[str], out: int, where: str) -> Optional[n
     return b.reshape(-1)
 
 
-def _conv(a: _Attributes, w: np.ndarray, op: str, where: str):
+def _conv(a: _Attributes, w: np.ndarray, where: str):
     """(stride, padding) of an ONNX Conv, per the specification's defaults."""
     if w.ndim != 4:
         raise (UnsupportedError if w.ndim in (3, 5) else ModelFileError)(
@@ -262,7 +263,7 @@ def layers_of(model, base_dir: Optional[Path]) -> list:
                 raise UnsupportedError(f"Dropout {where}: training_mode must be a constant false")
         elif op == "Conv":
             w = const(node.input[1], node)
-            strides, padding = _conv(a, w, op, where)
+            strides, padding = _conv(a, w, where)
             bias = _bias(consts, node, node.input[2] if len(node.input) > 2 else None, w.shape[0], where)
             layers.append(FloatConv2d(w, bias, strides, padding, name))
         elif op == "BatchNormalization":
