@@ -66,7 +66,7 @@ def _rewrite(tmp_path, net, edit):
     (lambda h, f: h["layers"][0].update(type="Conv3d"), "unknown type 'Conv3d'"),
     (lambda h, f: h["layers"][0]["arrays"].pop("bias"), r"lacks arrays \['bias'\]"),
     (lambda h, f: h.update(input_shape=[3, 9, 9]), "the network it holds is invalid"),
-    (lambda h, f: h.pop("layers"), "malformed model file"),
+    (lambda h, f: h.pop("layers"), "network.json: layers is missing"),
 ])
 def test_inconsistent_files_are_named(tmp_path, net, edit, message):
     with pytest.raises(ModelFileError, match=message):
