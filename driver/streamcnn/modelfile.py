@@ -26,6 +26,7 @@ import math
 import os
 import re
 import struct
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -86,6 +87,8 @@ MAX_DIRECTORY_BYTES = MAX_MEMBERS * 1024
 _CORRUPT = (zipfile.BadZipFile, zlib.error, EOFError, OSError, struct.error, UnicodeDecodeError)
 _EOCD = b"PK\x05\x06"
 _ZIP64_LOCATOR = b"PK\x06\x07"
+#: Zip flag bits for encryption (0, 6) and compressed patch data (5), which zipfile cannot read.
+_ENCRYPTED = 0x1 | 0x20 | 0x40
 
 
 def save(network: Network, path: Union[str, Path]) -> Path:
@@ -171,6 +174,8 @@ def load(path: Union[str, Path]) -> Network:
         except _CORRUPT as e:
             raise ModelFileError(f"{path} is not a streamcnn model file, or it is truncated or corrupted "
                                  f"({_one_line(e)})") from e
+        except NotImplementedError as e:  # zipfile's word for a feature it lacks (a newer zip version, say)
+            raise ModelFileError(f"{path} uses a zip feature model files never use ({_one_line(e)})") from e
     try:
         return Network(tuple(header["input_shape"]), layers, input_scale=header["input_scale"],
                        name=header["name"], metadata=header["metadata"])
@@ -227,8 +232,9 @@ class _Reader:
         info = self.members.get(name)
         if info is None:
             raise ModelFileError(f"{self.path}: {what} names the member {name!r}, which the file does not hold")
-        if info.flag_bits & 0x1:
-            raise ModelFileError(f"{self.path}: {name} is encrypted; model files are not")
+        if info.flag_bits & _ENCRYPTED:
+            raise ModelFileError(f"{self.path}: {name} is encrypted or patched (zip flags {info.flag_bits:#x}); "
+                                 f"model files are plain zip entries")
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
             raise ModelFileError(f"{self.path}: {name} uses zip compression method {info.compress_type}; a model "
                                  f"file uses only stored (0) or deflated (8) entries")
@@ -413,8 +419,8 @@ def _array(reader: _Reader, member: str, what: str, array: str, ndim: int, shape
                 raise ValueError(f"npy format version {version[0]}.{version[1]} (streamcnn reads 1.0 and 2.0)")
             read = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
             got_shape, fortran_order, got_dtype = read(f, max_header_size=MAX_NPY_HEADER)
-        except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError) as e:
-            # numpy's header parser (ast.literal_eval on the header dict) raises all of these on garbage.
+        except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError, tokenize.TokenError) as e:
+            # numpy's header parser (tokenize, then ast.literal_eval) raises all of these on garbage.
             raise ModelFileError(f"{what}: {member} is not a valid .npy array ({_one_line(e)})") from None
         if got_dtype.kind != dtype.kind or got_dtype.itemsize != dtype.itemsize or got_dtype.fields is not None \
                 or got_dtype.subdtype is not None:
