@@ -272,6 +272,8 @@ def test_bad_json_values_are_named(tmp_path, net, edit, message):
     with pytest.raises(ModelFileError, match=message) as e:
         models.load(_write(tmp_path / "edited.scnn", files))
     assert "\n" not in str(e.value)
+    if "the network it holds is invalid" in str(e.value):  # the network's own error, kept as the cause
+        assert isinstance(e.value.__cause__, NetworkError)
 
 
 def test_network_errors_are_chained(tmp_path, net):
@@ -347,15 +349,41 @@ def test_a_newer_zip_version_is_refused(tmp_path, net):
         models.load(tmp_path / "v.scnn")
 
 
-def test_a_file_truncated_anywhere_is_refused(tmp_path, net):
+def test_a_file_truncated_anywhere_or_missing_bytes_is_refused(tmp_path, net):
     data = net.save(tmp_path / "m.scnn").read_bytes()
     for n in list(range(0, len(data), 97)) + [len(data) - 1, len(data) - 22, 4]:
         (tmp_path / "cut.scnn").write_bytes(data[:n])
         with pytest.raises(ModelFileError, match="truncated or corrupted|not a streamcnn model"):
             models.load(tmp_path / "cut.scnn")
+    # Bytes missing inside the file: zipfile shifts every entry back by as many bytes.
+    for at in range(0, len(data) - 200, 89):
+        (tmp_path / "cut.scnn").write_bytes(data[:at] + data[at + 11:])
+        with pytest.raises(ModelFileError, match="truncated or corrupted"):
+            models.load(tmp_path / "cut.scnn")
+    with pytest.raises(ModelFileError, match=r"truncated or corrupted: its entry 'layers/0/weight\.npy' would start "
+                                             r"at byte -11, outside the"):
+        (tmp_path / "cut.scnn").write_bytes(data[:10] + data[21:])
+        models.load(tmp_path / "cut.scnn")
 
 
-@pytest.mark.parametrize("content", [b"", b"PK\x05\x06" + b"\0" * 18, bytes(range(256)) * 40, b"\x93NUMPY"])
+def test_a_member_cut_short_inside_an_intact_directory_is_refused(tmp_path, net):
+    """The last member (network.json) loses its final 400 bytes; the directory after it is kept
+    and its offset fixed, so zip finds every entry and inflates past the end of the data."""
+    data = net.save(tmp_path / "m.scnn").read_bytes()
+    eocd, cut = data.rfind(b"PK\x05\x06"), 400
+    start = struct.unpack_from("<L", data, eocd + 16)[0]
+    cut_data = bytearray(data[:start - cut] + data[start:])
+    struct.pack_into("<L", cut_data, eocd - cut + 16, start - cut)
+    (tmp_path / "cut.scnn").write_bytes(bytes(cut_data))
+    with pytest.raises(ModelFileError, match=r"cut\.scnn: network\.json is truncated or corrupted \(Error -3 while "
+                                             r"decompressing data"):
+        models.load(tmp_path / "cut.scnn")
+
+
+@pytest.mark.parametrize("content", [
+    b"", b"PK\x05\x06" + b"\0" * 18, bytes(range(256)) * 40, b"\x93NUMPY",
+    b"x" * 10 + b"PK\x05\x06" + struct.pack("<4H2LH", 0, 0, 1, 1, 1000, 0, 0),
+])
 def test_files_that_are_not_zips_are_refused(tmp_path, content):
     (tmp_path / "x.scnn").write_bytes(content)
     with pytest.raises(ModelFileError, match="not a streamcnn model"):

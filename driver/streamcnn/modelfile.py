@@ -29,6 +29,7 @@ import struct
 import tokenize
 import zipfile
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, Union
 
@@ -164,7 +165,7 @@ def load(path: Union[str, Path]) -> Network:
         try:
             _check_directory(fp, path)
             with zipfile.ZipFile(fp) as z:
-                reader = _Reader(z, path)
+                reader = _Reader(z, path, os.fstat(fp.fileno()).st_size)
                 header = _header(reader)
                 layers = [_layer(reader, i, entry) for i, entry in enumerate(header["layers"])]
         except ModelFileError:
@@ -215,7 +216,7 @@ def _check_directory(fp: BinaryIO, path: Path) -> None:
 class _Reader:
     """The members of an open model file, read within their limits."""
 
-    def __init__(self, z: zipfile.ZipFile, path: Path):
+    def __init__(self, z: zipfile.ZipFile, path: Path, size: int):
         self.z, self.path = z, path
         infos = z.infolist()
         if len(infos) > MAX_MEMBERS:
@@ -226,6 +227,11 @@ class _Reader:
                 # Readers disagree on which of two same-named entries counts: refuse the ambiguity.
                 raise ModelFileError(f"{path} holds two zip entries named {info.filename!r}")
             self.members[info.filename] = info
+            # zipfile shifts every entry by the bytes found missing or added before the
+            # directory; an entry that lands outside the file would fail as a bare EINVAL.
+            if not 0 <= info.header_offset <= size - 30:
+                raise ModelFileError(f"{path} is truncated or corrupted: its entry {info.filename!r} would start at "
+                                     f"byte {info.header_offset}, outside the {size}-byte file")
         self.array_bytes = 0  # declared sizes of the arrays read so far
 
     def info(self, name: str, what: str) -> zipfile.ZipInfo:
@@ -250,11 +256,20 @@ class _Reader:
         # zipfile's stream inflates no more than it is asked for and stops at the declared
         # size, so a member whose data inflates beyond its header cannot grow past the limit
         # (and then fails its CRC).
-        return info, self.z.open(info)
+        with self.reading(name):
+            return info, self.z.open(info)
+
+    @contextmanager
+    def reading(self, name: str):
+        """Name the member in what zipfile and zlib raise while it is read."""
+        try:
+            yield
+        except _CORRUPT as e:
+            raise ModelFileError(f"{self.path}: {name} is truncated or corrupted ({_one_line(e)})") from e
 
     def read(self, name: str, what: str, limit: int) -> bytes:
         info, f = self.open(name, what, limit)
-        with f:
+        with f, self.reading(name):
             data = f.read(info.file_size + 1)
         if len(data) != info.file_size:
             raise ModelFileError(f"{self.path}: {name} holds {len(data)} bytes, its zip header says "
@@ -412,7 +427,7 @@ def _array(reader: _Reader, member: str, what: str, array: str, ndim: int, shape
     dtype = DTYPES[array]
     limit = MAX_NPY_HEADER + dtype.itemsize * (MAX_WEIGHT_ELEMENTS if array == "weight" else MAX_OUT_CHANNELS)
     info, f = reader.open(member, what, limit)
-    with f:
+    with f, reader.reading(member):
         try:
             version = npy.read_magic(f)
             if version not in ((1, 0), (2, 0)):
