@@ -133,8 +133,11 @@ def _load_traced(path) -> tuple[ModelFileError, int]:
 
 
 @pytest.mark.parametrize("member,size,bound", [
-    ("network.json", 4 << 20, f"limit of {modelfile.MAX_JSON_BYTES} bytes for network.json"),
-    ("layers/0/weight.npy", 32 << 20, f"limit of {modelfile.MAX_NPY_HEADER + modelfile.MAX_WEIGHT_ELEMENTS} bytes"),
+    ("network.json", 4 << 20, f"bomb.scnn: network.json declares 4194304 bytes uncompressed, more than the limit "
+                              f"of {modelfile.MAX_JSON_BYTES} bytes"),
+    ("layers/0/weight.npy", 32 << 20, "bomb.scnn: layer 0 ('conv2d0'): weight: layers/0/weight.npy declares 33554432 "
+                                      f"bytes uncompressed, more than the limit of "
+                                      f"{modelfile.MAX_NPY_HEADER + modelfile.MAX_WEIGHT_ELEMENTS} bytes"),
 ])
 def test_a_decompression_bomb_is_refused_before_it_is_read(tmp_path, net, member, size, bound):
     files = _members(net.save(tmp_path / "m.scnn"))
@@ -143,7 +146,7 @@ def test_a_decompression_bomb_is_refused_before_it_is_read(tmp_path, net, member
     assert path.stat().st_size < size // 100
     del files
     error, peak = _load_traced(path)
-    assert f"{member} declares {size} bytes uncompressed, more than the {bound}" in str(error)
+    assert str(error).endswith(bound), str(error)
     assert peak < 50 << 20, f"loading the bomb allocated {peak} bytes"
 
 
@@ -271,7 +274,7 @@ def test_bad_json_values_are_named(tmp_path, net, edit, message):
     files["network.json"] = json.dumps(header).encode()
     with pytest.raises(ModelFileError, match=message) as e:
         models.load(_write(tmp_path / "edited.scnn", files))
-    assert "\n" not in str(e.value)
+    assert "\n" not in str(e.value) and str(e.value).count("edited.scnn") == 1, str(e.value)
     if "the network it holds is invalid" in str(e.value):  # the network's own error, kept as the cause
         assert isinstance(e.value.__cause__, NetworkError)
 

@@ -91,8 +91,8 @@ def _zip(members: list[tuple[str, bytes]], compression: int = zipfile.ZIP_DEFLAT
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # zipfile warns about the duplicate names we write on purpose
         with zipfile.ZipFile(buf, "w", compression=compression, compresslevel=1) as z:
-            for name, data in members:
-                z.writestr(name, data)
+            for name, data in members:  # a fixed timestamp: the same bytes on every run
+                z.writestr(zipfile.ZipInfo(name, (2020, 1, 1, 0, 0, 0)), data, compress_type=compression)
     return buf.getvalue()
 
 

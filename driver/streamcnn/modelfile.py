@@ -237,7 +237,7 @@ class _Reader:
     def info(self, name: str, what: str) -> zipfile.ZipInfo:
         info = self.members.get(name)
         if info is None:
-            raise ModelFileError(f"{self.path}: {what} names the member {name!r}, which the file does not hold")
+            raise ModelFileError(f"{what} names the member {name!r}, which the file does not hold")
         if info.flag_bits & _ENCRYPTED:
             raise ModelFileError(f"{self.path}: {name} is encrypted or patched (zip flags {info.flag_bits:#x}); "
                                  f"model files are plain zip entries")
@@ -248,11 +248,11 @@ class _Reader:
 
     def open(self, name: str, what: str, limit: int) -> tuple[zipfile.ZipInfo, BinaryIO]:
         """The member ``name`` as a stream, refused before it is read if it declares more
-        than ``limit`` bytes."""
+        than ``limit`` bytes; ``what`` (the file, the layer, the array) prefixes messages."""
         info = self.info(name, what)
         if info.file_size > limit:
-            raise ModelFileError(f"{self.path}: {name} declares {info.file_size} bytes uncompressed, more than "
-                                 f"the limit of {limit} bytes for {what}")
+            raise ModelFileError(f"{what}: {name} declares {info.file_size} bytes uncompressed, more than the "
+                                 f"limit of {limit} bytes")
         # zipfile's stream inflates no more than it is asked for and stops at the declared
         # size, so a member whose data inflates beyond its header cannot grow past the limit
         # (and then fails its CRC).
@@ -297,7 +297,7 @@ def _header(reader: _Reader) -> dict:
     path = reader.path
     if "network.json" not in reader.members:
         raise ModelFileError(f"{path} is a zip file but not a streamcnn model (no network.json)")
-    raw = reader.read("network.json", "network.json", MAX_JSON_BYTES)
+    raw = reader.read("network.json", str(path), MAX_JSON_BYTES)
     if _json_depth(raw) > MAX_JSON_DEPTH:
         raise ModelFileError(f"{path}: network.json nests arrays and objects more than {MAX_JSON_DEPTH} deep")
     try:
