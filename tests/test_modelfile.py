@@ -174,7 +174,8 @@ def test_a_member_that_inflates_beyond_its_declared_size_is_not_inflated(tmp_pat
 
 @pytest.mark.parametrize("member,header,message", [
     # 2**20 x 2**20 int8 weights: 1 TiB
-    ("layers/5/weight.npy", ("'|i1'", "(1048576, 1048576)"), "declares a (1048576, 1048576) array (1099511627776 bytes)"),
+    ("layers/5/weight.npy", ("'|i1'", "(1048576, 1048576)"),
+     "declares a (1048576, 1048576) array (1099511627776 bytes)"),
     ("layers/0/weight.npy", ("'|i1'", "(1099511627776, 1, 1, 1)"), "a model file's limits are 4096 output channels"),
     ("layers/0/bias.npy", ("'<i4'", "(274877906944,)"), r"has shape (274877906944,), the weights need (5,)"),
 ])
@@ -212,7 +213,8 @@ def test_pickles_object_arrays_and_fortran_order_are_refused(tmp_path, net):
     with pytest.raises(ModelFileError, match="is in Fortran order; model files hold C-order arrays"):
         models.load(_write(tmp_path / "fortran.scnn", {**files, "layers/0/weight.npy": buf.getvalue()}))
     with pytest.raises(ModelFileError, match=r"weight\.npy declares a \(5, 2, 3, 2\) array of 60 bytes, but 59"):
-        models.load(_write(tmp_path / "short.scnn", {**files, "layers/0/weight.npy": files["layers/0/weight.npy"][:-1]}))
+        short = files["layers/0/weight.npy"][:-1]
+        models.load(_write(tmp_path / "short.scnn", {**files, "layers/0/weight.npy": short}))
 
 
 def test_big_endian_arrays_load_as_native(tmp_path, net):
@@ -466,3 +468,12 @@ def test_save_refuses_what_load_would(tmp_path):
     net = Network((1, 1, 1), [Flatten(), wide])
     with pytest.raises(ModelFileError, match=r"wide: weights of shape \(4097, 1\) exceed the model file's limits"):
         net.save(tmp_path / "wide.scnn")
+    big = Network((1, 5000, 1), [ReLU()], name="big")
+    with pytest.raises(ModelFileError, match="big: a size, stride or padding of 5000; a model file holds at most 4096"):
+        big.save(tmp_path / "big.scnn")
+    deep = Network((1, 2, 2), [ReLU()], name="deep", metadata={"x": json.loads("[" * 32 + "]" * 32)})
+    with pytest.raises(ModelFileError, match=r"cannot save deep to .*deep\.scnn: its metadata nests more than 31 deep"):
+        deep.save(tmp_path / "deep.scnn")
+    assert not (tmp_path / "deep.scnn").exists()
+    deep.metadata = {"x": json.loads("[" * 30 + "]" * 30)}  # as deep as it may be
+    assert models.load(deep.save(tmp_path / "deep.scnn")).metadata == deep.metadata

@@ -75,8 +75,8 @@ MAX_JSON_DEPTH = 32
 MAX_NPY_HEADER = 4096
 #: All arrays of a file together: the weights of a network fit one program (the DMA's
 #: max_program_words words of 8 bytes), plus every layer's per-channel arrays and headers.
-MAX_ARRAY_BYTES = (_CFG["max_program_words"] * 8
-                   + MAX_LAYERS * MAX_OUT_CHANNELS * sum(DTYPES[a].itemsize for a in _ARRAYS["Conv2d"][1:])
+_PER_CHANNEL_BYTES = sum(DTYPES[a].itemsize for a in _ARRAYS["Conv2d"][1:])  # bias, multiplier, shift, scale
+MAX_ARRAY_BYTES = (_CFG["max_program_words"] * 8 + MAX_LAYERS * MAX_OUT_CHANNELS * _PER_CHANNEL_BYTES
                    + MAX_LAYERS * len(_ARRAYS["Conv2d"]) * MAX_NPY_HEADER)
 #: Zip entries: network.json and five arrays per layer, with room for a few extra files.
 MAX_MEMBERS = 1 + 5 * MAX_LAYERS + 64
@@ -124,11 +124,32 @@ def save(network: Network, path: Union[str, Path]) -> Path:
         header = {"format": FORMAT, "version": VERSION, "name": network.name,
                   "input_shape": list(network.input_shape), "input_scale": network.input_scale,
                   "metadata": network.metadata, "layers": layers}
-        z.writestr("network.json", json.dumps(header, indent=1))
+        text = json.dumps(header, indent=1).encode()
+        problem = (f"its network.json would take {len(text)} bytes, more than the {MAX_JSON_BYTES} a model file "
+                   f"allows" if len(text) > MAX_JSON_BYTES else
+                   f"its metadata nests more than {MAX_JSON_DEPTH - 1} deep" if _json_depth(text) > MAX_JSON_DEPTH
+                   else None)
+        if problem is None:
+            z.writestr("network.json", text)
+    if problem is not None:
+        path.unlink()  # a file load() refuses is worse than none
+        raise ModelFileError(f"cannot save {network.name} to {path}: {problem}")
     return path
 
 
 def _check_saveable(network: Network) -> None:
+    """The limits of :func:`load` that the arrays and geometry of a network can break."""
+    if not isinstance(network.name, str):
+        raise ModelFileError(f"a model file's network name is a string, not {type(network.name).__name__}")
+    geometry = list(network.input_shape)
+    for layer in network.layers:
+        if isinstance(layer, Conv2d):
+            geometry += [*layer.stride, *layer.padding]
+        elif isinstance(layer, (MaxPool2d, AvgPool2d)):
+            geometry += [layer.kernel_size, layer.stride]
+    if max(geometry) > MAX_GEOMETRY:
+        raise ModelFileError(f"{network.name}: a size, stride or padding of {max(geometry)}; a model file holds "
+                             f"at most {MAX_GEOMETRY}")
     if len(network.layers) > MAX_LAYERS:
         raise ModelFileError(f"{network.name} has {len(network.layers)} layers; a model file holds at most "
                              f"{MAX_LAYERS}")
@@ -139,7 +160,7 @@ def _check_saveable(network: Network) -> None:
             if w.shape[0] > MAX_OUT_CHANNELS or w.size > MAX_WEIGHT_ELEMENTS:
                 raise ModelFileError(f"{network.name}: {layer.name}: weights of shape {w.shape} exceed the model "
                                      f"file's limits ({MAX_OUT_CHANNELS} outputs, {MAX_WEIGHT_ELEMENTS} weights)")
-            total += w.size + w.shape[0] * 28
+            total += w.size + w.shape[0] * _PER_CHANNEL_BYTES
     if total > MAX_ARRAY_BYTES:
         raise ModelFileError(f"{network.name}: its arrays take {total} bytes, more than a model file's "
                              f"{MAX_ARRAY_BYTES}")
