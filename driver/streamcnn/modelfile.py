@@ -212,13 +212,17 @@ def _one_line(e: BaseException) -> str:
 def _check_directory(fp: BinaryIO, path: Path) -> None:
     """Bound the zip central directory before zipfile parses all of it into memory.
 
-    Finds the end-of-central-directory record the way zipfile does (the last signature in
-    the final 64 KiB); a file without one is left to zipfile, which refuses it."""
+    Finds the end-of-central-directory record as zipfile does (the final 22 bytes if they are
+    one without a comment, else the last signature in the final 64 KiB), so that both read the
+    same sizes; a file without one is left to zipfile, which refuses it."""
     size = os.fstat(fp.fileno()).st_size
-    tail_size = min(size, 22 + 0xFFFF)
+    tail_size = min(size, 20 + 22 + 0xFFFF)  # a zip64 locator, the record, its longest comment
     fp.seek(size - tail_size)
     tail = fp.read(tail_size)
-    at = tail.rfind(_EOCD)
+    if tail[-22:-18] == _EOCD and tail[-2:] == b"\0\0":
+        at = len(tail) - 22
+    else:
+        at = tail.rfind(_EOCD)
     if at < 0 or len(tail) - at < 22:
         return
     entries, directory_bytes = struct.unpack("<10xHL6x", tail[at:at + 22])
