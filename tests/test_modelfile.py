@@ -138,7 +138,7 @@ def _load_traced(path) -> tuple[ModelFileError, int]:
     ("layers/0/weight.npy", 32 << 20, "bomb.scnn: layer 0 ('conv2d0'): weight: layers/0/weight.npy declares 33554432 "
                                       f"bytes uncompressed, more than the limit of "
                                       f"{modelfile.MAX_NPY_HEADER + modelfile.MAX_WEIGHT_ELEMENTS} bytes"),
-])
+], ids=['network-json', 'weight'])
 def test_a_decompression_bomb_is_refused_before_it_is_read(tmp_path, net, member, size, bound):
     files = _members(net.save(tmp_path / "m.scnn"))
     files[member] = b" " * size  # whitespace: valid JSON if it were read; zeros' worth of compression
@@ -178,7 +178,7 @@ def test_a_member_that_inflates_beyond_its_declared_size_is_not_inflated(tmp_pat
      "declares a (1048576, 1048576) array (1099511627776 bytes)"),
     ("layers/0/weight.npy", ("'|i1'", "(1099511627776, 1, 1, 1)"), "a model file's limits are 4096 output channels"),
     ("layers/0/bias.npy", ("'<i4'", "(274877906944,)"), r"has shape (274877906944,), the weights need (5,)"),
-])
+], ids=['linear-weight-1TiB', 'conv-weight-1TiB', 'bias-1TiB'])
 def test_a_huge_declared_array_is_refused_before_it_is_read(tmp_path, net, member, header, message):
     files = _members(net.save(tmp_path / "m.scnn"))
     files[member] = _npy(*header, body=b"\0" * 64)
@@ -268,7 +268,7 @@ def _conv(h):
     (lambda h: _conv(h)["arrays"].update(shift="layers/0/multiplier.npy"), r"shifts must lie in \[0, 63\]"),
     (lambda h: _conv(h)["arrays"].update(bias="layers/0/multiplier.npy"), "holds <i8 values; a bias must be int32"),
     (lambda h: _conv(h)["arrays"].update(bias="layers/5/bias.npy"), r"has shape \(3,\), the weights need \(5,\)"),
-])
+], ids=['input_shape-str', 'input_shape-2-values', 'input_shape-huge', 'input_shape-float', 'input_shape-negative', 'input_scale-str', 'input_scale-bool', 'input_scale-huge-int', 'input_scale-nan', 'input_scale-minus-inf', 'version-bool', 'name-list', 'metadata-list', 'layers-dict', 'layers-empty', 'layers-257', 'layer-list', 'type-missing', 'type-list', 'name-null', 'pool-kernel-float', 'pool-kernel-huge', 'pool-stride-str', 'pool-kernel-0', 'conv-stride-bool', 'conv-padding-huge', 'conv-padding-3-values', 'conv-stride-dict', 'output_scale-str', 'output_scale-0', 'arrays-list', 'member-int', 'arrays-unknown', 'member-absent', 'shift-is-multiplier', 'bias-is-multiplier', 'bias-of-another-layer'])
 def test_bad_json_values_are_named(tmp_path, net, edit, message):
     files = _members(net.save(tmp_path / "m.scnn"))
     header = json.loads(files["network.json"])
@@ -294,7 +294,7 @@ def test_network_errors_are_chained(tmp_path, net):
 @pytest.mark.parametrize("text", [
     lambda t: t.replace('"metadata": {', '"metadata": {"deep": ' + "[" * 100000 + "]" * 100000 + ", ", 1),
     lambda t: t.replace('"metadata": {', '"metadata": {"deep": ' + '{"a": ' * 40 + "1" + "}" * 40 + ", ", 1),
-])
+], ids=['lists-100000', 'objects-40'])
 def test_deeply_nested_json_is_refused_before_it_is_parsed(tmp_path, net, text):
     files = _members(net.save(tmp_path / "m.scnn"))
     files["network.json"] = text(json.dumps(json.loads(files["network.json"]))).encode()
@@ -388,7 +388,7 @@ def test_a_member_cut_short_inside_an_intact_directory_is_refused(tmp_path, net)
 @pytest.mark.parametrize("content", [
     b"", b"PK\x05\x06" + b"\0" * 18, bytes(range(256)) * 40, b"\x93NUMPY",
     b"x" * 10 + b"PK\x05\x06" + struct.pack("<4H2LH", 0, 0, 1, 1, 1000, 0, 0),
-])
+], ids=['empty', 'end-record-only', 'noise', 'npy-magic', 'directory-before-start'])
 def test_files_that_are_not_zips_are_refused(tmp_path, content):
     (tmp_path / "x.scnn").write_bytes(content)
     with pytest.raises(ModelFileError, match="not a streamcnn model"):
