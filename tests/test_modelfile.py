@@ -261,7 +261,7 @@ def _conv(h):
     (lambda h: _conv(h).update(output_scale="big"), "output_scale must be a number, got str 'big'"),
     (lambda h: _conv(h).update(output_scale=0), "output_scale must be finite and positive, got 0.0"),
     (lambda h: _conv(h).update(arrays=["layers/0/weight.npy"]), "arrays must be dict, got list"),
-    (lambda h: _conv(h)["arrays"].update(weight=7), "the member of weight must be a string, got 7"),
+    (lambda h: _conv(h)["arrays"].update(weight=7), "the member of weight must be a string of at most 255 characters, got 7"),
     (lambda h: _conv(h)["arrays"].update(gamma="layers/0/bias.npy"), r"unknown arrays \['gamma'\]"),
     (lambda h: _conv(h)["arrays"].update(weight="layers/9/weight.npy"),
      "names the member 'layers/9/weight.npy', which the file does not hold"),

@@ -280,8 +280,8 @@ def run(byte_mutations: int, structured_mutations: int, seed: int) -> dict:
                 counts["loaded"] += 1
             except ModelFileError as e:
                 counts["ModelFileError"] += 1
-                if "\n" in str(e):
-                    escapes.append(f"#{n} {kind}: multi-line message {str(e)!r}")
+                if "\n" in str(e) or len(str(e)) > 1000:
+                    escapes.append(f"#{n} {kind}: not a short one-line message: {str(e)[:300]!r}")
             except StreamCNNError as e:
                 counts["other StreamCNNError"] += 1
                 escapes.append(f"#{n} {kind}: {type(e).__name__}: {e}")

@@ -78,6 +78,8 @@ MAX_NPY_HEADER = 4096
 _PER_CHANNEL_BYTES = sum(DTYPES[a].itemsize for a in _ARRAYS["Conv2d"][1:])  # bias, multiplier, shift, scale
 MAX_ARRAY_BYTES = (_CFG["max_program_words"] * 8 + MAX_LAYERS * MAX_OUT_CHANNELS * _PER_CHANNEL_BYTES
                    + MAX_LAYERS * len(_ARRAYS["Conv2d"]) * MAX_NPY_HEADER)
+#: A member name in network.json (save writes names like "layers/11/weight_scale.npy").
+MAX_MEMBER_NAME = 255
 #: Zip entries: network.json and five arrays per layer, with room for a few extra files.
 MAX_MEMBERS = 1 + 5 * MAX_LAYERS + 64
 #: The zip central directory, which zipfile parses whole on opening (about 270 bytes of
@@ -206,7 +208,9 @@ def load(path: Union[str, Path]) -> Network:
 
 
 def _one_line(e: BaseException) -> str:
-    return " ".join(str(e).split()) or type(e).__name__
+    """An exception's message on one line, and short: zipfile quotes names of up to 64 KiB."""
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _check_directory(fp: BinaryIO, path: Path) -> None:
@@ -250,12 +254,12 @@ class _Reader:
         for info in infos:
             if info.filename in self.members:
                 # Readers disagree on which of two same-named entries counts: refuse the ambiguity.
-                raise ModelFileError(f"{path} holds two zip entries named {info.filename!r}")
+                raise ModelFileError(f"{path} holds two zip entries named {_short(info.filename)}")
             self.members[info.filename] = info
             # zipfile shifts every entry by the bytes found missing or added before the
             # directory; an entry that lands outside the file would fail as a bare EINVAL.
             if not 0 <= info.header_offset <= size - 30:
-                raise ModelFileError(f"{path} is truncated or corrupted: its entry {info.filename!r} would start at "
+                raise ModelFileError(f"{path} is truncated or corrupted: its entry {_short(info.filename)} would start at "
                                      f"byte {info.header_offset}, outside the {size}-byte file")
         self.array_bytes = 0  # declared sizes of the arrays read so far
 
@@ -362,6 +366,7 @@ def _is_int(v: Any) -> bool:
 
 
 def _short(v: Any) -> str:
+    """``repr(v)``, cut to fit in a one-line message."""
     text = repr(v)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -431,8 +436,9 @@ def _arrays(reader: _Reader, kind: str, members: dict, where: str) -> dict:
     if missing:
         raise ModelFileError(f"{where} lacks arrays {sorted(missing)}")
     for array, member in members.items():
-        if not isinstance(member, str):
-            raise ModelFileError(f"{where}: the member of {array} must be a string, got {_short(member)}")
+        if not isinstance(member, str) or len(member) > MAX_MEMBER_NAME:
+            raise ModelFileError(f"{where}: the member of {array} must be a string of at most {MAX_MEMBER_NAME} "
+                                 f"characters, got {_short(member)}")
     # Bound the whole file's arrays by their declared sizes before reading any of this layer's.
     reader.array_bytes += sum(reader.info(m, f"{where}: {a}").file_size for a, m in members.items())
     if reader.array_bytes > MAX_ARRAY_BYTES:
