@@ -403,17 +403,14 @@ def test_too_many_entries_and_zip64_are_refused_before_the_directory_is_parsed(t
     with pytest.raises(ModelFileError, match=rf"declares {len(files) + len(extra)} zip entries; a model file has "
                                              rf"at most {modelfile.MAX_MEMBERS}"):
         models.load(_write(tmp_path / "many.scnn", list(files.items()) + extra))
-    path = tmp_path / "z64.scnn"
-    with zipfile.ZipFile(path, "w", allowZip64=True) as z:
-        for name, data in files.items():
-            z.writestr(name, data)
-        z._didModify, z._allowZip64 = True, True
-        with z.open("pad", "w", force_zip64=True) as w:
-            w.write(b"x")
-    data = bytearray(path.read_bytes())
+    long_names = [("j/" + f"{i:04d}" * 300, b"") for i in range(1100)]  # 1100 entries of 1202-byte names
+    with pytest.raises(ModelFileError, match=r"declares a \d+-byte zip directory; a model file's is at most "
+                                             rf"{modelfile.MAX_DIRECTORY_BYTES} bytes"):
+        models.load(_write(tmp_path / "long.scnn", list(files.items()) + long_names))
+    data = _write(tmp_path / "z64.scnn", files).read_bytes()
     eocd = data.rfind(b"PK\x05\x06")
-    data[eocd - 20:eocd] = b"PK\x06\x07" + b"\0" * 16  # a zip64 locator before the end record
-    path.write_bytes(bytes(data))
+    path = tmp_path / "z64.scnn"  # a zip64 locator (pointing at nothing) right before the end record
+    path.write_bytes(data[:eocd] + b"PK\x06\x07" + b"\0" * 16 + data[eocd:])
     with pytest.raises(ModelFileError, match="uses zip64 records; a streamcnn model file never needs them"):
         models.load(path)
 
