@@ -403,7 +403,7 @@ def test_too_many_entries_and_zip64_are_refused_before_the_directory_is_parsed(t
     with pytest.raises(ModelFileError, match=rf"declares {len(files) + len(extra)} zip entries; a model file has "
                                              rf"at most {modelfile.MAX_MEMBERS}"):
         models.load(_write(tmp_path / "many.scnn", list(files.items()) + extra))
-    long_names = [("j/" + f"{i:04d}" * 300, b"") for i in range(1100)]  # 1100 entries of 1202-byte names
+    long_names = [("j/" + f"{i:04d}" * 300, b"") for i in range(1200)]  # 1200 entries of 1202-byte names
     with pytest.raises(ModelFileError, match=r"declares a \d+-byte zip directory; a model file's is at most "
                                              rf"{modelfile.MAX_DIRECTORY_BYTES} bytes"):
         models.load(_write(tmp_path / "long.scnn", list(files.items()) + long_names))
