@@ -335,10 +335,10 @@ def _header(reader: _Reader) -> dict:
         raise ModelFileError(f"{path}: network.json is not valid UTF-8 JSON ({_one_line(e)})") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         got = header.get("format") if isinstance(header, dict) else type(header).__name__
-        raise ModelFileError(f"{path} is not a streamcnn model (format {got!r})")
+        raise ModelFileError(f"{path} is not a streamcnn model (format {_short(got)})")
     version = header.get("version")
     if not _is_int(version) or version != VERSION:
-        raise ModelFileError(f"{path} is model format version {version!r}; this streamcnn reads "
+        raise ModelFileError(f"{path} is model format version {_short(version)}; this streamcnn reads "
                              f"version {VERSION}: upgrade streamcnn or re-export the model")
     where = f"{path}: network.json"
     name = _field(header, "name", str, where)
