@@ -164,6 +164,9 @@ for _name, _build, _match in [
      r"linear1: weights of shape \(0, 2\): a Linear needs at least one input and one output"),
     ("fractional-pool-kernel", lambda: Network((2, 4, 4), [MaxPool2d(2.5)]), r"MaxPool2d kernel_size must be an integer, got 2.5"),
     ("fractional-stride", lambda: Network((2, 8, 8), [qconv(2, 2, 3, stride=1.5)]), r"stride must be an integer, got 1.5"),
+    ("empty-name", lambda: Network((1, 4, 4), [ReLU()], name=" "), r"name must be a non-empty string, got ' '"),
+    ("metadata-not-json", lambda: Network((1, 4, 4), [ReLU()], metadata={"labels": {1, 2}}),
+     r"metadata must be JSON-serializable \(model files keep it\)"),
 ]:
     case(f"network-{_name}", NetworkError, _match)(lambda c, build=_build: build())
 
@@ -244,6 +247,13 @@ def _(c):
     data[info.header_offset + 30 + len(info.filename) + 8] ^= 0xFF  # inside the stored weights
     (c.tmp / "flip.scnn").write_bytes(bytes(data))
     models.load(c.tmp / "flip.scnn")
+
+
+@case("model-file-unsaveable-metadata", ModelFileError, r"cannot save lenet5-mnist: metadata must be JSON-serializable")
+def _(c):
+    net = models.load("lenet5-mnist")
+    net.metadata = {"when": object()}  # replaced after the checks of construction
+    net.save(c.tmp / "m.scnn")
 
 
 @case("model-file-not-a-model", ModelFileError, "not a streamcnn model file")

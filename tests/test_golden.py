@@ -23,6 +23,12 @@ def test_requant_params_approximate_the_factor():
     assert requant_params(np.array([0.0]))[0][0] == 0
 
 
+def test_requant_params_saturate_factors_beyond_int64():
+    with np.errstate(all="raise"):  # the cast must not overflow
+        m, s = requant_params(np.array([2.0 ** 24, 1e30, 1e300]))
+    assert m.tolist() == [2 ** 24 - 1] * 3 and s.tolist() == [0, 0, 0]
+
+
 def test_avg_pool_is_the_mean_rounded_half_up():
     x = np.array([1, 2, 2, 2,  -1, -2, -2, -2,  1, 0, 0, 0,  -3, 0, 0, 0], np.int8).reshape(4, 1, 2, 2)
     assert golden.avg_pool(x, 2, 2).ravel().tolist() == [2, -2, 0, -1]  # 1.75, -1.75, 0.25, -0.75

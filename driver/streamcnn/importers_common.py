@@ -3,13 +3,12 @@ images, names and metadata, the shapes of the float layers, and the largest arra
 imported model may make us allocate."""
 from __future__ import annotations
 
-import json
 import math
 import numpy as np
 
 from . import protocol
 from .errors import InputError, NetworkError
-from .network import Network, pair
+from .network import Network, check_metadata, check_name, pair
 from .quantization import FloatConv2d, FloatLinear, quantize
 
 _CFG = protocol.CONFIG
@@ -60,23 +59,11 @@ def calibration_array(images) -> np.ndarray:
 
 
 def network_name(name, default: str) -> str:
-    if name is None:
-        return default
-    if not isinstance(name, str) or not name.strip():
-        raise NetworkError(f"name must be a non-empty string, got {name!r}")
-    return name
+    return default if name is None else check_name(name)
 
 
 def network_metadata(metadata) -> dict:
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, dict):
-        raise NetworkError(f"metadata must be a dict, got {type(metadata).__name__}")
-    try:
-        json.dumps(metadata, allow_nan=False)
-    except (TypeError, ValueError) as e:
-        raise NetworkError(f"metadata must be JSON-serializable (it is kept in model files): {e}") from None
-    return dict(metadata)
+    return {} if metadata is None else dict(check_metadata(metadata))
 
 
 def check_shapes(layers: list, input_shape: tuple) -> None:

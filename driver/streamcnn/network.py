@@ -14,6 +14,7 @@ shift (0..63) per output channel.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
@@ -210,6 +211,24 @@ LAYER_TYPES = (Conv2d, Linear, MaxPool2d, AvgPool2d, ReLU, Flatten)
 OUT_OF_RANGE_FACTOR = 2
 
 
+def check_name(name) -> str:
+    """A network's name: a non-empty string (model files and reports carry it)."""
+    if not isinstance(name, str) or not name.strip():
+        raise NetworkError(f"a network's name must be a non-empty string, got {name!r}")
+    return name
+
+
+def check_metadata(metadata) -> dict:
+    """A network's metadata: a dict that JSON can hold, since model files keep it."""
+    if not isinstance(metadata, dict):
+        raise NetworkError(f"metadata must be a dict, got {type(metadata).__name__}")
+    try:
+        json.dumps(metadata, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as e:
+        raise NetworkError(f"metadata must be JSON-serializable (model files keep it): {e}") from None
+    return metadata
+
+
 @dataclass(eq=False)
 class Network:
     """An int8 CNN: input shape (C, H, W), input scale and a list of layers."""
@@ -227,6 +246,8 @@ class Network:
         self.input_shape = tuple(integer(v, "input_shape") for v in self.input_shape)
         if min(self.input_shape) < 1:
             raise NetworkError(f"input_shape must be (C, H, W) with positive sizes, got {self.input_shape}")
+        check_name(self.name)
+        check_metadata(self.metadata)
         _positive_scale(f"{self.name}: input_scale", self.input_scale)
         self.input_scale = float(self.input_scale)
         if not self.layers:

@@ -59,6 +59,8 @@ def requant_params(real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mult = np.zeros(real.shape, dtype=np.int64)
     shift = np.zeros(real.shape, dtype=np.int64)
     pos = real > 0
+    # saturate first: a factor beyond int64 would wrap in the cast below
+    real = np.minimum(real, float(1 << MULT_BITS))
     exp = np.floor(np.log2(real[pos])).astype(np.int64)
     s = np.clip(MULT_BITS - 1 - exp, 0, MAX_SHIFT)
     m = np.rint(np.ldexp(real[pos], s)).astype(np.int64)
