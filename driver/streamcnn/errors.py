@@ -62,7 +62,8 @@ class UnsupportedError(StreamCNNError, ValueError):
 
 
 class ModelFileError(StreamCNNError, ValueError):
-    """A model file is missing, truncated, corrupted or of another format version."""
+    """A model file (``.scnn`` or ONNX) is missing, unreadable, truncated, corrupted, of another
+    format version, beyond the format's size limits, or describes an invalid graph or layer."""
 
 
 class BuildError(StreamCNNError):
