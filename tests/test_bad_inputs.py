@@ -4,6 +4,7 @@ device keeps working afterwards.  Run alone: python -m pytest tests/test_bad_inp
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 import types
 import zipfile
@@ -366,3 +367,15 @@ def test_the_catalogue_covers_what_reliability_promises():
     caps_limits = {f.name for f in dataclasses.fields(type(streamcnn.open_device("sim").caps))
                    if f.name.startswith("max_")} | {"act_words", "weight_entries"}
     assert {i[len("limit-"):] for i in ids if i.startswith("limit-")} == caps_limits
+
+
+def test_reliability_md_lists_every_case():
+    """docs/reliability.md names each catalogue case and says how many there are."""
+    from pathlib import Path
+    doc = (Path(__file__).parents[1] / "docs" / "reliability.md").read_text()
+    ids = [p.id for p in CASES]
+    assert f"Each of its {len(ids)} bad inputs" in doc
+    listed = set(re.findall(r"\[([a-z0-9_-]+)\]", doc))
+    missing = [i for i in ids if i not in listed and not i.startswith(("image-", "limit-"))]
+    assert not missing, f"cases missing from docs/reliability.md: {missing}"
+

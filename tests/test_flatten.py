@@ -66,6 +66,7 @@ def test_the_flatten_pass_is_counted_and_modeled(device, rng):
     program.run(images(rng, net, 4))
     counters = program.last.counters
     assert [c.opcode for c in counters] == [P.Op.CONV, P.Op.FLATTEN, P.Op.FC]
+    assert repr(counters[1]).startswith("LayerCounters(FLATTEN, ")  # a name, not opcode=50
     modeled = cycles.model(program.compiled, device.caps)["layers"]
     assert counters[1].iterations == modeled[1]["iterations"] == 4 * (49 + 1)  # a word a step, a step per image
 
