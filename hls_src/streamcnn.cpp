@@ -794,11 +794,28 @@ void packet_pool(command_fifo_t& cmds, Run& r, uint64_t f) {
     r.act = c.layer.out;
 }
 
+/* The field word of RELU and FLATTEN: the activations' shape and nothing else.
+ * False (and the run failed) if it is not today's shape. */
+bool shape_field_matches(Run& r, uint64_t f) {
+    uint32_t status = SCNN_ERR_SHAPE, field;
+    if (bits(f, SCNN_RELU_RSVD_SHIFT, SCNN_RELU_RSVD_BITS)) {
+        status = SCNN_ERR_BAD_FIELD;
+        field = SCNN_F_RESERVED;
+    } else if (bits(f, SCNN_POOL_C_SHIFT, SCNN_POOL_DIM_BITS) != r.act.channels) {
+        field = SCNN_F_CHANNELS;
+    } else if (bits(f, SCNN_POOL_H_SHIFT, SCNN_POOL_DIM_BITS) != r.act.height) {
+        field = SCNN_F_HEIGHT;
+    } else if (bits(f, SCNN_POOL_W_SHIFT, SCNN_POOL_DIM_BITS) != r.act.width) {
+        field = SCNN_F_WIDTH;
+    } else {
+        return true;
+    }
+    fail(r, status, field);
+    return false;
+}
+
 void packet_relu(command_fifo_t& cmds, Run& r, uint64_t f) {
-    if (bits(f, SCNN_RELU_RSVD_SHIFT, SCNN_RELU_RSVD_BITS)) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
-    if (bits(f, SCNN_POOL_C_SHIFT, SCNN_POOL_DIM_BITS) != r.act.channels) return fail(r, SCNN_ERR_SHAPE, SCNN_F_CHANNELS);
-    if (bits(f, SCNN_POOL_H_SHIFT, SCNN_POOL_DIM_BITS) != r.act.height) return fail(r, SCNN_ERR_SHAPE, SCNN_F_HEIGHT);
-    if (bits(f, SCNN_POOL_W_SHIFT, SCNN_POOL_DIM_BITS) != r.act.width) return fail(r, SCNN_ERR_SHAPE, SCNN_F_WIDTH);
+    if (!shape_field_matches(r, f)) return;
     if (!count_layer(r)) return;
     Command c = command(CMD_RELU, r);
     c.layer.opcode = SCNN_OP_RELU;
@@ -810,10 +827,7 @@ void packet_relu(command_fifo_t& cmds, Run& r, uint64_t f) {
 
 /* FLATTEN: the activations' shape, checked; a dense layer's input follows. */
 void packet_flatten(command_fifo_t& cmds, Run& r, uint64_t f) {
-    if (bits(f, SCNN_RELU_RSVD_SHIFT, SCNN_RELU_RSVD_BITS)) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
-    if (bits(f, SCNN_POOL_C_SHIFT, SCNN_POOL_DIM_BITS) != r.act.channels) return fail(r, SCNN_ERR_SHAPE, SCNN_F_CHANNELS);
-    if (bits(f, SCNN_POOL_H_SHIFT, SCNN_POOL_DIM_BITS) != r.act.height) return fail(r, SCNN_ERR_SHAPE, SCNN_F_HEIGHT);
-    if (bits(f, SCNN_POOL_W_SHIFT, SCNN_POOL_DIM_BITS) != r.act.width) return fail(r, SCNN_ERR_SHAPE, SCNN_F_WIDTH);
+    if (!shape_field_matches(r, f)) return;
     const uint64_t features = (uint64_t)r.act.channels * r.act.height * r.act.width;
     if (features > SCNN_CFG_MAX_FC_IN) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_FC_IN);
     if (!count_layer(r)) return;

@@ -13,6 +13,7 @@ from streamcnn import golden, modelfile, models, zoo
 from streamcnn.errors import ModelFileError, NetworkError
 from streamcnn.network import AvgPool2d, Flatten, Linear, MaxPool2d, Network, ReLU
 from streamcnn.quantization import FloatConv2d, FloatLinear, quantize
+from test_modelfile_fuzz import find_all
 
 
 @pytest.fixture
@@ -320,7 +321,7 @@ def test_unsupported_compression_is_refused(tmp_path, net, method):
     path = _write(tmp_path / "c.scnn", files, zipfile.ZIP_BZIP2 if method == 99 else method)
     if method == 99:  # a method zipfile does not know at all, set in the central directory
         data = bytearray(path.read_bytes())
-        for at in _offsets(data, b"PK\x01\x02"):
+        for at in find_all(data, b"PK\x01\x02"):
             struct.pack_into("<H", data, at + 10, 99)
         path.write_bytes(bytes(data))
     with pytest.raises(ModelFileError, match=rf"uses zip compression method {method}; a model file uses only stored "
@@ -328,18 +329,10 @@ def test_unsupported_compression_is_refused(tmp_path, net, method):
         models.load(path)
 
 
-def _offsets(data: bytes, signature: bytes) -> list[int]:
-    found, at = [], data.find(signature)
-    while at >= 0:
-        found.append(at)
-        at = data.find(signature, at + 1)
-    return found
-
-
 @pytest.mark.parametrize("flags", [0x1, 0x20, 0x40])
 def test_encrypted_and_patched_entries_are_refused(tmp_path, net, flags):
     data = bytearray(net.save(tmp_path / "m.scnn").read_bytes())
-    for at in _offsets(data, b"PK\x01\x02"):
+    for at in find_all(data, b"PK\x01\x02"):
         struct.pack_into("<H", data, at + 8, flags)
     (tmp_path / "e.scnn").write_bytes(bytes(data))
     with pytest.raises(ModelFileError, match=rf"is encrypted or patched \(zip flags {flags:#x}\)"):
@@ -348,7 +341,7 @@ def test_encrypted_and_patched_entries_are_refused(tmp_path, net, flags):
 
 def test_a_newer_zip_version_is_refused(tmp_path, net):
     data = bytearray(net.save(tmp_path / "m.scnn").read_bytes())
-    struct.pack_into("<H", data, _offsets(data, b"PK\x01\x02")[0] + 6, 255)  # version needed to extract: 25.5
+    struct.pack_into("<H", data, find_all(data, b"PK\x01\x02")[0] + 6, 255)  # version needed to extract: 25.5
     (tmp_path / "v.scnn").write_bytes(bytes(data))
     with pytest.raises(ModelFileError, match=r"uses a zip feature model files never use \(zip file version 25\.5\)"):
         models.load(tmp_path / "v.scnn")

@@ -41,10 +41,11 @@ _INTERESTING_WORDS = (0, 1, 0x7FFF, 0xFFFF, 0x7FFFFFFF, 0xFFFFFFFF, 0x80000000, 
 def _zip_offsets(data: bytes) -> list[int]:
     """Where zip's own records start (local headers, directory entries, the end record):
     byte mutations aim there half of the time, since the compressed payloads only fail CRCs."""
-    return [i for sig in (b"PK\x03\x04", b"PK\x01\x02", b"PK\x05\x06") for i in _find_all(data, sig)]
+    return [i for sig in (b"PK\x03\x04", b"PK\x01\x02", b"PK\x05\x06") for i in find_all(data, sig)]
 
 
-def _find_all(data: bytes, sig: bytes) -> list[int]:
+def find_all(data: bytes, sig: bytes) -> list[int]:
+    """Every offset of ``sig`` in ``data`` (also used by test_modelfile.py)."""
     out, at = [], data.find(sig)
     while at >= 0:
         out.append(at)
@@ -191,7 +192,7 @@ def _patch_directory(data: bytes, rng: random.Random) -> tuple[str, bytes]:
     """Edit a field of a central-directory entry: a lying size, a method zipfile cannot or
     must not inflate, the encryption flag."""
     b = bytearray(data)
-    entries = _find_all(data, b"PK\x01\x02")
+    entries = find_all(data, b"PK\x01\x02")
     at = rng.choice(entries)
     field = rng.choice(("method", "size-small", "size-huge", "flags", "offset"))
     if field == "method":
