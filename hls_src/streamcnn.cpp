@@ -814,15 +814,22 @@ bool shape_field_matches(Run& r, uint64_t f) {
     return false;
 }
 
-void packet_relu(command_fifo_t& cmds, Run& r, uint64_t f) {
-    if (!shape_field_matches(r, f)) return;
-    if (!count_layer(r)) return;
-    Command c = command(CMD_RELU, r);
-    c.layer.opcode = SCNN_OP_RELU;
+/* A layer whose only field is the activations' shape: counted, then its command.
+ * False (and the run failed) if the layer count is at its maximum. */
+bool shape_command(command_fifo_t& cmds, Run& r, uint32_t op, uint32_t opcode, uint32_t field_words) {
+    if (!count_layer(r)) return false;
+    Command c = command(op, r);
+    c.layer.opcode = opcode;
     c.layer.in = r.act;
-    c.words = 1 + SCNN_RELU_FIELD_WORDS;
+    c.words = 1 + field_words;
     cmds.write(c);
     r.layers++;
+    return true;
+}
+
+void packet_relu(command_fifo_t& cmds, Run& r, uint64_t f) {
+    if (!shape_field_matches(r, f)) return;
+    shape_command(cmds, r, CMD_RELU, SCNN_OP_RELU, SCNN_RELU_FIELD_WORDS);
 }
 
 /* FLATTEN: the activations' shape, checked; a dense layer's input follows. */
@@ -830,13 +837,7 @@ void packet_flatten(command_fifo_t& cmds, Run& r, uint64_t f) {
     if (!shape_field_matches(r, f)) return;
     const uint64_t features = (uint64_t)r.act.channels * r.act.height * r.act.width;
     if (features > SCNN_CFG_MAX_FC_IN) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_FC_IN);
-    if (!count_layer(r)) return;
-    Command c = command(CMD_FLATTEN, r);
-    c.layer.opcode = SCNN_OP_FLATTEN;
-    c.layer.in = r.act;
-    c.words = 1 + SCNN_FLATTEN_FIELD_WORDS;
-    cmds.write(c);
-    r.layers++;
+    if (!shape_command(cmds, r, CMD_FLATTEN, SCNN_OP_FLATTEN, SCNN_FLATTEN_FIELD_WORDS)) return;
     r.act.channels = (uint32_t)features;
     r.act.height = r.act.width = 1;
 }
