@@ -199,12 +199,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     results, inputs = [], []
     for path in args.images:
         try:
-            x = datasets.load_image(path, net, preprocessing=kind)
+            x, features = datasets.load_image(path, net, preprocessing=kind, features=True)
         except StreamCNNError as e:
             results.append({"image": str(path), "error": _message_about(str(path), e)})
             continue
         inputs.append(x)
-        results.append({"image": str(path), "unusual_input": "; ".join(datasets.unusual_input(x, stats)) or None})
+        results.append({"image": str(path), "unusual_input": "; ".join(datasets.unusual_input(features, stats)) or None})
     device_name = None
     if inputs:
         images = np.stack(inputs)
