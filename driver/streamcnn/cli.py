@@ -120,7 +120,8 @@ def cmd_smoke(args: argparse.Namespace) -> int:
               f"{plural(report['mismatches'], 'mismatch', 'mismatches')} with the golden model ({report['seconds']} s)")
         if "lenet5" in report:
             le = report["lenet5"]
-            print(f"LeNet-5 on {plural(le['images'], 'MNIST digit')}: {plural(le['mismatches'], 'mismatch', 'mismatches')}, accuracy "
+            print(f"LeNet-5 on {plural(le['images'], 'MNIST digit')}: "
+                  f"{plural(le['mismatches'], 'mismatch', 'mismatches')}, accuracy "
                   f"{le['accuracy']:.1%}, {le['latency_ms']} ms per inference (batch 1), {le['images_per_s']:.0f} "
                   f"images/s (batch {le['batch']})")
         print("OK" if report["ok"] else "FAILED")
@@ -147,8 +148,8 @@ def _dataset_of(net, given: Optional[str]) -> tuple:
         return named, "metadata"
     fits = datasets.test_sets_for(net.input_shape)
     shape = " x ".join(map(str, net.input_shape))
-    why = (f"model {net.name!r} names {'data set ' + repr(named) + ', not a shipped test set,' if named else 'no data set'}"
-           f" in its metadata")
+    names = f"data set {named!r}, not a shipped test set," if named else "no data set"
+    why = f"model {net.name!r} names {names} in its metadata"
     if len(fits) == 1:
         return fits[0], f"inferred from the input shape {shape}"
     if fits:
@@ -204,7 +205,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             results.append({"image": str(path), "error": _message_about(str(path), e)})
             continue
         inputs.append(x)
-        results.append({"image": str(path), "unusual_input": "; ".join(datasets.unusual_input(features, stats)) or None})
+        unusual = datasets.unusual_input(features, stats)
+        results.append({"image": str(path), "unusual_input": "; ".join(unusual) or None})
     device_name = None
     if inputs:
         images = np.stack(inputs)
@@ -221,19 +223,17 @@ def cmd_run(args: argparse.Namespace) -> int:
                 r.update(prediction=labels[int(k)] if int(k) < len(labels) else str(int(k)),
                          confidence=round(float(pr[k]), 4))
                 r["unusual_input"] = r.pop("unusual_input")  # last, after the prediction
-    lines = []
-    for r in results:
+    if args.json:
+        print(json.dumps({"model": net.name, "device": device_name, "preprocessing": kind, "results": results},
+                         indent=2))
+    for r in results:  # in order: results on stdout, errors on stderr (as well as in the JSON)
         if "error" in r:
-            lines.append(f"{r['image']}: error: {r['error']}")
-        else:
+            sys.stdout.flush()
+            _error(f"{r['image']}: {r['error']}")
+        elif not args.json:
             flag = f"  unusual input: {r['unusual_input']}" if r["unusual_input"] else ""
-            lines.append(f"{r['image']}: {r['prediction']} ({r['confidence']:.1%}){flag}")
-    _print({"model": net.name, "device": device_name, "preprocessing": kind, "results": results}, args.json,
-           "\n".join(lines))
-    failed = sum("error" in r for r in results)
-    if failed:
-        return _error(f"{failed} of {plural(len(results), 'image')} could not be classified")
-    return 0
+            print(f"{r['image']}: {r['prediction']} ({r['confidence']:.1%}){flag}")
+    return 1 if any("error" in r for r in results) else 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -299,7 +299,9 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="streamcnn",
         description="int8 CNN inference on the PYNQ-Z2 with layers and weights streamed at run time; "
-                    "the same accelerator C++ runs as a simulator where there is no board.")
+                    "the same accelerator C++ runs as a simulator where there is no board.",
+        epilog="Exit status: 0 success; 1 an error (one line 'streamcnn: error: ...') or a failed check; "
+               "2 bad arguments; 130 interrupted.")
     p.add_argument("--version", action="version", version=f"streamcnn {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -316,8 +318,10 @@ def parser() -> argparse.ArgumentParser:
                                        "the NumPy golden model, compare every output bit for bit, and report "
                                        "latency and images/s. Exit status 1 on any mismatch or error.")
     _device_arg(smoke)
-    smoke.add_argument("--random", type=non_negative_int, default=50, metavar="N", help="number of topologies (default 50)")
-    smoke.add_argument("--seed", type=non_negative_int, default=1, metavar="S", help="seed; topology i uses [S, i] (default 1)")
+    smoke.add_argument("--random", type=non_negative_int, default=50, metavar="N",
+                       help="number of topologies (default 50)")
+    smoke.add_argument("--seed", type=non_negative_int, default=1, metavar="S",
+                       help="seed; topology i uses [S, i] (default 1)")
     smoke.add_argument("--only", type=index_list, metavar="I,J", help="replay only these topology indices")
     smoke.add_argument("--lenet", type=non_negative_int, default=100, metavar="N",
                        help="also run the shipped LeNet-5 on N MNIST test digits (default 100; 0: skip)")
@@ -339,9 +343,13 @@ def parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=cmd_eval)
 
     run = sub.add_parser("run", help="classify image files (PNG, JPEG, ...)",
-                         description="Classify images of handwritten digits: any size or colour mode, "
-                                     "preprocessed like MNIST (inverted if dark on light, cropped, scaled, "
-                                     "centred). Sample digits: datasets/mnist/samples/.")
+                         description="Classify image files of any size or colour mode, preprocessed the way the "
+                                     "model's training data was made: for lenet5-mnist like MNIST digits (inverted "
+                                     "if dark on light, cropped, scaled, centred), for fashion-cnn like "
+                                     "Fashion-MNIST; a model without such metadata gets the image resized to its "
+                                     "input. One line per file: its prediction and confidence, 'unusual input: ...' "
+                                     "when the image is unlike the model's test set, or its error. Exit status 1 if "
+                                     "any file could not be classified. Sample digits: datasets/mnist/samples/.")
     run.add_argument("images", nargs="+", metavar="IMAGE")
     _model_arg(run)
     _device_arg(run)
@@ -384,9 +392,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # e.g. streamcnn ... | head: the reader is gone, so say nothing
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:  # pragma: no cover
+        try:  # what is still buffered for stdout goes nowhere, rather than into a second error at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # pragma: no cover
             pass
         return 1
     except StreamCNNError as e:
