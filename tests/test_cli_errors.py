@@ -40,7 +40,7 @@ def one_line_error(r, status: int, *words):
     return errors[0]
 
 
-@pytest.mark.parametrize("args,words", [
+USAGE_ERRORS = [
     (["eval", "--batch", "0"], ["--batch", "positive integer", "'0'"]),
     (["eval", "--batch", "-1"], ["--batch", "positive integer", "'-1'"]),
     (["eval", "--limit", "0"], ["--limit", "positive integer"]),
@@ -53,7 +53,10 @@ def one_line_error(r, status: int, *words):
     (["smoke-test", "--seed", "-1"], ["--seed", "non-negative integer"]),
     (["bench", "--images", "-5"], ["--images", "non-negative integer"]),
     (["bench", "--batch", "0"], ["--batch", "positive integer"]),
-])
+]
+
+
+@pytest.mark.parametrize("args,words", USAGE_ERRORS, ids=[" ".join(args) for args, _ in USAGE_ERRORS])
 def test_bad_numbers_are_usage_errors(args, words):
     one_line_error(streamcnn(*args, "--device", "sim"), 2, *words)
 
