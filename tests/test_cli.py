@@ -55,5 +55,5 @@ def test_text_output_and_help():
 
 def test_board_device_without_pynq_or_bitstream_is_a_clear_error():
     r = run("info", "--device", "pynq")
-    assert r.returncode == 2 and "streamcnn: error:" in r.stderr
+    assert r.returncode == 1 and "streamcnn: error:" in r.stderr
     assert "pynq package" in r.stderr or "no bitstream at" in r.stderr

@@ -67,3 +67,70 @@ def test_blank_and_unreadable_images(tmp_path):
     (tmp_path / "text.png").write_text("not an image")
     with pytest.raises(InputError, match="not an image"):
         datasets.load_digit(tmp_path / "text.png")
+
+
+def test_test_sets_by_name_and_shape():
+    with pytest.raises(InputError, match="unknown data set 'bogus'; shipped test sets: mnist"):
+        datasets.test_set("bogus")
+    with pytest.raises(InputError, match="the fashion-mnist test set comes as 1 x 28 x 28 images, not 1 x 32 x 32"):
+        datasets.test_set("fashion-mnist", (1, 32, 32))
+    x28, _ = datasets.test_set("mnist", (1, 28, 28))
+    x32, _ = datasets.test_set("mnist")
+    assert x28.shape == (10000, 1, 28, 28) and np.array_equal(x28, x32[:, :, 2:30, 2:30])
+    assert datasets.test_sets_for((1, 28, 28)) == ["mnist", "fashion-mnist"]
+    assert datasets.test_sets_for((1, 32, 32)) == ["mnist"] and datasets.test_sets_for((3, 32, 32)) == []
+
+
+def test_preprocessing_follows_the_model(tmp_path):
+    from PIL import Image
+
+    from streamcnn import models, zoo
+
+    assert datasets.preprocessing_of(models.load("lenet5-mnist")) == "mnist-digit"
+    assert datasets.preprocessing_of(models.load("fashion-cnn")) == "fashion-mnist"
+    imported = zoo.svhn_cnn()
+    imported.metadata = {}
+    assert datasets.preprocessing_of(imported) == "resize"
+    imported.metadata = {"dataset": "mnist"}
+    assert datasets.preprocessing_of(imported) == "mnist-digit"
+    rgb = np.zeros((10, 20, 3), np.uint8)
+    rgb[..., 0] = 255
+    Image.fromarray(rgb).save(tmp_path / "red.png")
+    x = datasets.load_image(tmp_path / "red.png", input_shape=(3, 32, 32), preprocessing="resize")
+    assert x.shape == (3, 32, 32) and x.dtype == np.float32 and (x[0] == 1).all() and (x[1:] == 0).all()
+    grey = datasets.load_image(tmp_path / "red.png", input_shape=(1, 8, 8), preprocessing="resize")
+    assert grey.shape == (1, 8, 8)
+    digit = datasets.load_image(SAMPLES / "digit7-mnist0.png", input_shape=(1, 28, 28), preprocessing="mnist-digit")
+    assert np.array_equal(digit, datasets.load_digit(SAMPLES / "digit7-mnist0.png")[:, 2:30, 2:30])
+    with pytest.raises(InputError, match="1-channel images; the model takes 3 channels"):
+        datasets.load_image(SAMPLES / "digit7-mnist0.png", input_shape=(3, 32, 32), preprocessing="mnist-digit")
+    with pytest.raises(InputError, match="unknown preprocessing 'jpeg'"):
+        datasets.load_image(SAMPLES / "digit7-mnist0.png", input_shape=(1, 28, 28), preprocessing="jpeg")
+
+
+def test_fashion_mnist_files_come_back_as_they_were(tmp_path):
+    from PIL import Image
+
+    images, _ = datasets.load_fashion_mnist()
+    same = 0
+    for i in range(50):
+        Image.fromarray(images[i]).save(tmp_path / f"{i}.png")
+        x = datasets.load_image(tmp_path / f"{i}.png", input_shape=(1, 28, 28), preprocessing="fashion-mnist")
+        same += np.abs(x - datasets.fashion_images(images[[i]])[0]).max() < 0.02
+    assert same >= 40
+    Image.new("L", (30, 20), 255).save(tmp_path / "blank.png")
+    with pytest.raises(InputError, match="no object found"):
+        datasets.load_image(tmp_path / "blank.png", input_shape=(1, 28, 28), preprocessing="fashion-mnist")
+
+
+def test_images_beyond_the_pixel_cap_are_refused_before_decoding(tmp_path):
+    from test_cli_errors import png_header
+
+    big = png_header(tmp_path / "big.png", 10000, 8000)  # more than the cap, less than Pillow's own limit
+    with pytest.raises(InputError, match=r"big.png: 10000 x 8000 pixels is more than streamcnn reads \(50,000,000"):
+        datasets.load_digit(big)
+    huge = png_header(tmp_path / "huge.png", 20000, 20000)  # beyond Pillow's limit: its error, our words
+    with pytest.raises(InputError, match=r"huge.png: 400,000,000 pixels is more than streamcnn reads"):
+        datasets.load_digit(huge)
+    with pytest.raises(InputError, match="No such file or directory"):
+        datasets.load_digit(tmp_path / "missing.png")

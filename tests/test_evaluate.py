@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from streamcnn import compiler, datasets, evaluate, models, protocol as P, zoo
+from streamcnn import compiler, datasets, evaluate, models, protocol as P, smoke, zoo
 
 
 def test_confusion_matrix_counts_pairs():
@@ -54,3 +54,32 @@ def test_shipped_fashion_model(device):
     x, y = datasets.test_set("fashion-mnist")
     report = evaluate.evaluate(net, device, x[:1000], y[:1000])
     assert report["device_vs_golden_mismatches"] == 0 and report["accuracy_device"] > 0.85
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda dev, net, x, y: evaluate.evaluate(net, dev, x, y, batch=0), "batch must be a positive integer, got 0"),
+    (lambda dev, net, x, y: evaluate.evaluate(net, dev, x, y, batch=-1), "batch must be a positive integer"),
+    (lambda dev, net, x, y: evaluate.evaluate(net, dev, x, y, batch=2.5), "batch must be an integer"),
+    (lambda dev, net, x, y: evaluate.evaluate(net, dev, x, y[:3]), "4 images but 3 labels"),
+    (lambda dev, net, x, y: evaluate.evaluate(net, dev, x[:0], y[:0]), "non-empty"),
+    (lambda dev, net, x, y: smoke.run(dev, -1), "count must be an integer of at least 0, got -1"),
+    (lambda dev, net, x, y: smoke.run(dev, 1, seed=-1), "seed must be an integer of at least 0"),
+    (lambda dev, net, x, y: smoke.run(dev, 1, only=[2, -3]), "topology index must be an integer of at least 0"),
+    (lambda dev, net, x, y: smoke.lenet5(dev, 0), "count must be a positive integer, got 0"),
+    (lambda dev, net, x, y: smoke.lenet5(dev, -5), "count must be a positive integer, got -5"),
+    (lambda dev, net, x, y: smoke.lenet5(dev, 5, latency_runs=0), "latency_runs must be a positive integer"),
+])
+def test_the_api_under_the_cli_refuses_bad_counts(device, call, match):
+    from streamcnn.errors import InputError
+
+    net = models.load("lenet5-mnist")
+    x, y = datasets.test_set("mnist")
+    with pytest.raises(InputError, match=match):
+        call(device, net, x[:4], y[:4])
+
+
+def test_lenet5_smoke_reports_the_digits_it_ran(device, monkeypatch):
+    real = datasets.test_set
+    monkeypatch.setattr(datasets, "test_set", lambda name, shape=None: tuple(a[:6] for a in real(name, shape)))
+    report = smoke.lenet5(device, 50, latency_runs=2)  # more than there are: all of them, and says so
+    assert report["images"] == 6 and report["mismatches"] == 0

@@ -3,12 +3,53 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Optional, Sequence
 
 from . import __version__
 from .devices import DEVICES, open_device
 from .errors import StreamCNNError
+
+
+# -- argument types: argparse turns their ArgumentTypeError into a usage error (exit status 2) --
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    """An integer of at least 1."""
+    value = _integer(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer (1 or more), got {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An integer of at least 0."""
+    value = _integer(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer (0 or more), got {text!r}")
+    return value
+
+
+def index_list(text: str) -> list:
+    """Comma-separated non-negative indices, such as ``3,17``."""
+    parts = [t.strip() for t in text.split(",")]
+    if not all(t.isdigit() for t in parts):
+        raise argparse.ArgumentTypeError(f"expected comma-separated topology indices (0 or more) such as 3,17, "
+                                         f"got {text!r}")
+    return [int(t) for t in parts]
+
+
+def plural(n: int, word: str, many: Optional[str] = None) -> str:
+    """``1 image``, ``2 images``; ``many`` for irregular plurals."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
 def _device_arg(p: argparse.ArgumentParser) -> None:
@@ -62,9 +103,8 @@ def cmd_smoke(args: argparse.Namespace) -> int:
         return tqdm(items, desc="topologies", unit="net", file=sys.stderr)
 
     with _open(args) as dev:
-        only = [int(i) for i in args.only.split(",")] if args.only else None
         report = {"capabilities": dev.caps.as_dict()}
-        report.update(smoke.run(dev, args.random, args.seed, only=only, progress=progress))
+        report.update(smoke.run(dev, args.random, args.seed, only=args.only, progress=progress))
         if args.lenet:
             report["lenet5"] = smoke.lenet5(dev, args.lenet)
             report["ok"] = report["ok"] and report["lenet5"]["mismatches"] == 0
@@ -76,11 +116,12 @@ def cmd_smoke(args: argparse.Namespace) -> int:
               f"{caps['macs_per_cycle']} MACs/cycle")
         for f in report["failures"]:
             print(f"topology {f['index']} (seed {report['seed']}): {f['error']}\n{f['network']}\n")
-        print(f"{report['topologies']} random topologies: {report['mismatches']} mismatches with the golden model "
-              f"({report['seconds']} s)")
+        print(f"{plural(report['topologies'], 'random topology', 'random topologies')}: "
+              f"{plural(report['mismatches'], 'mismatch', 'mismatches')} with the golden model ({report['seconds']} s)")
         if "lenet5" in report:
             le = report["lenet5"]
-            print(f"LeNet-5 on {le['images']} MNIST digits: {le['mismatches']} mismatches, accuracy "
+            print(f"LeNet-5 on {plural(le['images'], 'MNIST digit')}: "
+                  f"{plural(le['mismatches'], 'mismatch', 'mismatches')}, accuracy "
                   f"{le['accuracy']:.1%}, {le['latency_ms']} ms per inference (batch 1), {le['images_per_s']:.0f} "
                   f"images/s (batch {le['batch']})")
         print("OK" if report["ok"] else "FAILED")
@@ -96,27 +137,55 @@ def _progress(args: argparse.Namespace):
     return lambda desc, total: tqdm(total=total, desc=desc, unit="img", file=sys.stderr, leave=False)
 
 
+def _dataset_of(net, given: Optional[str]) -> tuple:
+    """(data set name, how it was chosen) for evaluating ``net``."""
+    from . import datasets
+
+    if given:
+        return given, "given"
+    named = net.metadata.get("dataset")
+    if named in datasets.TEST_SETS:
+        return named, "metadata"
+    fits = datasets.test_sets_for(net.input_shape)
+    shape = " x ".join(map(str, net.input_shape))
+    names = f"data set {named!r}, not a shipped test set," if named else "no data set"
+    why = f"model {net.name!r} names {names} in its metadata"
+    if len(fits) == 1:
+        return fits[0], f"inferred from the input shape {shape}"
+    if fits:
+        raise StreamCNNError(f"{why}, and its input shape {shape} fits more than one test set ({', '.join(fits)}); "
+                             f"pass --dataset {' or --dataset '.join(fits)}")
+    raise StreamCNNError(f"{why}, and no shipped test set fits its input shape {shape}; "
+                         f"shipped: {datasets.choices_text()}")
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from . import datasets, evaluate, models
 
     net = models.load(args.model)
-    dataset = args.dataset or net.metadata.get("dataset")
-    if not dataset:
-        raise StreamCNNError(f"model {net.name!r} names no data set in its metadata; pass --dataset")
-    images, labels = datasets.test_set(dataset)
+    dataset, chosen = _dataset_of(net, args.dataset)
+    images, labels = datasets.test_set(dataset, net.input_shape)
     if args.limit:
         images, labels = images[:args.limit], labels[:args.limit]
     with _open(args) as dev:
         report = evaluate.evaluate(net, dev, images, labels, batch=args.batch, progress=_progress(args))
     report["dataset"] = dataset
-    text = (f"{report['model']} on {report['images']} {dataset} test images, device {report['device']} "
-            f"(batch {report['batch']}):\n"
+    report["dataset_chosen"] = chosen
+    note = f" (data set {chosen})" if chosen.startswith("inferred") else ""
+    text = (f"{report['model']} on {plural(report['images'], dataset + ' test image')}{note}, device "
+            f"{report['device']} (batch {report['batch']}):\n"
             f"  accuracy  float {report['accuracy_float']:.2%}  golden {report['accuracy_golden']:.2%}  "
             f"device {report['accuracy_device']:.2%}\n"
-            f"  device vs golden: {report['device_vs_golden_mismatches']} images differ; "
+            f"  device vs golden: {plural(report['device_vs_golden_mismatches'], 'image differs', 'images differ')}; "
             f"{report['images_per_s']:.0f} images/s")
     _print(report, args.json, text)
     return 0 if report["device_vs_golden_mismatches"] == 0 else 1
+
+
+def _message_about(path: str, e: Exception) -> str:
+    """``e``'s message without a leading ``path: `` (the line already starts with it)."""
+    text = " ".join(str(e).split())
+    return text[len(path) + 2:] if text.startswith(f"{path}: ") else text
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -125,17 +194,46 @@ def cmd_run(args: argparse.Namespace) -> int:
     from . import datasets, models
 
     net = models.load(args.model)
-    labels = net.metadata.get("labels") or [str(i) for i in range(net.output_shape[0])]
-    images = np.stack([datasets.load_digit(p) for p in args.images])
-    with _open(args) as dev:
-        logits = net.dequantize_output(dev.load(net, batch=min(len(images), net.max_batch(dev.caps))).run(images))
-    z = np.exp(logits - logits.max(1, keepdims=True))
-    prob = z / z.sum(1, keepdims=True)
-    results = [{"image": str(p), "prediction": labels[int(k)], "confidence": round(float(pr[k]), 4)}
-               for p, pr, k in zip(args.images, prob, prob.argmax(1))]
-    text = "\n".join(f"{r['image']}: {r['prediction']} ({r['confidence']:.1%})" for r in results)
-    _print({"model": net.name, "device": dev.name, "results": results}, args.json, text)
-    return 0
+    labels = net.metadata.get("labels") or [str(i) for i in range(int(np.prod(net.output_shape)))]
+    stats = net.metadata.get("input_statistics")
+    kind = datasets.preprocessing_of(net)
+    results, inputs = [], []
+    for path in args.images:
+        try:
+            x, features = datasets.load_image(path, net, preprocessing=kind, features=True)
+        except StreamCNNError as e:
+            results.append({"image": str(path), "error": _message_about(str(path), e)})
+            continue
+        inputs.append(x)
+        unusual = datasets.unusual_input(features, stats)
+        results.append({"image": str(path), "unusual_input": "; ".join(unusual) or None})
+    device_name = None
+    if inputs:
+        images = np.stack(inputs)
+        with _open(args) as dev:
+            device_name = dev.name
+            logits = net.dequantize_output(
+                dev.load(net, batch=min(len(images), net.max_batch(dev.caps))).run(images)).reshape(len(images), -1)
+        z = np.exp(logits - logits.max(1, keepdims=True))
+        prob = z / z.sum(1, keepdims=True)
+        ok = iter(zip(prob, prob.argmax(1)))
+        for r in results:
+            if "error" not in r:
+                pr, k = next(ok)
+                r.update(prediction=labels[int(k)] if int(k) < len(labels) else str(int(k)),
+                         confidence=round(float(pr[k]), 4))
+                r["unusual_input"] = r.pop("unusual_input")  # last, after the prediction
+    if args.json:
+        print(json.dumps({"model": net.name, "device": device_name, "preprocessing": kind, "results": results},
+                         indent=2))
+    for r in results:  # in order: results on stdout, errors on stderr (as well as in the JSON)
+        if "error" in r:
+            sys.stdout.flush()
+            _error(f"{r['image']}: {r['error']}")
+        elif not args.json:
+            flag = f"  unusual input: {r['unusual_input']}" if r["unusual_input"] else ""
+            print(f"{r['image']}: {r['prediction']} ({r['confidence']:.1%}){flag}")
+    return 1 if any("error" in r for r in results) else 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -160,8 +258,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
         return 0
     for m in report["modeled"]:
-        print(f"{net.name}, batch {m['batch']}, modeled at {m['clock_mhz']:.0f} MHz "
-              f"(pipeline depths {m['depths']}, FIFOs {m['fifos']}):")
+        print(f"{net.name}, batch {m['batch']}, modeled at {m['clock_mhz']:.0f} MHz:")
+        print(f"  pipeline depths (cycles): {_pairs(m['depths'])}")
+        print(f"  FIFO depths (entries): {_pairs(m['fifos'])}")
         print(f"  {'layer':14} {'op':5} {'stream words':>12} {'copy':>6} {'compute':>8} {'waited':>7} "
               f"{'cycles':>8} {'us':>8} {'done at us':>10} {'DMA bound us':>12} {'MAC bound us':>12}")
         for row in m["layers"]:
@@ -173,9 +272,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(f"  total: {m['cycles']} cycles, {m['latency_us']} us, {m['images_per_s']:.0f} images/s; bounds: "
               f"DMA {m['dma_bound_us']} us ({m['bytes_streamed']} bytes), MACs {m['compute_bound_us']} us "
               f"({m['macs']} MACs); {m['ratio_to_bound']}x the larger bound")
-    for r in report["measured"]:
-        print(f"measured on {r['device']}, batch {r['batch']}: {r['images_per_s']:.0f} images/s")
+    if report["measured"]:
+        print(f"measured on {dev.name}, {plural(args.images, 'image')}:")
+        print(f"  {'batch':>6} {'images/s':>10}")
+        for r in report["measured"]:
+            print(f"  {r['batch']:>6} {r['images_per_s']:>10.0f}")
     return 0
+
+
+def _pairs(d: dict) -> str:
+    """``{'stream': 3, 'prefetch_entries': 1024}`` -> ``stream 3, prefetch entries 1024``."""
+    return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in d.items())
 
 
 def cmd_build_sim(args: argparse.Namespace) -> int:
@@ -187,10 +294,14 @@ def cmd_build_sim(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    from . import datasets
+
     p = argparse.ArgumentParser(
         prog="streamcnn",
         description="int8 CNN inference on the PYNQ-Z2 with layers and weights streamed at run time; "
-                    "the same accelerator C++ runs as a simulator where there is no board.")
+                    "the same accelerator C++ runs as a simulator where there is no board.",
+        epilog="Exit status: 0 success; 1 an error (one line 'streamcnn: error: ...') or a failed check; "
+               "2 bad arguments; 130 interrupted.")
     p.add_argument("--version", action="version", version=f"streamcnn {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -207,10 +318,12 @@ def parser() -> argparse.ArgumentParser:
                                        "the NumPy golden model, compare every output bit for bit, and report "
                                        "latency and images/s. Exit status 1 on any mismatch or error.")
     _device_arg(smoke)
-    smoke.add_argument("--random", type=int, default=50, metavar="N", help="number of topologies (default 50)")
-    smoke.add_argument("--seed", type=int, default=1, metavar="S", help="seed; topology i uses [S, i] (default 1)")
-    smoke.add_argument("--only", metavar="I,J", help="replay only these topology indices")
-    smoke.add_argument("--lenet", type=int, default=100, metavar="N",
+    smoke.add_argument("--random", type=non_negative_int, default=50, metavar="N",
+                       help="number of topologies (default 50)")
+    smoke.add_argument("--seed", type=non_negative_int, default=1, metavar="S",
+                       help="seed; topology i uses [S, i] (default 1)")
+    smoke.add_argument("--only", type=index_list, metavar="I,J", help="replay only these topology indices")
+    smoke.add_argument("--lenet", type=non_negative_int, default=100, metavar="N",
                        help="also run the shipped LeNet-5 on N MNIST test digits (default 100; 0: skip)")
     _json_arg(smoke, "print a JSON report")
     smoke.set_defaults(func=cmd_smoke)
@@ -221,16 +334,22 @@ def parser() -> argparse.ArgumentParser:
                                     "status 1 if the device differs from the golden model on any image.")
     _model_arg(ev)
     _device_arg(ev)
-    ev.add_argument("--limit", type=int, metavar="N", help="only the first N test images")
-    ev.add_argument("--batch", type=int, metavar="B", help="images per DMA transfer (default: as many as fit)")
-    ev.add_argument("--dataset", help="test set to use (default: the one the model's metadata names)")
+    ev.add_argument("--limit", type=positive_int, metavar="N", help="only the first N test images")
+    ev.add_argument("--batch", type=positive_int, metavar="B", help="images per DMA transfer (default: as many as fit)")
+    ev.add_argument("--dataset", choices=list(datasets.TEST_SETS),
+                    help="test set to use (default: the one the model's metadata names, else the one its input "
+                         "shape fits)")
     _json_arg(ev)
     ev.set_defaults(func=cmd_eval)
 
     run = sub.add_parser("run", help="classify image files (PNG, JPEG, ...)",
-                         description="Classify images of handwritten digits: any size or colour mode, "
-                                     "preprocessed like MNIST (inverted if dark on light, cropped, scaled, "
-                                     "centred). Sample digits: datasets/mnist/samples/.")
+                         description="Classify image files of any size or colour mode, preprocessed the way the "
+                                     "model's training data was made: for lenet5-mnist like MNIST digits (inverted "
+                                     "if dark on light, cropped, scaled, centred), for fashion-cnn like "
+                                     "Fashion-MNIST; a model without such metadata gets the image resized to its "
+                                     "input. One line per file: its prediction and confidence, 'unusual input: ...' "
+                                     "when the image is unlike the model's test set, or its error. Exit status 1 if "
+                                     "any file could not be classified. Sample digits: datasets/mnist/samples/.")
     run.add_argument("images", nargs="+", metavar="IMAGE")
     _model_arg(run)
     _device_arg(run)
@@ -244,9 +363,10 @@ def parser() -> argparse.ArgumentParser:
                                        "optionally the images/s measured on the device.")
     _model_arg(bench)
     _device_arg(bench)
-    bench.add_argument("--batch", type=int, action="append", metavar="B",
+    bench.add_argument("--batch", type=positive_int, action="append", metavar="B",
                        help="batch size (repeat for several; default: 1 and the largest that fits)")
-    bench.add_argument("--images", type=int, default=0, metavar="N", help="also measure N images on the device")
+    bench.add_argument("--images", type=non_negative_int, default=0, metavar="N",
+                       help="also measure N images on the device (default 0: don't)")
     _json_arg(bench)
     bench.set_defaults(func=cmd_bench)
 
@@ -257,13 +377,30 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _error(message: str) -> int:
+    """One line on stderr, exit status 1."""
+    print(f"streamcnn: error: {' '.join(str(message).split())}", file=sys.stderr)
+    return 1
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Exit status: 0 success, 1 an error or a failed check (one line ``streamcnn: error: ...`` on
+    stderr), 2 bad arguments (with the usage), 130 interrupted (Ctrl-C)."""
     args = parser().parse_args(argv)
     try:
         return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # e.g. streamcnn ... | head: the reader is gone, so say nothing
+        try:  # what is still buffered for stdout goes nowhere, rather than into a second error at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # pragma: no cover
+            pass
+        return 1
     except StreamCNNError as e:
-        print(f"streamcnn: error: {e}", file=sys.stderr)
-        return 2
+        return _error(str(e))
+    except OSError as e:
+        return _error(f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,9 +8,22 @@ import numpy as np
 
 from . import golden
 from .devices import Device
+from .errors import InputError
 from .network import Network
 
 CHUNK = 512  # images per progress step
+
+
+def check_count(name: str, value, minimum: int = 1, optional: bool = False) -> Optional[int]:
+    """``value`` as an int of at least ``minimum`` (None passes if ``optional``); InputError otherwise."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InputError(f"{name} must be an integer of at least {minimum}, got {value!r}")
+    if value < minimum:
+        raise InputError(f"{name} must be {'a positive' if minimum == 1 else 'an'} integer"
+                         f"{'' if minimum == 1 else ' of at least ' + str(minimum)}, got {value}")
+    return int(value)
 
 
 def _chunks(n: int, progress: Optional[Callable], desc: str):
@@ -33,6 +46,12 @@ def evaluate(network: Network, device: Device, images: np.ndarray, labels: np.nd
     ``progress(description, total_images)`` may return a progress bar (tqdm's
     interface: ``update(n)``, ``close()``).  With ``return_outputs``, returns
     (report, the device's int8 outputs)."""
+    check_count("batch", batch, optional=True)
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) == 0:
+        raise InputError(f"labels must be a non-empty 1-D array, one per image, got shape {labels.shape}")
+    if len(images) != len(labels):
+        raise InputError(f"{len(images)} images but {len(labels)} labels")
     images = network.quantize_input(np.asarray(images)) if np.asarray(images).dtype == np.int8 else images
     n = len(labels)
     program = device.load(network, batch=batch)

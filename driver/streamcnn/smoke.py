@@ -17,6 +17,7 @@ import numpy as np
 from . import golden, zoo
 from .devices import Device
 from .errors import StreamCNNError
+from .evaluate import check_count
 
 
 def topology(seed: int, index: int, device: Device):
@@ -32,7 +33,13 @@ def topology(seed: int, index: int, device: Device):
 def run(device: Device, count: int, seed: int = 1, only: Optional[Iterable[int]] = None,
         progress: Optional[Callable] = None) -> dict:
     """Run ``count`` random topologies (or just ``only``); return the report."""
-    indices = list(only) if only is not None else list(range(count))
+    check_count("count", count, minimum=0)
+    check_count("seed", seed, minimum=0)
+    if only is not None:
+        only = list(only)
+        for i in only:
+            check_count("topology index", i, minimum=0)
+    indices = only if only is not None else list(range(count))
     failures = []
     start = time.perf_counter()
     for i in (progress(indices) if progress else indices):
@@ -59,12 +66,15 @@ def run(device: Device, count: int, seed: int = 1, only: Optional[Iterable[int]]
 
 
 def lenet5(device: Device, count: int = 100, latency_runs: int = 20) -> dict:
-    """The shipped LeNet-5 on the first ``count`` MNIST test digits."""
+    """The shipped LeNet-5 on the first ``count`` (at least 1; at most all 10,000) MNIST test digits."""
     from . import datasets, models
 
+    check_count("count", count)
+    check_count("latency_runs", latency_runs)
     net = models.load("lenet5-mnist")
     images, labels = datasets.test_set("mnist")
-    images, labels = images[:count], labels[:count]
+    images, labels = images[:count], labels[:count]  # all 10,000 if count is larger
+    count = len(images)
     program = device.load(net)
     start = time.perf_counter()
     out = program.run(images)
