@@ -67,4 +67,4 @@ def test_run_command_reads_the_sample_digits():
 def test_run_names_a_bad_file(tmp_path):
     (tmp_path / "x.png").write_text("nope")
     r = cli("run", "--device", "sim", str(tmp_path / "x.png"))
-    assert r.returncode == 2 and "not an image" in r.stderr
+    assert r.returncode == 1 and "not an image" in r.stderr and "Traceback" not in r.stderr
