@@ -17,22 +17,7 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
 from streamcnn import datasets, models
-
-SPLIT = {"mnist": datasets.load_mnist, "fashion-mnist": datasets.load_fashion_mnist}
-PREPROCESSING = {"mnist": "mnist-digit", "fashion-mnist": "fashion-mnist"}
-LOW, HIGH, MARGIN = 0.1, 99.9, 0.1
-
-
-def statistics(dataset: str) -> dict:
-    images, _ = SPLIT[dataset]("test")
-    greys = images.astype(np.float32) / 255.0
-    ranges = datasets.feature_ranges(greys, LOW, HIGH, MARGIN)
-    return {"source": f"the {len(images):,} {dataset} test images",
-            "percentiles": [LOW, HIGH], "margin": MARGIN, "ranges": ranges,
-            "command": "python scripts/input_statistics.py"}
 
 
 def main() -> None:
@@ -43,14 +28,13 @@ def main() -> None:
         path = models.path_of(name)
         net = models.load(path)
         dataset = net.metadata.get("dataset")
-        if dataset not in SPLIT:
+        described = datasets.describe_inputs(net.metadata)
+        if "input_statistics" not in described:
             print(f"{name}: data set {dataset!r} has no statistics here; skipped")
             continue
-        stats = statistics(dataset)
-        print(f"{name} ({dataset}): {stats['ranges']}")
+        print(f"{name} ({dataset}): {described['input_statistics']['ranges']}")
         if not args.check:
-            net.metadata["image_preprocessing"] = PREPROCESSING[dataset]
-            net.metadata["input_statistics"] = stats
+            net.metadata = described
             net.save(path)
             print(f"  wrote {path}")
 

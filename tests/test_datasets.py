@@ -134,3 +134,42 @@ def test_images_beyond_the_pixel_cap_are_refused_before_decoding(tmp_path):
         datasets.load_digit(huge)
     with pytest.raises(InputError, match="No such file or directory"):
         datasets.load_digit(tmp_path / "missing.png")
+
+
+def test_idx_files_that_lie_are_input_errors(tmp_path):
+    """Corrupted, truncated, inflating and overflowing IDX files: one named error each."""
+    raw = bytes([0, 0, 0x08, 1]) + np.array([4], ">u4").tobytes() + bytes(4)
+    cases = {
+        "cut.gz": (gzip.compress(raw)[:-12], "truncated gzip"),
+        "junk.gz": (b"\x1f\x8b" + bytes(30), "corrupted gzip"),
+        "header": (bytes([0, 0, 0x08, 3, 0, 0]), "header is cut short"),
+        "huge": (bytes([0, 0, 0x0E, 3]) + np.array([1 << 31] * 3, ">u4").tobytes(), "header says"),
+    }
+    for name, (data, match) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(InputError, match=match):
+            datasets.read_idx(tmp_path / name)
+    with gzip.open(tmp_path / "bomb.gz", "wb") as bomb:  # written a MiB at a time: the test stays small
+        for _ in range((datasets.MAX_IDX_BYTES >> 20) + 1):
+            bomb.write(bytes(1 << 20))
+    with pytest.raises(InputError, match="inflates to more than 256 MiB"):
+        datasets.read_idx(tmp_path / "bomb.gz")
+    with pytest.raises(InputError, match="split must be"):
+        datasets.load_mnist("validation")
+
+
+
+def test_training_ships_what_run_needs():
+    """describe_inputs (used by training.ship) gives a model the preprocessing and input ranges the
+    shipped lenet5-mnist carries; compared to 0.002, so no float-library ulp matters."""
+    from streamcnn import models
+    shipped = models.load("lenet5-mnist").metadata
+    described = datasets.describe_inputs({"dataset": "mnist", "labels": [1]})
+    assert described["image_preprocessing"] == "mnist-digit" and described["labels"] == [1]
+    ranges = described["input_statistics"]["ranges"]
+    assert ranges.keys() == shipped["input_statistics"]["ranges"].keys()
+    for name, (lo, hi) in ranges.items():
+        assert np.allclose([lo, hi], shipped["input_statistics"]["ranges"][name], atol=0.002), name
+    assert datasets.describe_inputs({"note": "imported"}) == {"note": "imported"}
+    with pytest.raises(InputError, match="no test set 'cifar'"):
+        datasets.input_statistics("cifar")

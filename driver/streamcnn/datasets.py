@@ -8,33 +8,55 @@ zero-padded by 2 to 32 x 32, scaled to [0, 1], NCHW float32;
 """
 from __future__ import annotations
 
-import gzip
+import math
+import zlib
 from pathlib import Path
 from typing import Optional, Union
 
 import numpy as np
 
 from . import _resources
+from .errors import InputError
 
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
+#: The most an IDX file may hold uncompressed (MNIST's training images are 47 MB).
+MAX_IDX_BYTES = 256 << 20
+
+
 def read_idx(path: Union[str, Path]) -> np.ndarray:
-    """An IDX file (gzip-compressed or not) as a NumPy array."""
+    """An IDX file (gzip-compressed or not) as a NumPy array; :class:`InputError` if it is not one."""
     path = Path(path)
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
+        raw = _gunzip(raw, path)
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
-        raise ValueError(f"{path} is not an IDX file (bad magic {raw[:4]!r})")
+        raise InputError(f"{path} is not an IDX file (bad magic {raw[:4]!r})")
     dtype, ndim = np.dtype(_IDX_TYPES[raw[2]]), raw[3]
-    dims = np.frombuffer(raw, ">u4", ndim, 4).astype(int)
     offset = 4 + 4 * ndim
-    count = int(np.prod(dims))
+    if len(raw) < offset:
+        raise InputError(f"{path}: the IDX header is cut short")
+    dims = [int(d) for d in np.frombuffer(raw, ">u4", ndim, 4)]
+    count = math.prod(dims)  # exact: no int64 overflow on a hostile header
     if len(raw) - offset != count * dtype.itemsize:
-        raise ValueError(f"{path}: header says {tuple(dims)} of {dtype}, but the data has {len(raw) - offset} bytes")
+        raise InputError(f"{path}: header says {tuple(dims)} of {dtype}, but the data has {len(raw) - offset} bytes")
     big_endian = np.frombuffer(raw, dtype, count, offset).reshape(dims)
     return big_endian.astype(np.dtype(f"{dtype.kind}{dtype.itemsize}"))  # same values, native byte order
+
+
+def _gunzip(raw: bytes, path: Path) -> bytes:
+    """gzip data, refused beyond MAX_IDX_BYTES before it is inflated further."""
+    inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        out = inflate.decompress(raw, MAX_IDX_BYTES + 1)
+    except zlib.error as e:
+        raise InputError(f"{path} is a corrupted gzip file ({e})") from None
+    if len(out) > MAX_IDX_BYTES:
+        raise InputError(f"{path} inflates to more than {MAX_IDX_BYTES >> 20} MiB, more than an IDX data set holds")
+    if not inflate.eof:
+        raise InputError(f"{path} is a truncated gzip file")
+    return out
 
 
 #: Where Debian's package dataset-fashion-mnist puts the full data set (training split included).
@@ -64,7 +86,7 @@ def load_fashion_mnist(split: str = "test", root: Optional[Union[str, Path]] = N
 def _load_idx_pair(name: str, split: str, root) -> tuple[np.ndarray, np.ndarray]:
     prefix = {"test": "t10k", "train": "train"}.get(split)
     if prefix is None:
-        raise ValueError(f"split must be 'test' or 'train', got {split!r}")
+        raise InputError(f"split must be 'test' or 'train', got {split!r}")
     folder = Path(root) if root is not None else _resources.datasets_dir() / name
     if not (folder / f"{prefix}-images-idx3-ubyte.gz").exists():
         raise FileNotFoundError(f"no {name} {split} split in {folder}"
@@ -72,7 +94,7 @@ def _load_idx_pair(name: str, split: str, root) -> tuple[np.ndarray, np.ndarray]
     images = read_idx(folder / f"{prefix}-images-idx3-ubyte.gz")
     labels = read_idx(folder / f"{prefix}-labels-idx1-ubyte.gz")
     if len(images) != len(labels):
-        raise ValueError(f"{folder}: {len(images)} images but {len(labels)} labels")
+        raise InputError(f"{folder}: {len(images)} images but {len(labels)} labels")
     return images, labels
 
 
@@ -381,3 +403,26 @@ def unusual_input(features: dict, statistics: Optional[dict]) -> list:
         if name in features and not lo <= features[name] <= hi:
             out.append(f"{name} {features[name]:.2f} (typical {lo:g} to {hi:g})")
     return out
+
+
+def input_statistics(dataset: str) -> dict:
+    """``metadata["input_statistics"]`` for a model of ``dataset``'s test set: the
+    :func:`feature_ranges` of its images, with where they came from."""
+    loaders = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist}
+    if dataset not in loaders:
+        raise InputError(f"no test set {dataset!r} to take input statistics from; choose one of {', '.join(loaders)}")
+    images, _ = loaders[dataset]("test")
+    low, high, margin = 0.1, 99.9, 0.1
+    return {"source": f"the {len(images):,} {dataset} test images", "percentiles": [low, high], "margin": margin,
+            "ranges": feature_ranges(images.astype(np.float32) / 255.0, low, high, margin),
+            "command": "python scripts/input_statistics.py"}
+
+
+def describe_inputs(metadata: dict) -> dict:
+    """``metadata`` with the preprocessing and input statistics of the data set it names
+    (what ``streamcnn run`` needs), as the training scripts ship it."""
+    dataset = metadata.get("dataset")
+    if dataset not in _BY_DATASET:
+        return dict(metadata)
+    return {**metadata, "image_preprocessing": _BY_DATASET[dataset], "input_statistics": input_statistics(dataset)}
+

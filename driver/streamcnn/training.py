@@ -20,7 +20,7 @@ try:
 except ImportError:  # pragma: no cover
     raise ImportError("training needs PyTorch: pip install 'streamcnn[train]'") from None
 
-from . import golden
+from . import datasets, golden
 from .importers import from_torch
 from .network import Network
 
@@ -100,7 +100,7 @@ def ship(model: torch.nn.Module, calibration: np.ndarray, test_x: np.ndarray, te
     acc_float = accuracy(golden.run_float(net, test_x), test_y)
     acc_int8 = accuracy(golden.run(net, test_x).astype(np.float32), test_y)
     print(f"int8 golden test accuracy: {acc_int8:.4f} (float path of the int8 weights: {acc_float:.4f})")
-    net.metadata = {**metadata, "accuracy": {"test_images": len(test_y), "float_pytorch": acc_torch,
+    net.metadata = {**datasets.describe_inputs(metadata), "accuracy": {"test_images": len(test_y), "float_pytorch": acc_torch,
                                              "float_path": acc_float, "int8": acc_int8}}
     out.parent.mkdir(parents=True, exist_ok=True)
     net.save(out)
