@@ -92,3 +92,18 @@ def test_a_flatten_too_large_for_a_dense_layer_says_what_to_change(caps, rng):
     net = Network((1, 66, 66), [qconv(rng, 3, 1, 3), Flatten(), qlinear(rng, 2, 3 * 64 * 64)])
     with pytest.raises(LimitError, match=r"flatten1: flattened features is 12288, .* \(max_fc_in\); shrink"):
         net.check(caps)
+
+
+@pytest.mark.parametrize("channels", [3, 5])
+def test_a_relu_after_a_flatten_pass_reads_back_in_order(device, rng, channels):
+    """Conv -> Flatten -> ReLU -> Linear: the ReLU runs on the packed features, and its output
+    (all_layers=True) is read back in the network's order, not the chip's."""
+    net = Network((1, 6, 6), [qconv(rng, channels, 1, 3), Flatten(), ReLU(), qlinear(rng, 5, channels * 16)])
+    program = device.load(net, batch=1)
+    assert [hw.op for hw in program.compiled.hw_layers] == [P.Op.CONV, P.Op.FLATTEN, P.Op.RELU, P.Op.FC]
+    x = images(rng, net, 3)
+    every = program.run(x, all_layers=True)
+    expected = dict(zip([layer.name for layer in net.layers], golden.run(net, x, all_layers=True)))
+    assert list(every) == ["conv2d0", "flatten1", "relu2", "linear3"]
+    for name, out in every.items():
+        assert np.array_equal(out, expected[name]), name

@@ -190,7 +190,7 @@ def compile_network(network: Network, caps: Capabilities, batch: int = 1, *,
     def request_output(layer: HwLayer) -> None:
         tag = len(outputs)
         b.add(P.Op.OUTPUT, [P.put(tag, C["SCNN_OUT_TAG_SHIFT"], C["SCNN_OUT_TAG_BITS"])], f"output of {layer.name}")
-        order = layer.out_order if layer.op == P.Op.FLATTEN else None
+        order = layer.out_order if layer.packed else None
         outputs.append(OutputSpec(tag, layer.name, shape_of[layer.name], image_words(layer.out_shape), order))
 
     def shape_word(shape: tuple) -> int:

@@ -84,7 +84,18 @@ class HwLayer:
     @property
     def out_order(self) -> np.ndarray:
         """Where the values of this layer's output sit on chip."""
-        return flattened_order(self.in_shape) if self.op == P.Op.FLATTEN else chip_order(self.out_shape)
+        if self.op == P.Op.FLATTEN:
+            return flattened_order(self.in_shape)
+        if self.op == P.Op.RELU and self.in_order is not None:
+            return self.in_order  # a ReLU leaves every value where it was, packed or not
+        return chip_order(self.out_shape)
+
+    @property
+    def packed(self) -> bool:
+        """Whether this layer's output sits on chip in another order than chip_order (after a
+        FLATTEN pass), so reading it back needs out_order."""
+        return self.op == P.Op.FLATTEN or (self.op == P.Op.RELU and self.in_order is not None
+                                           and not np.array_equal(self.in_order, chip_order(self.out_shape)))
 
 
 @dataclass
@@ -155,8 +166,7 @@ def lower(network: Network) -> Plan:
                   ReLU: P.Op.RELU}[type(layer)]
             hw.append(HwLayer(op, layer, as_chw(chip), as_chw(chip) if op == P.Op.RELU else as_chw(out),
                               [layer.name], in_order=order))
-            chip = hw[-1].out_shape
-            order = order if op == P.Op.RELU else hw[-1].out_order
+            chip, order = hw[-1].out_shape, hw[-1].out_order
         prev = layer
     return Plan(input_shape, input_order, hw)
 
