@@ -4,6 +4,7 @@ device keeps working afterwards.  Run alone: python -m pytest tests/test_bad_inp
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import sys
 import types
@@ -168,6 +169,12 @@ for _name, _build, _match in [
     ("empty-name", lambda: Network((1, 4, 4), [ReLU()], name=" "), r"name must be a non-empty string, got ' '"),
     ("metadata-not-json", lambda: Network((1, 4, 4), [ReLU()], metadata={"labels": {1, 2}}),
      r"metadata must be JSON-serializable \(model files keep it\)"),
+    ("name-line-break", lambda: Network((1, 4, 4), [ReLU()], name="a\nb"),
+     r"name must be at most 255 printable characters \(no line breaks\), got 'a\\nb'"),
+    ("metadata-labels-not-strings", lambda: Network((1, 4, 4), [ReLU()], metadata={"labels": 5}),
+     r"metadata\['labels'\] must be a list of strings, got 5"),
+    ("metadata-ranges-not-pairs", lambda: Network((1, 4, 4), [ReLU()], metadata={
+        "input_statistics": {"ranges": {"mean intensity": [1]}}}), r"metadata\['input_statistics'\] must be an object"),
 ]:
     case(f"network-{_name}", NetworkError, _match)(lambda c, build=_build: build())
 
@@ -255,6 +262,21 @@ def _(c):
     net = models.load("lenet5-mnist")
     net.metadata = {"when": object()}  # replaced after the checks of construction
     net.save(c.tmp / "m.scnn")
+
+
+@case("model-file-metadata-of-another-type", ModelFileError,
+      r"the network it holds is invalid: metadata\['dataset'\] must be a string, got \['mnist'\]")
+def _(c):
+    c.model_file()  # writes lenet.scnn
+    with zipfile.ZipFile(c.tmp / "lenet.scnn") as z:
+        members = {i.filename: z.read(i) for i in z.infolist()}
+    header = json.loads(members["network.json"])
+    header["metadata"]["dataset"] = ["mnist"]  # streamcnn run and eval would index a dict with it
+    members["network.json"] = json.dumps(header).encode()
+    with zipfile.ZipFile(c.tmp / "meta.scnn", "w") as z:
+        for name, body in members.items():
+            z.writestr(name, body)
+    models.load(c.tmp / "meta.scnn")
 
 
 @case("model-file-not-a-model", ModelFileError, "not a streamcnn model file")

@@ -15,6 +15,7 @@ shift (0..63) per output channel.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
@@ -211,21 +212,49 @@ LAYER_TYPES = (Conv2d, Linear, MaxPool2d, AvgPool2d, ReLU, Flatten)
 OUT_OF_RANGE_FACTOR = 2
 
 
+#: The longest network name: it is quoted in error messages, which stay on one line.
+MAX_NAME = 255
+
+
 def check_name(name) -> str:
-    """A network's name: a non-empty string (model files and reports carry it)."""
+    """A network's name: a non-empty string of at most MAX_NAME printable characters (model
+    files, reports and one-line error messages carry it)."""
     if not isinstance(name, str) or not name.strip():
         raise NetworkError(f"a network's name must be a non-empty string, got {name!r}")
+    if len(name) > MAX_NAME or not name.isprintable():
+        raise NetworkError(f"a network's name must be at most {MAX_NAME} printable characters (no line breaks), "
+                           f"got {name[:40]!r}{'...' if len(name) > 40 else ''} ({len(name)} characters)")
     return name
 
 
+def _is_number_pair(v) -> bool:
+    return (isinstance(v, list) and len(v) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                                        and math.isfinite(x) for x in v) and v[0] <= v[1])
+
+
+#: The metadata keys streamcnn itself reads, and what each must be.
+METADATA_KEYS = {
+    "dataset": ("a string", lambda v: isinstance(v, str)),
+    "image_preprocessing": ("a string", lambda v: isinstance(v, str)),
+    "labels": ("a list of strings", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v)),
+    "input_statistics": ("an object whose ranges map feature names to [low, high] pairs of numbers",
+                         lambda v: isinstance(v, dict) and isinstance(v.get("ranges", {}), dict)
+                         and all(_is_number_pair(r) for r in v.get("ranges", {}).values())),
+}
+
+
 def check_metadata(metadata) -> dict:
-    """A network's metadata: a dict that JSON can hold, since model files keep it."""
+    """A network's metadata: a dict that JSON can hold, since model files keep it, whose keys that
+    streamcnn reads (METADATA_KEYS) have the types it reads them as."""
     if not isinstance(metadata, dict):
         raise NetworkError(f"metadata must be a dict, got {type(metadata).__name__}")
     try:
         json.dumps(metadata, allow_nan=False)
     except (TypeError, ValueError, RecursionError) as e:
         raise NetworkError(f"metadata must be JSON-serializable (model files keep it): {e}") from None
+    for key, (what, ok) in METADATA_KEYS.items():
+        if key in metadata and not ok(metadata[key]):
+            raise NetworkError(f"metadata[{key!r}] must be {what}, got {str(metadata[key])[:60]}")
     return metadata
 
 
