@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import streamcnn
-from streamcnn import compiler, golden, models, protocol as P
+from streamcnn import compiler, evaluate, golden, models, protocol as P
 from streamcnn.errors import (DependencyError, DeviceClosedError, DeviceError, DMAError, DMATimeoutError, InputError,
                               LimitError, ModelFileError, NetworkError, OverlayError, UnsupportedError)
 from streamcnn.network import AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, Network, ReLU
@@ -108,6 +108,14 @@ def _(c): c.program.run(np.full((1, 1, 32, 32), np.inf, np.float32))
 def _(c): c.program.run(np.linspace(0, 255, 2 * 32 * 32, dtype=np.float32).reshape(2, 1, 32, 32))
 
 
+@case("image-ragged-list", InputError, r"images must be an \(N, C, H, W\) array: setting an array element")
+def _(c): c.program.run([[[[0.0] * 32] * 32], [[[0.0] * 31] * 32]])
+
+
+@case("image-empty-batch-golden", InputError, r"no images: got an empty batch of shape \(0, 1, 32, 32\)")
+def _(c): golden.run(c.lenet, np.zeros((0, 1, 32, 32), np.float32))
+
+
 @case("image-empty-batch", InputError, r"no images: got an empty batch of shape \(0, 1, 32, 32\)")
 def _(c): c.program.run(np.zeros((0, 1, 32, 32), np.float32))
 
@@ -195,6 +203,19 @@ def _(c):
 
 @case("quantize-all-zero-calibration", InputError, "calibration images are all zero, so they set no input scale")
 def _(c): streamcnn.quantize((1, 8, 8), [FloatConv2d(np.ones((2, 1, 3, 3)))], np.zeros((2, 1, 8, 8), np.float32))
+
+
+@case("quantize-input-scale-not-a-number", NetworkError, r"input_scale must be a number, got 'a'")
+def _(c): streamcnn.quantize((1, 8, 8), [FloatConv2d(np.ones((2, 1, 3, 3)))], np.ones((2, 1, 8, 8), np.float32),
+                             input_scale="a")
+
+
+@case("evaluate-labels-not-integers", InputError, r"labels must be integer class indices, got <U1")
+def _(c): evaluate.evaluate(c.lenet, c.device, np.zeros((2, 1, 32, 32), np.float32), np.array(["a", "b"]))
+
+
+@case("evaluate-images-missing", InputError, r"lenet5-mnist expects images of shape \(N, 1, 32, 32\), got \(\)")
+def _(c): evaluate.evaluate(c.lenet, c.device, None, np.zeros(2, np.int64))
 
 
 @case("load-batch-zero", InputError, r"batch must be a positive integer, got 0")

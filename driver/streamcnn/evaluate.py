@@ -9,7 +9,7 @@ import numpy as np
 from . import golden
 from .devices import Device
 from .errors import InputError
-from .network import Network
+from .network import Network, as_images
 
 CHUNK = 512  # images per progress step
 
@@ -50,9 +50,14 @@ def evaluate(network: Network, device: Device, images: np.ndarray, labels: np.nd
     labels = np.asarray(labels)
     if labels.ndim != 1 or len(labels) == 0:
         raise InputError(f"labels must be a non-empty 1-D array, one per image, got shape {labels.shape}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise InputError(f"labels must be integer class indices, got {labels.dtype}")
+    if labels.min() < 0:
+        raise InputError(f"labels must be class indices of at least 0, got {labels.min()}")
+    images = as_images(images)
+    network.quantize_input(images[:1] if images.ndim else images)  # names bad images before any work
     if len(images) != len(labels):
         raise InputError(f"{len(images)} images but {len(labels)} labels")
-    images = network.quantize_input(np.asarray(images)) if np.asarray(images).dtype == np.int8 else images
     n = len(labels)
     program = device.load(network, batch=batch)
     float_out, golden_out, device_out = [], [], []

@@ -212,6 +212,14 @@ LAYER_TYPES = (Conv2d, Linear, MaxPool2d, AvgPool2d, ReLU, Flatten)
 OUT_OF_RANGE_FACTOR = 2
 
 
+def as_images(images) -> np.ndarray:
+    """``images`` as a NumPy array, :class:`InputError` if NumPy cannot make one (a ragged list)."""
+    try:
+        return np.asarray(images)
+    except ValueError as e:
+        raise InputError(f"images must be an (N, C, H, W) array: {e}") from None
+
+
 #: The longest network name: it is quoted in error messages, which stay on one line.
 MAX_NAME = 255
 
@@ -324,11 +332,13 @@ class Network:
     def quantize_input(self, images: np.ndarray) -> np.ndarray:
         """(N, C, H, W) images as int8: float arrays are divided by ``input_scale``
         and rounded half to even; int8 arrays pass as they are."""
-        x = np.asarray(images)
+        x = as_images(images)
         if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
             raise InputError(
                 f"{self.name} expects images of shape (N, {', '.join(map(str, self.input_shape))}), got {x.shape}"
             )
+        if len(x) == 0:
+            raise InputError(f"no images: got an empty batch of shape {x.shape}")
         if x.dtype == np.int8:
             return x
         if x.dtype == np.uint8:

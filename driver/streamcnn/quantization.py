@@ -117,6 +117,10 @@ def quantize(
     if input_scale is None and not np.any(x):
         raise InputError("the calibration images are all zero, so they set no input scale; pass real images "
                          "or input_scale=")
+    if input_scale is not None:  # checked before float(): "a", [0.1] and True are not scales
+        if isinstance(input_scale, (bool, np.bool_)) or not isinstance(input_scale, (int, float, np.integer,
+                                                                                      np.floating)):
+            raise NetworkError(f"input_scale must be a number, got {input_scale!r}")
     s_in = float(input_scale) if input_scale is not None else _scale_of(x)
     if not np.isfinite(s_in) or s_in <= 0:
         raise NetworkError(f"input_scale must be finite and positive, got {input_scale!r}")

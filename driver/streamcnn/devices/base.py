@@ -19,7 +19,7 @@ import numpy as np
 from .. import compiler, protocol as P
 from ..caps import Capabilities
 from ..errors import DeviceClosedError, DeviceError, InputError, ProtocolError
-from ..network import Network
+from ..network import Network, as_images
 
 
 def describe_status(resp: compiler.Response, prog: Optional[compiler.CompiledProgram] = None) -> str:
@@ -226,11 +226,9 @@ class Program:
         int8 arrays of the network's output shape, (N, C, H, W) or (N, F); a
         single (C, H, W) image gives an unbatched result.  With ``all_layers``
         a dict {layer name: int8 output} of every accelerator layer's output."""
-        x = np.asarray(images)
+        x = as_images(images)
         single = x.ndim == 3
         q = self.network.quantize_input(x[None] if single else x)
-        if len(q) == 0:
-            raise InputError(f"no images: got an empty batch of shape {x.shape}")
         loaded = self._variant(all_layers)
         prog, b = loaded.prog, self.batch
         parts: dict = {spec.layer: [] for spec in prog.outputs}
