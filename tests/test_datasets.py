@@ -173,3 +173,16 @@ def test_training_ships_what_run_needs():
     assert datasets.describe_inputs({"note": "imported"}) == {"note": "imported"}
     with pytest.raises(InputError, match="no test set 'cifar'"):
         datasets.input_statistics("cifar")
+
+
+def test_lenet_flags_most_fashion_images():
+    """lenet5-mnist's input statistics tell clothing from digits: most of 500 Fashion-MNIST
+    images are flagged, hardly any of 500 MNIST digits (75% and 0.09% over the whole test sets)."""
+    from streamcnn import models
+    stats = models.load("lenet5-mnist").metadata["input_statistics"]
+
+    def flagged(images):
+        return np.mean([bool(datasets.unusual_input(datasets.input_features(g), stats))
+                        for g in images[:500].astype(np.float32) / 255])
+    assert flagged(datasets.load_fashion_mnist("test")[0]) > 0.6
+    assert flagged(datasets.load_mnist("test")[0]) < 0.01
