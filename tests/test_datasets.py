@@ -186,3 +186,24 @@ def test_lenet_flags_most_fashion_images():
                         for g in images[:500].astype(np.float32) / 255])
     assert flagged(datasets.load_fashion_mnist("test")[0]) > 0.6
     assert flagged(datasets.load_mnist("test")[0]) < 0.01
+
+
+def test_wide_grey_modes_are_scaled_not_clipped(tmp_path):
+    """A digit saved as 16-bit PNG, float TIFF (0 to 1) or 32-bit integer TIFF reads as the 8-bit
+    file does (Pillow's convert("L") would clip them to black and white)."""
+    from PIL import Image
+    sample = sorted((Path(__file__).parents[1] / "datasets" / "mnist" / "samples").glob("*.png"))[0]
+    grey = np.asarray(Image.open(sample).convert("L"), dtype=np.float64)
+    expected = datasets.load_digit(sample)
+    variants = {"d16.png": Image.fromarray((grey * 257).astype(np.uint16)),
+                "df.tiff": Image.fromarray((grey / 255).astype(np.float32)),
+                "di.tiff": Image.fromarray((grey * 257).astype(np.int32))}
+    for name, img in variants.items():
+        img.save(tmp_path / name)
+        assert Image.open(tmp_path / name).mode in ("I;16", "F", "I"), name
+        assert np.abs(datasets.load_digit(tmp_path / name) - expected).max() <= 1 / 255 + 1e-6, name
+    nan = (grey / 255).astype(np.float32)
+    nan[0, 0] = np.nan
+    Image.fromarray(nan).save(tmp_path / "nan.tiff")
+    with pytest.raises(InputError, match="NaN or infinite"):
+        datasets.load_digit(tmp_path / "nan.tiff")

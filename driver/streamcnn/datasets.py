@@ -209,6 +209,8 @@ def _open(path):
         if isinstance(e, FileNotFoundError) or isinstance(e, IsADirectoryError) or isinstance(e, PermissionError):
             raise InputError(f"{path}: {e.strerror}") from None
         raise InputError(f"{path}: not an image Pillow can read ({e})") from None
+    if img.mode.startswith(("I", "F")):
+        img = _eight_bit(img, path)
     if max(img.size) > _WORK_SIDE:
         img.thumbnail((_WORK_SIDE, _WORK_SIDE), Image.BILINEAR)
     if img.mode in ("RGBA", "LA", "P", "PA"):
@@ -216,6 +218,25 @@ def _open(path):
         white = Image.new("RGBA", img.size, (255, 255, 255, 255))
         img = Image.alpha_composite(white, img)
     return img
+
+
+def _eight_bit(img, path):
+    """A 16-bit, 32-bit or float grey image as 8-bit grey, scaled rather than clipped (Pillow's
+    convert("L") clips them at 255): 16-bit by 65535, floats in [0, 1] by 1, others by their range."""
+    from PIL import Image
+
+    a = np.asarray(img, dtype=np.float64)
+    if not np.all(np.isfinite(a)):
+        raise InputError(f"{path}: the image holds NaN or infinite values")
+    low, high = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+    if img.mode.startswith("I;16") or (low >= 0 and 255 < high <= 65535):
+        low, high = 0.0, 65535.0
+    elif low >= 0 and high <= 1 and img.mode == "F":
+        low, high = 0.0, 1.0
+    elif low >= 0 and high <= 255:
+        low, high = 0.0, 255.0
+    scaled = (a - low) * (255.0 / (high - low)) if high > low else np.zeros_like(a)
+    return Image.fromarray(np.clip(np.round(scaled), 0, 255).astype(np.uint8), "L")
 
 
 def _border(a: np.ndarray) -> float:
