@@ -152,15 +152,15 @@ def test_fashion_model_reads_fashion_mnist_files(tmp_path):
 
 
 def save_imported(path: Path, net) -> Path:
-    """``net`` as an importer leaves it: named after the PyTorch class, no metadata."""
-    net.name, net.metadata = "Sequential", {}
+    """``net`` as from_torch leaves a bare nn.Sequential: named torch-model, no metadata."""
+    net.name, net.metadata = "torch-model", {}
     return net.save(path)
 
 
 def test_eval_of_an_imported_model_infers_or_asks_for_the_data_set(tmp_path):
     ambiguous = save_imported(tmp_path / "fashion-like.scnn", models.load("fashion-cnn"))  # 1 x 28 x 28
     line = one_line_error(streamcnn("eval", "--model", ambiguous, "--device", "sim", "--limit", "4"), 1,
-                          "'Sequential'", "no data set", "1 x 28 x 28", "mnist, fashion-mnist", "--dataset")
+                          "'torch-model'", "no data set", "1 x 28 x 28", "mnist, fashion-mnist", "--dataset")
     assert "Traceback" not in line
     unfit = save_imported(tmp_path / "svhn-like.scnn", zoo.svhn_cnn())  # 3 x 32 x 32
     one_line_error(streamcnn("eval", "--model", unfit, "--device", "sim", "--limit", "4"), 1,
@@ -174,7 +174,10 @@ def test_eval_of_an_imported_model_infers_or_asks_for_the_data_set(tmp_path):
     assert report["images"] == 4 and report["accuracy_device"] == 1.0
     # the 28 x 28 model runs on either data set when told which
     r = streamcnn("eval", "--model", ambiguous, "--device", "sim", "--limit", "4", "--dataset", "mnist")
-    assert r.returncode == 0 and r.stdout.startswith("Sequential on 4 mnist test images, device sim"), r.stderr
+    assert r.returncode == 0 and r.stdout.startswith("torch-model on 4 mnist test images, device sim"), r.stderr
+    # a model whose metadata names its data set is not scored against another's labels
+    one_line_error(streamcnn("eval", "--model", "fashion-cnn", "--device", "sim", "--limit", "4", "--dataset", "mnist"),
+                   1, "fashion-cnn was trained on fashion-mnist", "drop --dataset")
 
 
 def test_interrupt_and_os_errors_in_process(monkeypatch, capsys):

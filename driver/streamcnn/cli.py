@@ -141,9 +141,12 @@ def _dataset_of(net, given: Optional[str]) -> tuple:
     """(data set name, how it was chosen) for evaluating ``net``."""
     from . import datasets
 
+    named = net.metadata.get("dataset")
+    if given and named in datasets.TEST_SETS and given != named:
+        raise StreamCNNError(f"{net.name} was trained on {named} (its metadata says so): its outputs are {named}'s "
+                             f"classes, so scoring them against {given}'s labels means nothing; drop --dataset")
     if given:
         return given, "given"
-    named = net.metadata.get("dataset")
     if named in datasets.TEST_SETS:
         return named, "metadata"
     fits = datasets.test_sets_for(net.input_shape)
