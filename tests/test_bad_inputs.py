@@ -92,8 +92,8 @@ def _(c): c.program.run(np.zeros((32, 32), np.float32))
 def _(c): c.program.run(np.zeros((2, 1, 32, 32), np.int32))
 
 
-@case("image-uint8-pixels", InputError, r"uint8 pixels: convert them to float .* pixels / 255")
-def _(c): c.program.run(np.zeros((2, 1, 32, 32), np.uint8))
+@case("image-int16-pixels", InputError, r"images must be float .*, uint8 pixels .* or int8 .*, got int16")
+def _(c): c.program.run(np.zeros((2, 1, 32, 32), np.int16))
 
 
 @case("image-nan", InputError, "NaN or infinity")

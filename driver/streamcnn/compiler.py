@@ -113,12 +113,17 @@ class CompiledProgram:
         c, h, w = self.input_layout
         fields = C["SCNN_IN_FIELD_WORDS"]
         payload = self.words[self.input_offset + 1:self.input_offset + 1 + fields + self.batch * groups(c) * h * w]
-        lanes = payload[fields:].view(np.int8).reshape(self.batch, groups(c), h, w, LANES)
+        self.place_images(q, payload[fields:].view(np.int8).reshape(self.batch, groups(c), h, w, LANES))
+        self.words[self.input_offset] = packet_header(P.Op.INPUT, payload)
+
+    def place_images(self, q: np.ndarray, lanes: np.ndarray) -> None:
+        """Lay (batch, C, H, W) images out in ``lanes``, a (batch, groups, H, W, 8) array of the
+        same dtype, as the INPUT packet carries them: in channel lanes, column-packed, or
+        flattened if the network starts so.  Slots no image value fills are left as they are."""
         if self.columns is not None:
             self.columns.write(q, lanes)
         else:
-            write_lanes(q.reshape((self.batch,) + self.input_layout), lanes)  # flattened if the network starts so
-        self.words[self.input_offset] = packet_header(P.Op.INPUT, payload)
+            write_lanes(q.reshape((self.batch,) + self.input_layout), lanes)
 
     def layer_bytes(self) -> dict:
         """Bytes each accelerator layer streams per run (its packets: geometry, requantization
@@ -299,6 +304,19 @@ class Response:
     counters: list
 
 
+def trailer_counters(trailer: np.ndarray) -> list:
+    """The per-layer counters of a status trailer (its words, from its head on)."""
+    layers = P.field(int(trailer[0]), C["SCNN_ST_LAYERS_SHIFT"], 16)
+    counters = []
+    for j in range(layers):
+        head, iters = int(trailer[3 + 2 * j]), int(trailer[4 + 2 * j])
+        op = P.field(head, 0, 8)
+        counters.append(LayerCounters(P.Op(op) if op in P.Op._value2member_map_ else op,
+                                      P.field(head, C["SCNN_CNT_TILES_SHIFT"], 24),
+                                      P.field(head, C["SCNN_CNT_WORDS_SHIFT"], 32), iters))
+    return counters
+
+
 def parse_response(words: np.ndarray) -> Response:
     """Split a received response into records and the status trailer."""
     words = np.asarray(words, dtype=_U64)
@@ -320,13 +338,7 @@ def parse_response(words: np.ndarray) -> Response:
                 raise ProtocolError(f"status trailer at word {i} should end at word {end}; the response has {n}")
             w1, w2 = int(words[i + 1]), int(words[i + 2])
             packet = P.field(w1, 0, 32)
-            counters = []
-            for j in range(layers):
-                head, iters = int(words[i + 3 + 2 * j]), int(words[i + 4 + 2 * j])
-                op = P.field(head, 0, 8)
-                counters.append(LayerCounters(P.Op(op) if op in P.Op._value2member_map_ else op,
-                                              P.field(head, C["SCNN_CNT_TILES_SHIFT"], 24),
-                                              P.field(head, C["SCNN_CNT_WORDS_SHIFT"], 32), iters))
+            counters = trailer_counters(words[i:])
             status = P.field(w, C["SCNN_ST_STATUS_SHIFT"], 16)
             try:
                 status = P.Status(status)

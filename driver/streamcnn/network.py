@@ -331,7 +331,8 @@ class Network:
 
     def quantize_input(self, images: np.ndarray) -> np.ndarray:
         """(N, C, H, W) images as int8: float arrays are divided by ``input_scale``
-        and rounded half to even; int8 arrays pass as they are."""
+        and rounded half to even; uint8 pixels are quantized as the float32 images
+        ``pixels / 255`` they stand for; int8 arrays pass as they are."""
         x = as_images(images)
         if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
             raise InputError(
@@ -341,11 +342,11 @@ class Network:
             raise InputError(f"no images: got an empty batch of shape {x.shape}")
         if x.dtype == np.int8:
             return x
-        if x.dtype == np.uint8:
-            raise InputError("images are uint8 pixels: convert them to float as the network was trained on "
-                             "(e.g. pixels / 255), or pass int8 values already quantized")
+        if x.dtype == np.uint8:  # pixels: they stand for float32(p) / 255
+            x = x.astype(np.float32) / np.float32(255)
         if not np.issubdtype(x.dtype, np.floating):
-            raise InputError(f"images must be float (to be quantized) or int8 (already quantized), got {x.dtype}")
+            raise InputError(f"images must be float (to be quantized), uint8 pixels (standing for pixels / 255) "
+                             f"or int8 (already quantized), got {x.dtype}")
         if not np.all(np.isfinite(x)):
             raise InputError("images contain NaN or infinity")
         q = np.round(x / self.input_scale)

@@ -19,6 +19,7 @@ import numpy as np
 from .. import compiler, protocol as P
 from ..caps import Capabilities
 from ..errors import DeviceClosedError, DeviceError, InputError, ProtocolError
+from ..hostpath import BatchPath
 from ..network import Network, as_images
 
 
@@ -49,7 +50,16 @@ class RunStats:
     bytes_sent: int = 0
     bytes_received: int = 0
     seconds: float = 0.0
-    counters: list = field(default_factory=list)  # per accelerator layer, last batch
+    #: the last answer's status trailer, from which :attr:`counters` are read when asked for
+    trailer: Optional[np.ndarray] = field(default=None, repr=False)
+    _counters: Optional[list] = field(default=None, repr=False)
+
+    @property
+    def counters(self) -> list:
+        """The accelerator's counters per layer (:class:`compiler.LayerCounters`), last batch."""
+        if self._counters is None:
+            self._counters = compiler.trailer_counters(self.trailer) if self.trailer is not None else []
+        return self._counters
 
     @property
     def images_per_second(self) -> float:
@@ -118,7 +128,8 @@ class Device(ABC):
     def transfer(self, send: np.ndarray, recv: np.ndarray, send_words: Optional[int] = None) -> int:
         """One DMA round trip; returns the words received."""
         with self._lock:
-            self._check_open()
+            if self._closed:
+                self._check_open()
             n = len(send) if send_words is None else send_words
             self.transfers += 1
             return self._transfer(send, n, recv)
@@ -195,6 +206,8 @@ class _Loaded:
         prog.words = self.send  # from now on the input slot is rewritten in place
         device._sync_to_device(self.send)
         self.recv = device.allocate(prog.response_words)
+        self.words = len(self.send)
+        self.path: Optional[BatchPath] = None  # made for the final-output variant
 
 
 class Program:
@@ -206,7 +219,10 @@ class Program:
         self._variants: dict = {}
         self._compile_lock = threading.Lock()
         self.last = RunStats()
-        self._variant(False)  # compile now: limit errors surface at load time
+        loaded = self._variant(False)  # compile now: limit errors surface at load time
+        loaded.path = BatchPath(loaded.prog, loaded.send, loaded.recv, network)
+        self._loaded, self._input_shape = loaded, tuple(network.input_shape)
+        self._answer = loaded, 0  # (buffers, words) of the last answer
 
     def _variant(self, all_layers: bool) -> _Loaded:
         with self._compile_lock:  # two threads asking for a new variant compile it once
@@ -223,13 +239,81 @@ class Program:
     def run(self, images: np.ndarray, *, all_layers: bool = False):
         """Outputs for (N, C, H, W) images, as :func:`streamcnn.golden.run` returns them.
 
-        int8 arrays of the network's output shape, (N, C, H, W) or (N, F); a
-        single (C, H, W) image gives an unbatched result.  With ``all_layers``
-        a dict {layer name: int8 output} of every accelerator layer's output."""
+        Images are float (quantized with the network's input scale), uint8 pixels
+        (standing for the float32 images ``pixels / 255``) or int8 (already quantized).
+        Returns int8 arrays of the network's output shape, (N, C, H, W) or (N, F); a
+        single (C, H, W) image gives an unbatched result.  With ``all_layers`` a dict
+        {layer name: int8 output} of every accelerator layer's output.
+
+        The work per batch is fixed (:mod:`streamcnn.hostpath`): it does not grow with
+        the number of layers or records."""
+        if all_layers:
+            return self._run_all_layers(images)
+        x = images if type(images) is np.ndarray else as_images(images)
+        single = x.ndim == 3
+        if single:
+            x = x[None]
+        if x.ndim != 4 or x.shape[1:] != self._input_shape or x.shape[0] == 0:
+            self.network.quantize_input(x)  # raises, naming the problem
+        count, b = x.shape[0], self.batch
+        loaded, device = self._loaded, self.device
+        path, send, recv, words = loaded.path, loaded.send, loaded.recv, loaded.words
+        out = np.empty((count,) + path.output_shape, np.int8)
+        batches = n = 0
+        start = time.perf_counter()
+        with device._lock:
+            if device._closed:
+                device._check_open()
+            for first in range(0, count, b):
+                keep = count - first if count - first < b else b
+                if keep == count:  # one batch: the arrays themselves, no views to make
+                    part, target = x, out
+                else:
+                    part, target = x[first:first + keep], out[first:first + keep]
+                path.stage(part, keep)
+                device._sync_to_device(send)
+                device.transfers += 1  # transfer()'s work, inline: the lock is held and the device open
+                n = device._transfer(send, words, recv)
+                if not path.read(n, target, keep):
+                    self._read_parsed(loaded, n, target, keep)
+                batches += 1
+            trailer = path.trailer(n)
+            self._answer = loaded, n
+        seconds = time.perf_counter() - start
+        self.last = RunStats(count, batches, batches * 8 * words, batches * 8 * n, seconds, trailer)
+        return out[0] if single else out
+
+    def last_answer(self) -> np.ndarray:
+        """A copy of the words the device answered the last batch with (records and trailer)."""
+        loaded, n = self._answer
+        return loaded.recv[:n].copy()
+
+    def _read_parsed(self, loaded: _Loaded, n: int, out: np.ndarray, keep: int) -> None:
+        """The answer through the full parser: errors named, the final output of ``keep``
+        images copied into ``out``, and the batch path told what an accepted answer looks like."""
+        prog = loaded.prog
+        records, _ = self._check_response(prog, loaded.recv[:n])
+        spec, payload = records[-1]
+        values = compiler.tensor_from_record(payload, spec, self.batch)
+        out[...] = values[:keep]
+        loaded.path.learn(n, values)
+
+    def _check_response(self, prog: compiler.CompiledProgram, words: np.ndarray) -> tuple:
+        """([(output spec, record payload)], counters) of an answer, or the error it reports."""
+        resp = compiler.parse_response(words)
+        if resp.status != P.Status.OK:
+            raise DeviceError(describe_status(resp, prog), status=resp.status, packet=resp.packet,
+                              detail=resp.detail)
+        if len(resp.records) != len(prog.outputs):
+            raise ProtocolError(f"expected {len(prog.outputs)} result records, got {len(resp.records)}")
+        return [(spec, payload) for spec, (_, payload) in zip(prog.outputs, resp.records)], resp.counters
+
+    def _run_all_layers(self, images: np.ndarray) -> dict:
+        """Every accelerator layer's output: the general path, one parsed answer per batch."""
         x = as_images(images)
         single = x.ndim == 3
         q = self.network.quantize_input(x[None] if single else x)
-        loaded = self._variant(all_layers)
+        loaded = self._variant(True)
         prog, b = loaded.prog, self.batch
         parts: dict = {spec.layer: [] for spec in prog.outputs}
         stats = RunStats(images=len(q))
@@ -243,25 +327,18 @@ class Program:
                 prog.set_images(chunk)
                 self.device._sync_to_device(loaded.send)
                 n = self.device.transfer(loaded.send, loaded.recv)
-                resp = compiler.parse_response(loaded.recv[:n])
-                if resp.status != P.Status.OK:
-                    raise DeviceError(describe_status(resp, prog), status=resp.status, packet=resp.packet,
-                                      detail=resp.detail)
-                if len(resp.records) != len(prog.outputs):
-                    raise ProtocolError(f"expected {len(prog.outputs)} result records, got {len(resp.records)}")
                 keep = min(b, len(q) - first)
-                for spec, (_, payload) in zip(prog.outputs, resp.records):
+                records, stats._counters = self._check_response(prog, loaded.recv[:n])
+                self._answer = loaded, n
+                for spec, payload in records:
                     parts[spec.layer].append(compiler.tensor_from_record(payload, spec, b)[:keep])
                 stats.batches += 1
                 stats.bytes_sent += prog.nbytes
                 stats.bytes_received += 8 * n
-                stats.counters = resp.counters
         stats.seconds = time.perf_counter() - start
         self.last = stats
         outs = {name: np.concatenate(p) for name, p in parts.items()}
-        if single:
-            outs = {k: v[0] for k, v in outs.items()}
-        return outs if all_layers else outs[prog.outputs[-1].layer]
+        return {k: v[0] for k, v in outs.items()} if single else outs
 
     def __repr__(self) -> str:
         st = self.compiled.stats
