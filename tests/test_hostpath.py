@@ -9,6 +9,7 @@ import pytest
 
 from streamcnn import datasets, golden, models, protocol as P, smoke
 from streamcnn.devices.replay import ReplayDevice
+from streamcnn.devices.sim import SimDevice
 from streamcnn.errors import DeviceError, InputError
 from streamcnn.network import Conv2d, Flatten, Linear, Network, ReLU
 
@@ -137,3 +138,55 @@ def test_bad_images_and_error_answers_are_still_named(device, lenet, digits):
     finally:
         loaded.send[tile.offset + 30] ^= np.uint64(1 << 7)
     assert np.array_equal(program.run(digits[:4]), golden.run(lenet, digits[:4]))
+
+
+class LaterDevice(SimDevice):
+    """A simulator whose transfers complete only when waited for, as the board's DMA does:
+    it checks that no send buffer is rewritten while the DMA reads it, that the host waits
+    before reading a receive buffer (which holds garbage until then), and that one transfer
+    at most is in flight."""
+
+    def __init__(self):
+        super().__init__()
+        self._flight, self.started = None, 0
+
+    def _start(self, send, send_words, recv):
+        assert self._flight is None, "a second transfer started while one was in flight"
+        self._flight = (send, send[:send_words].copy(), recv)
+        recv[:] = np.uint64(0xA5A5A5A5A5A5A5A5)  # what the host would see if it read too early
+        self.started += 1
+
+    def _complete(self):
+        send, sent, recv = self._flight
+        self._flight = None
+        assert np.array_equal(send[:len(sent)], sent), "a send buffer was rewritten while the DMA read it"
+        return SimDevice._transfer(self, sent, len(sent), recv)
+
+
+def test_overlapped_batches_keep_order_and_buffers(lenet, digits):
+    device = LaterDevice()
+    program = device.load(lenet, batch=3)
+    x = digits[:13]  # 5 batches, the last of one image
+    assert np.array_equal(program.run(x), golden.run(lenet, x))
+    assert device.started == 5 and program.last.batches == 5 and program._second is not None
+    assert np.array_equal(program.run(x[:3]), golden.run(lenet, x[:3]))  # one batch: no overlap needed
+    pixels = np.rint(x * 255).astype(np.uint8)
+    assert np.array_equal(program.run(pixels), golden.run(lenet, pixels))
+    # a bad image in the fourth batch: refused when that batch is prepared, the DMA left idle
+    bad = x.copy()
+    bad[10, 0, 5, 5] = np.inf
+    with pytest.raises(InputError, match="NaN or infinity"):
+        program.run(bad)
+    assert device._flight is None
+    assert np.array_equal(program.run(x), golden.run(lenet, x))
+    # an error answer in the middle: named, and the transfer after it is waited for
+    loaded = program._loaded
+    tile = next(p for p in loaded.prog.packets if p.opcode == P.Op.TILE)
+    program._second.send[tile.offset + 30] ^= np.uint64(1 << 7)  # only the second buffers' batches fail
+    try:
+        with pytest.raises(DeviceError, match="ERR_CRC"):
+            program.run(x)
+    finally:
+        program._second.send[tile.offset + 30] ^= np.uint64(1 << 7)
+    assert device._flight is None
+    assert np.array_equal(program.run(x), golden.run(lenet, x))

@@ -59,6 +59,7 @@ def test_lenet5_bit_exact_with_one_receive_then_one_send_per_batch(device, board
     assert (out.argmax(1) == labels).mean() > 0.95
     batches = -(-len(images) // 8)
     assert board.events == ["ap_start", "recv", "send", "done"] * batches
+    assert program._second is not None  # the batches ran overlapped, in two pairs of buffers
     buffers = len(board.memory)
     program.run(images[:16])
     assert len(board.memory) == buffers  # buffers allocated once, reused

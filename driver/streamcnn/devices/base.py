@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import compiler, protocol as P
 from ..caps import Capabilities
-from ..errors import DeviceClosedError, DeviceError, InputError, ProtocolError
+from ..errors import DeviceClosedError, DeviceError, InputError, ProtocolError, StreamCNNError
 from ..hostpath import BatchPath
 from ..network import Network, as_images
 
@@ -91,6 +91,15 @@ class Device(ABC):
     def _transfer(self, send: np.ndarray, send_words: int, recv: np.ndarray) -> int:
         """Send ``send[:send_words]`` (TLAST on the last word), receive into
         ``recv``; return the words received.  Raises :class:`DMAError`."""
+
+    def _start(self, send: np.ndarray, send_words: int, recv: np.ndarray) -> None:
+        """Begin a DMA round trip that :meth:`_complete` waits for, so the host can prepare the
+        next batch meanwhile.  One at a time.  By default the transfer happens here, whole."""
+        self._pending = self._transfer(send, send_words, recv)
+
+    def _complete(self) -> int:
+        """Wait for the transfer :meth:`_start` began; return the words received."""
+        return self._pending
 
     def _sync_to_device(self, buf: np.ndarray) -> None:
         """Make CPU writes to ``buf`` visible to the DMA (a cache flush on a board)."""
@@ -222,7 +231,8 @@ class Program:
         loaded = self._variant(False)  # compile now: limit errors surface at load time
         loaded.path = BatchPath(loaded.prog, loaded.send, loaded.recv, network)
         self._loaded, self._input_shape = loaded, tuple(network.input_shape)
-        self._answer = loaded, 0  # (buffers, words) of the last answer
+        self._answer = loaded.recv, 0  # (receive buffer, words) of the last answer
+        self._second: Optional[BatchPath] = None  # the other buffers of overlapped runs
 
     def _variant(self, all_layers: bool) -> _Loaded:
         with self._compile_lock:  # two threads asking for a new variant compile it once
@@ -255,48 +265,98 @@ class Program:
             x = x[None]
         if x.ndim != 4 or x.shape[1:] != self._input_shape or x.shape[0] == 0:
             self.network.quantize_input(x)  # raises, naming the problem
-        count, b = x.shape[0], self.batch
+        count = x.shape[0]
         loaded, device = self._loaded, self.device
-        path, send, recv, words = loaded.path, loaded.send, loaded.recv, loaded.words
-        out = np.empty((count,) + path.output_shape, np.int8)
-        batches = n = 0
+        out = np.empty((count,) + loaded.path.output_shape, np.int8)
         start = time.perf_counter()
         with device._lock:
             if device._closed:
                 device._check_open()
-            for first in range(0, count, b):
-                keep = count - first if count - first < b else b
-                if keep == count:  # one batch: the arrays themselves, no views to make
-                    part, target = x, out
-                else:
-                    part, target = x[first:first + keep], out[first:first + keep]
-                path.stage(part, keep)
+            if count <= self.batch:  # one batch: the arrays themselves, no views, no second buffers
+                path, send, recv, words = loaded.path, loaded.send, loaded.recv, loaded.words
+                path.stage(x, count)
                 device._sync_to_device(send)
                 device.transfers += 1  # transfer()'s work, inline: the lock is held and the device open
                 n = device._transfer(send, words, recv)
-                if not path.read(n, target, keep):
-                    self._read_parsed(loaded, n, target, keep)
-                batches += 1
-            trailer = path.trailer(n)
-            self._answer = loaded, n
+                if not path.read(n, out, count):
+                    self._read_parsed(path, n, out, count)
+                batches, trailer = 1, path.trailer(n)
+            else:
+                batches, path, n = self._run_overlapped(x, out)
+                trailer = path.trailer(n)
+            self._answer = path.recv, n
         seconds = time.perf_counter() - start
+        words = loaded.words
         self.last = RunStats(count, batches, batches * 8 * words, batches * 8 * n, seconds, trailer)
         return out[0] if single else out
 
+    def _run_overlapped(self, x: np.ndarray, out: np.ndarray) -> tuple:
+        """Many batches, two pairs of buffers used in turn: while the accelerator runs batch
+        k, the host prepares batch k + 1 in the other send buffer, and reads batch k's
+        results while batch k + 1 runs.  No buffer is written while a transfer uses it.
+        Returns (batches, the path of the last one, its answer's words)."""
+        device, b, count = self.device, self.batch, x.shape[0]
+        paths = (self._loaded.path, self._second_path())
+        words = self._loaded.words
+        in_flight = None  # (path, first image, images) of the transfer the DMA is doing
+        batches = n = 0
+        try:
+            for first in range(0, count, b):
+                keep = count - first if count - first < b else b
+                path = paths[batches & 1]
+                path.stage(x[first:first + keep], keep)  # the other pair's transfer may be running
+                device._sync_to_device(path.send)
+                done, in_flight = in_flight, None
+                if done is not None:
+                    n = device._complete()
+                device.transfers += 1
+                device._start(path.send, words, path.recv)
+                in_flight = (path, first, keep)
+                batches += 1
+                if done is not None:  # batch k's results, while batch k + 1 runs
+                    self._read(done, n, out)
+            done, in_flight = in_flight, None
+            n = device._complete()
+            self._read(done, n, out)
+        except BaseException:
+            if in_flight is not None:  # leave the DMA idle for the next run
+                try:
+                    device._complete()
+                except StreamCNNError:
+                    pass
+            raise
+        return batches, done[0], n
+
+    def _read(self, batch: tuple, n: int, out: np.ndarray) -> None:
+        path, first, keep = batch
+        target = out[first:first + keep]
+        if not path.read(n, target, keep):
+            self._read_parsed(path, n, target, keep)
+
+    def _second_path(self) -> BatchPath:
+        """The second pair of buffers (made on the first run of several batches)."""
+        if self._second is None:
+            loaded = self._loaded
+            send = self.device.allocate(loaded.words)
+            send[:] = loaded.send
+            self.device._sync_to_device(send)
+            recv = self.device.allocate(len(loaded.recv))
+            self._second = BatchPath(loaded.prog, send, recv, self.network)
+        return self._second
+
     def last_answer(self) -> np.ndarray:
         """A copy of the words the device answered the last batch with (records and trailer)."""
-        loaded, n = self._answer
-        return loaded.recv[:n].copy()
+        recv, n = self._answer
+        return recv[:n].copy()
 
-    def _read_parsed(self, loaded: _Loaded, n: int, out: np.ndarray, keep: int) -> None:
+    def _read_parsed(self, path: BatchPath, n: int, out: np.ndarray, keep: int) -> None:
         """The answer through the full parser: errors named, the final output of ``keep``
         images copied into ``out``, and the batch path told what an accepted answer looks like."""
-        prog = loaded.prog
-        records, _ = self._check_response(prog, loaded.recv[:n])
+        records, _ = self._check_response(self._loaded.prog, path.recv[:n])
         spec, payload = records[-1]
         values = compiler.tensor_from_record(payload, spec, self.batch)
         out[...] = values[:keep]
-        loaded.path.learn(n, values)
+        path.learn(n, values)
 
     def _check_response(self, prog: compiler.CompiledProgram, words: np.ndarray) -> tuple:
         """([(output spec, record payload)], counters) of an answer, or the error it reports."""
@@ -329,7 +389,7 @@ class Program:
                 n = self.device.transfer(loaded.send, loaded.recv)
                 keep = min(b, len(q) - first)
                 records, stats._counters = self._check_response(prog, loaded.recv[:n])
-                self._answer = loaded, n
+                self._answer = loaded.recv, n
                 for spec, payload in records:
                     parts[spec.layer].append(compiler.tensor_from_record(payload, spec, b)[:keep])
                 stats.batches += 1

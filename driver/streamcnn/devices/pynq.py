@@ -5,8 +5,9 @@ its .hwh beside it), finds the AXI DMA and the streamcnn IP by their VLNVs,
 reads the accelerator's capabilities and refuses an overlay whose program
 format this driver does not speak.
 
-Every run is one receive and one send on the DMA (receive first, so the answer
-never stalls), buffers are allocated once and reused, and the wait has a
+Every batch is one receive and one send on the DMA (receive first, so the answer
+never stalls); while the accelerator runs one batch the host prepares the next in a
+second pair of buffers (Program.run); buffers are allocated once and reused, and the wait has a
 deadline: it polls both DMA status registers and the IP's control register,
 and on a DMA error or a timeout raises :class:`DMAError` with a register dump
 and a hint, after resetting the DMA and flushing the accelerator so the device
@@ -118,6 +119,10 @@ class PynqDevice(Device):
         buf.flush()
 
     def _transfer(self, send, send_words: int, recv) -> int:
+        self._start(send, send_words, recv)
+        return self._complete()
+
+    def _start(self, send, send_words: int, recv) -> None:
         nbytes = send_words * 8
         limit = self.dma.buffer_max_size
         for what, n, buf in (("send", nbytes, send), ("receive", recv.nbytes, recv)):
@@ -129,6 +134,10 @@ class PynqDevice(Device):
         self.ip.write(0x00, AP_START)
         self.dma.recvchannel.transfer(recv)  # receive first: the answer can never stall the accelerator
         self.dma.sendchannel.transfer(send, nbytes=nbytes)
+        self._in_flight = recv
+
+    def _complete(self) -> int:
+        recv, self._in_flight = self._in_flight, None
         self._wait(time.monotonic() + self.timeout)
         recv.invalidate()
         return self.dma.read(S2MM + LENGTH) // 8
