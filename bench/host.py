@@ -7,8 +7,9 @@ Python and NumPy: the work a PYNQ-Z2's Cortex-A9 does per batch besides waiting.
 
 Per batch size it prints Python-level function calls per batch (cProfile's count, which
 includes NumPy's methods and builtins: the same on every machine), microseconds per batch
-(median of many runs: this machine's, not the board's), and the bytes the host writes into
-the send buffer per batch (the INPUT packet's images and header).
+(median of many runs: this machine's, not the board's), the bytes the host writes into
+the send buffer per batch (the INPUT packet's images and header), and, where pynq is
+installed, the AXI-Lite register accesses per batch on the simulated PYNQ-Z2.
 
     python bench/host.py [--batch 1 4 8] [--runs 3000] [--json]
 """
@@ -55,6 +56,32 @@ def measure(sim, net, images, batch: int, runs: int) -> dict:
             "answers_parsed": path.parsed}
 
 
+def register_accesses(net, images, batch: int) -> dict:
+    """AXI-Lite reads and writes per batch on the simulated PYNQ-Z2 (tests/board_model.py:
+    pynq 4.0.0's own drivers against the board's registers), with an answer that takes 100
+    status polls; polling reads counted apart.  Needs pynq (the .venv-pynq of the README)."""
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from board_model import SimulatedPynqZ2, make_overlay
+
+    board, polls = SimulatedPynqZ2(), 100
+    bit = make_overlay(Path(tempfile.mkdtemp()))
+    device = streamcnn.open_device("pynq", bitfile=str(bit), pynq_device=board, download=False)
+    program = device.load(net, batch=batch)
+    x = images[:3 * batch]
+    program.run(x)
+    board.busy_reads = polls
+    board.reset_register_counts()
+    program.run(x)
+    n = program.last.batches
+    reads, writes = sum(board.register_reads.values()) / n, sum(board.register_writes.values()) / n
+    polling = polls + polls // 32
+    return {"writes": writes, "reads": reads - polling, "polling_reads": polling, "polls": polls}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--batch", type=int, nargs="+", default=[1, 4, 8], help="batch sizes (default 1 4 8; LeNet-5 fits at most 8)")
@@ -65,7 +92,11 @@ def main() -> None:
     images, _ = datasets.test_set("mnist", net.input_shape)
     sim = streamcnn.open_device("sim")
     rows = [measure(sim, net, images, b, args.runs) for b in args.batch]
-    report = {"network": "lenet5-mnist", "input": "float32 images", "rows": rows,
+    try:
+        registers = {"per_batch": register_accesses(net, images, args.batch[0]), "batch": args.batch[0]}
+    except ImportError as e:
+        registers = {"note": f"needs pynq 4.0.0 ({e.name} missing): run with .venv-pynq/bin/python"}
+    report = {"network": "lenet5-mnist", "input": "float32 images", "rows": rows, "axi_lite": registers,
               "machine": f"{platform.machine()}, Python {platform.python_version()}, NumPy {np.__version__}"}
     if args.json:
         print(json.dumps(report))
@@ -75,6 +106,12 @@ def main() -> None:
     for r in rows:
         print(f"{r['batch']:>6} {r['calls_per_batch']:>6.0f} {r['microseconds_per_batch']:>9.1f} "
               f"{r['microseconds_per_image']:>9.2f} {r['bytes_written_per_batch']:>14,}")
+    regs = registers.get("per_batch")
+    if regs:
+        print(f"AXI-Lite per batch on the simulated PYNQ-Z2: {regs['writes']:.0f} writes, {regs['reads']:.0f} reads, "
+              f"and {regs['polling_reads']} polling reads for an answer that took {regs['polls']} polls")
+    else:
+        print(f"AXI-Lite accesses: {registers['note']}")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import struct
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -101,8 +102,11 @@ class SimulatedPynqZ2(Device):
         self.memory: dict = {}  # physical address -> uint8 array
         self._next_address = 0x1000_0000
         self.events: list = []  # what the driver did, in order
+        self.reset_register_counts()  # AXI-Lite accesses by register, since the last reset
         self.fault_slave_error = False  # the next send reports a DMA slave error
         self.fault_stall_after = None  # the next send stops after this many words
+        self.busy_reads = 0  # after each transfer, S2MM's status reads busy this many times (a slow answer)
+        self._busy_left = 0
         self._reset_dma()
         self.ip = {"ctrl": 0x4, "running": False, "consumed": None, **{k: 0 for k in IP_REGISTERS}}
 
@@ -140,10 +144,22 @@ class SimulatedPynqZ2(Device):
         pass
 
     def read_registers(self, address, length):
+        self.register_reads[self._register_name(address)] += 1
         return struct.pack("<I", self._read(address))
 
     def write_registers(self, address, data):
+        self.register_writes[self._register_name(address)] += 1
         self._write(address, int.from_bytes(bytes(data)[:4], "little"))
+
+    def _register_name(self, address: int) -> str:
+        """'dma+0x34', 'ip+0x0', ...: which register an AXI-Lite access touched."""
+        for name, base in (("dma", DMA_BASE), ("ip", IP_BASE), ("slcr", SLCR_BASE)):
+            if base <= address < base + SPAN:
+                return f"{name}+{address - base:#x}"
+        return f"{address:#x}"
+
+    def reset_register_counts(self) -> None:
+        self.register_reads, self.register_writes = Counter(), Counter()
 
     # -- the model ---------------------------------------------------------------------
 
@@ -163,6 +179,9 @@ class SimulatedPynqZ2(Device):
             off = address - DMA_BASE
             ch = self.dma[MM2S if off < S2MM else S2MM]
             reg = off - (MM2S if off < S2MM else S2MM)
+            if ch is self.dma[S2MM] and reg == 0x04 and self._busy_left:
+                self._busy_left -= 1  # the answer is still on its way
+                return ch["sr"] & ~0x2
             return {0x00: ch["cr"], 0x04: ch["sr"], 0x18: ch["addr"] & 0xFFFFFFFF, 0x1C: ch["addr"] >> 32,
                     0x28: ch["length"]}.get(reg, 0)
         if IP_BASE <= address < IP_BASE + SPAN:
@@ -241,6 +260,7 @@ class SimulatedPynqZ2(Device):
                                     (1 << 64) - 1, res)  # no injected stall: this model stalls MM2S itself
         assert res.in_consumed == len(words) and res.out_beats <= len(out), "the transfer would hang the board"
         self.events.append("done")
+        self._busy_left = self.busy_reads
         for ch in (MM2S, S2MM):
             self.dma[ch]["busy"] = False
             self.dma[ch]["sr"] |= 0x2

@@ -138,3 +138,24 @@ def test_board_smoke_test_script(tmp_path, board, monkeypatch, capsys):
     assert report["topologies"] == 5 and report["mismatches"] == 0
     assert report["lenet5"]["mismatches"] == 0 and report["lenet5"]["latency_ms"] > 0
     assert len(opened) == 1
+
+
+@pytest.mark.parametrize("busy_polls", [0, 100])
+def test_register_accesses_per_batch(device, board, lenet, busy_polls):
+    """AXI-Lite traffic per batch, through pynq's own DMA driver: 7 writes (ap_start, and
+    address low, address high and length for each channel) and 8 reads (pynq's transfer() reads
+    each channel's status twice; the wait reads S2MM, MM2S and the IP once each when done; the
+    received length), plus one read per poll while the answer is on its way (and MM2S's status
+    every 32nd).  bench/host.py reports the same counts."""
+    net, images, _ = lenet
+    program = device.load(net, batch=4)
+    program.run(images[:4])
+    board.busy_reads = busy_polls
+    board.reset_register_counts()
+    program.run(images[:12])
+    batches = program.last.batches
+    assert batches == 3
+    assert sum(board.register_writes.values()) == 7 * batches
+    polling = busy_polls + busy_polls // 32
+    assert sum(board.register_reads.values()) == (8 + polling) * batches
+    assert board.register_reads["dma+0x34"] == (3 + busy_polls) * batches  # S2MM's status

@@ -44,6 +44,8 @@ AP_START, AP_DONE, AP_IDLE = 0x1, 0x2, 0x4
 IP_OUTPUTS = ("status", "packet_index", "words", "hw_version")
 
 FLUSH_RESPONSE_WORDS = 4096
+#: While the receive channel is busy, the send channel's status is read every this many polls.
+MM2S_POLL_EVERY = 32
 
 
 def default_bitfile() -> Path:
@@ -145,15 +147,21 @@ class PynqDevice(Device):
     # -- waiting, diagnosis, recovery -------------------------------------------------------
 
     def _wait(self, deadline: float) -> None:
+        # One register read per poll: the receive channel's status.  The answer ends after the
+        # accelerator has drained its input, so S2MM idle comes last; MM2S's status (for its
+        # errors) and the IP's are read once then, and every MM2S_POLL_EVERY polls meanwhile.
         polls = 0
         while True:
-            mm2s, s2mm = self.dma.read(MM2S + DMASR), self.dma.read(S2MM + DMASR)
-            if (mm2s | s2mm) & SR_ERRORS:
-                self._fail("the AXI DMA reported an error", _error_hint(mm2s, s2mm))
-            if mm2s & SR_IDLE and s2mm & SR_IDLE and self.ip.read(0x00) & (AP_DONE | AP_IDLE):
-                return
+            s2mm = self.dma.read(S2MM + DMASR)
+            if s2mm & (SR_IDLE | SR_ERRORS) or polls % MM2S_POLL_EVERY == MM2S_POLL_EVERY - 1:
+                mm2s = self.dma.read(MM2S + DMASR)
+                if (mm2s | s2mm) & SR_ERRORS:
+                    self._fail("the AXI DMA reported an error", _error_hint(mm2s, s2mm))
+                if mm2s & SR_IDLE and s2mm & SR_IDLE and self.ip.read(0x00) & (AP_DONE | AP_IDLE):
+                    return
             polls += 1
             if time.monotonic() > deadline:
+                mm2s = self.dma.read(MM2S + DMASR)
                 self._fail(f"timeout: the transfer did not finish in {self.timeout} s", _timeout_hint(mm2s, s2mm),
                            DMATimeoutError)
             if polls > 1000:
