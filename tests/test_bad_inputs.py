@@ -108,6 +108,13 @@ def _(c): c.program.run(np.full((1, 1, 32, 32), np.inf, np.float32))
 def _(c): c.program.run(np.linspace(0, 255, 2 * 32 * 32, dtype=np.float32).reshape(2, 1, 32, 32))
 
 
+@case("image-uint8-far-out", InputError, r"uint8 pixels \(standing for pixels / 255\) reach 255, far outside the range")
+def _(c):
+    net = models.load("lenet5-mnist")
+    net.input_scale /= 4  # calibrated for [0, 0.25]
+    c.device.load(net, batch=1).run(np.full((1, 1, 32, 32), 255, np.uint8))
+
+
 @case("image-ragged-list", InputError, r"images must be an \(N, C, H, W\) array: setting an array element")
 def _(c): c.program.run([[[[0.0] * 32] * 32], [[[0.0] * 31] * 32]])
 
