@@ -35,6 +35,7 @@ from .network import OUT_OF_RANGE_FACTOR, Network
 C = P.C
 #: Quantized values beyond this are images prepared for another network (Network.quantize_input).
 _FAR = OUT_OF_RANGE_FACTOR * 128
+_INT8, _UINT8 = np.dtype(np.int8), np.dtype(np.uint8)
 
 
 class BatchPath:
@@ -108,9 +109,9 @@ class BatchPath:
         full = keep == self.batch  # then no views to make: each costs a call's worth of time
         staged = self._staged if full else self._staged[:keep]
         dtype = part.dtype
-        if dtype == np.int8:
+        if dtype is _INT8:  # dtypes of the builtin types are singletons: no conversion to compare
             staged[...] = part
-        elif dtype == np.uint8:
+        elif dtype is _UINT8:
             if self._pixel_max < 255 and part.max() > self._pixel_max:
                 self._far_pixels(part)
             staged[...] = self._lut[part]
