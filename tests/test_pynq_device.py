@@ -159,3 +159,25 @@ def test_register_accesses_per_batch(device, board, lenet, busy_polls):
     polling = busy_polls + busy_polls // 32
     assert sum(board.register_reads.values()) == (8 + polling) * batches
     assert board.register_reads["dma+0x34"] == (3 + busy_polls) * batches  # S2MM's status
+
+
+def test_an_interrupted_wait_is_recovered_before_the_next_transfer(device, board, lenet, monkeypatch):
+    """Ctrl-C while the driver waits for a stuck answer leaves the DMA busy; the next run resets
+    it and flushes the accelerator first, and is bit-exact."""
+    net, images, _ = lenet
+    program = device.load(net, batch=4)
+    program.run(images[:4])
+    board.busy_reads = 10 ** 9  # the answer never comes
+    real_wait = device._wait
+
+    def interrupted(deadline):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(device, "_wait", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        program.run(images[:8])
+    monkeypatch.setattr(device, "_wait", real_wait)
+    board.busy_reads = 0
+    board.events.clear()
+    assert np.array_equal(program.run(images[:8]), golden.run(net, images[:8]))
+    assert board.events[0] == "dma-reset"

@@ -310,7 +310,12 @@ class Program:
                 if done is not None:
                     n = device._complete()
                 device.transfers += 1
-                device._start(path.send, words, path.recv)
+                try:
+                    device._start(path.send, words, path.recv)
+                except BaseException:
+                    if done is not None:  # batch k's own error, if it has one, comes first
+                        self._read(done, n, out)
+                    raise
                 in_flight = (path, first, keep)
                 batches += 1
                 if done is not None:  # batch k's results, while batch k + 1 runs
@@ -334,7 +339,8 @@ class Program:
             self._read_parsed(path, n, target, keep)
 
     def _second_path(self) -> BatchPath:
-        """The second pair of buffers (made on the first run of several batches)."""
+        """The second pair of buffers (made on the first run of several batches): a copy of
+        the first, so the program's words are fixed once loaded (only the INPUT slot changes)."""
         if self._second is None:
             loaded = self._loaded
             send = self.device.allocate(loaded.words)

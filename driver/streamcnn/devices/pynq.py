@@ -89,6 +89,7 @@ class PynqDevice(Device):
         self.ip = getattr(self.overlay, ip_name)
         self._offsets = self._ip_register_offsets(ip_name)
         self._flush_buffers = None
+        self._in_flight, self._interrupted = None, False
         self.caps  # read the capabilities now: an overlay this driver cannot drive is refused at open
 
     # -- setup ----------------------------------------------------------------------
@@ -125,6 +126,9 @@ class PynqDevice(Device):
         return self._complete()
 
     def _start(self, send, send_words: int, recv) -> None:
+        if self._interrupted:  # a wait was cut short (Ctrl-C): the DMA may still be busy
+            self.recover()
+            self._interrupted = False
         nbytes = send_words * 8
         limit = self.dma.buffer_max_size
         for what, n, buf in (("send", nbytes, send), ("receive", recv.nbytes, recv)):
@@ -134,13 +138,22 @@ class PynqDevice(Device):
             if buf.physical_address % 8:
                 raise DMAError(f"the {what} buffer at {buf.physical_address:#x} is not 8-byte aligned")
         self.ip.write(0x00, AP_START)
-        self.dma.recvchannel.transfer(recv)  # receive first: the answer can never stall the accelerator
-        self.dma.sendchannel.transfer(send, nbytes=nbytes)
+        try:
+            self.dma.recvchannel.transfer(recv)  # receive first: the answer can never stall the accelerator
+            self.dma.sendchannel.transfer(send, nbytes=nbytes)
+        except RuntimeError as e:  # pynq's "DMA channel not started / not idle"
+            self._fail(f"the AXI DMA refused the transfer ({e})", "A transfer was still in flight.")
         self._in_flight = recv
 
     def _complete(self) -> int:
         recv, self._in_flight = self._in_flight, None
-        self._wait(time.monotonic() + self.timeout)
+        try:
+            self._wait(time.monotonic() + self.timeout)
+        except StreamCNNError:
+            raise  # _fail has recovered
+        except BaseException:  # Ctrl-C mid-wait: recover before the next transfer
+            self._interrupted = True
+            raise
         recv.invalidate()
         return self.dma.read(S2MM + LENGTH) // 8
 
