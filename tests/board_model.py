@@ -138,7 +138,7 @@ class SimulatedPynqZ2(Device):
         return buf
 
     def flush(self, bo, offset, ptr, size):
-        pass
+        self.flushed.append(size)  # bytes of cache the driver cleaned, per call
 
     def invalidate(self, bo, offset, ptr, size):
         pass
@@ -160,6 +160,7 @@ class SimulatedPynqZ2(Device):
 
     def reset_register_counts(self) -> None:
         self.register_reads, self.register_writes = Counter(), Counter()
+        self.flushed: list = []
 
     # -- the model ---------------------------------------------------------------------
 

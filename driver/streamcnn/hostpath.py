@@ -63,6 +63,8 @@ class BatchPath:
         self._slot = images.view(np.int8)
         self._slot_bytes = memoryview(images.view(np.uint8))
         self._head_at = head
+        #: the words a batch rewrites (the INPUT packet): all a board's cache flush needs to cover
+        self.written = send[head:start + len(images)]
         self._low = (P.put(P.Op.INPUT, C["SCNN_PKT_OPCODE_SHIFT"], C["SCNN_PKT_OPCODE_BITS"])
                      | P.put(fields + len(images), C["SCNN_PKT_LENGTH_SHIFT"], C["SCNN_PKT_LENGTH_BITS"]))
         self._crc_seed = zlib.crc32(send[head + 1:start].tobytes(), zlib.crc32(struct.pack("<I", self._low)))

@@ -275,7 +275,7 @@ class Program:
             if count <= self.batch:  # one batch: the arrays themselves, no views, no second buffers
                 path, send, recv, words = loaded.path, loaded.send, loaded.recv, loaded.words
                 path.stage(x, count)
-                device._sync_to_device(send)
+                device._sync_to_device(path.written)
                 device.transfers += 1  # transfer()'s work, inline: the lock is held and the device open
                 n = device._transfer(send, words, recv)
                 if not path.read(n, out, count):
@@ -305,7 +305,7 @@ class Program:
                 keep = count - first if count - first < b else b
                 path = paths[batches & 1]
                 path.stage(x[first:first + keep], keep)  # the other pair's transfer may be running
-                device._sync_to_device(path.send)
+                device._sync_to_device(path.written)
                 done, in_flight = in_flight, None
                 if done is not None:
                     n = device._complete()

@@ -119,7 +119,7 @@ class PynqDevice(Device):
         return buf
 
     def _sync_to_device(self, buf) -> None:
-        buf.flush()
+        pass  # pynq's send channel flushes the buffer it is given before each transfer (PynqBuffer.flush)
 
     def _transfer(self, send, send_words: int, recv) -> int:
         self._start(send, send_words, recv)
