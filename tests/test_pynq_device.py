@@ -90,6 +90,24 @@ def test_timeout_is_bounded_and_the_accelerator_is_flushed(device, board, lenet)
     assert np.array_equal(program.run(images[:12]), golden.run(net, images[:12]))
 
 
+def test_a_stuck_all_layers_run_is_drained_whatever_its_answer(device, board, lenet):
+    """An all-layers run that hangs after its first OUTPUT: the accelerator, flushed, still owes
+    conv1's record (6,272 words at batch 8, more than any fixed flush buffer of 4,096) and the
+    trailer.  recover() arms S2MM for the largest answer the stuck program may give."""
+    net, images, _ = lenet
+    program = device.load(net, batch=8)
+    loaded = program._variant(True)
+    first_output = next(p for p in loaded.prog.packets if p.opcode == protocol.Op.OUTPUT)
+    assert loaded.prog.outputs[0].words * 8 > 4096
+    board.fault_stall_after = first_output.offset + 2  # past the OUTPUT packet: the record is owed
+    with pytest.raises(DMATimeoutError, match="The DMA was reset and the accelerator flushed"):
+        program.run(images[:8], all_layers=True)
+    assert board.events[-3:] == ["send", "done", "dma-reset"]  # the flush word, the answer drained
+    assert board.ip["status"] & 0xFFFF != protocol.Status.OK  # the flush word ended the cut program
+    assert len(device._flush_buffers[1]) == len(loaded.recv) > 4096
+    assert np.array_equal(program.run(images[:16]), golden.run(net, images[:16]))
+
+
 def test_refuses_an_overlay_of_another_format(tmp_path, board, monkeypatch):
     bit = make_overlay(tmp_path)
     wanted = protocol.FORMAT_VERSION + 1

@@ -90,6 +90,7 @@ class PynqDevice(Device):
         self._offsets = self._ip_register_offsets(ip_name)
         self._flush_buffers = None
         self._in_flight, self._interrupted = None, False
+        self._largest_answer = 0  # words: the largest receive buffer a transfer has armed
         self.caps  # read the capabilities now: an overlay this driver cannot drive is refused at open
 
     # -- setup ----------------------------------------------------------------------
@@ -137,6 +138,8 @@ class PynqDevice(Device):
                                f"(its length register); use a smaller batch")
             if buf.physical_address % 8:
                 raise DMAError(f"the {what} buffer at {buf.physical_address:#x} is not 8-byte aligned")
+        if len(recv) > self._largest_answer:
+            self._largest_answer = len(recv)
         self.ip.write(0x00, AP_START)
         try:
             self.dma.recvchannel.transfer(recv)  # receive first: the answer can never stall the accelerator
@@ -200,17 +203,24 @@ class PynqDevice(Device):
 
     def recover(self) -> None:
         """Reset the DMA, and if the accelerator is mid-program, feed it one word with
-        TLAST: it drains to TLAST and answers, so it becomes idle again."""
+        TLAST: it drains to TLAST and answers, so it becomes idle again.
+
+        The answer a stuck program still owes is at most the receive capacity it was sent
+        with (the accelerator never answers beyond it), so S2MM is armed with the largest
+        receive buffer any transfer has used, and re-armed until the accelerator is idle."""
         self._reset_dma()
         if self.ip.read(0x00) & AP_IDLE:
             return
-        if self._flush_buffers is None:
-            self._flush_buffers = (self.allocate(1), self.allocate(FLUSH_RESPONSE_WORDS))
+        words = max(FLUSH_RESPONSE_WORDS, self._largest_answer)
+        if self._flush_buffers is None or len(self._flush_buffers[1]) < words:
+            self._flush_buffers = (self.allocate(1), self.allocate(words))
         word, answer = self._flush_buffers
         self.dma.recvchannel.transfer(answer)
         self.dma.sendchannel.transfer(word, nbytes=8)
         deadline = time.monotonic() + self.timeout
         while not (self.ip.read(0x00) & AP_IDLE):
+            if self.dma.read(S2MM + DMASR) & SR_IDLE:  # the buffer is full and the answer goes on
+                self.dma.recvchannel.transfer(answer)
             if time.monotonic() > deadline:
                 self._reset_dma()
                 raise StreamCNNError("the accelerator stayed busy after a DMA reset and a flush; reload the "
