@@ -80,11 +80,13 @@ connect_bd_intf_net [get_bd_intf_pins streamcnn_top_0/resp_out] [get_bd_intf_pin
 # -- buses, clocks and resets (FCLK0 everywhere) ---------------------------------------------
 foreach slave {axi_dma_0/S_AXI_LITE streamcnn_top_0/s_axi_control} {
     apply_bd_automation -rule xilinx.com:bd_rule:axi4 \
-        -config {Master "/processing_system7_0/M_AXI_GP0" Clk "Auto"} [get_bd_intf_pins $slave]
+        -config {Master "/processing_system7_0/M_AXI_GP0" Clk_master "Auto" Clk_slave "Auto" Clk_xbar "Auto"} \
+        [get_bd_intf_pins $slave]
 }
 foreach master {axi_dma_0/M_AXI_MM2S axi_dma_0/M_AXI_S2MM} {
     apply_bd_automation -rule xilinx.com:bd_rule:axi4 \
-        -config {Slave "/processing_system7_0/S_AXI_HP0" Clk "Auto"} [get_bd_intf_pins $master]
+        -config {Slave "/processing_system7_0/S_AXI_HP0" Clk_master "Auto" Clk_slave "Auto" Clk_xbar "Auto"} \
+        [get_bd_intf_pins $master]
 }
 
 # -- addresses the driver and its tests expect --------------------------------------------------
@@ -112,13 +114,23 @@ if {[string first "write_bitstream Complete" $status] < 0} {
     exit 1
 }
 
-# -- the overlay: .bit and .hwh with one base name ----------------------------------------------
+# -- timing: nothing ships that has not met it --------------------------------------------------
+# The reports go beside the overlay, so a failed build shows why and a good one says how close.
 file mkdir $output
+open_run impl_1
+report_timing_summary -max_paths 10 -file [file join $output $name.timing.rpt]
+report_utilization -file [file join $output $name.utilization.rpt]
+set wns [get_property STATS.WNS [get_runs impl_1]]
+set whs [get_property STATS.WHS [get_runs impl_1]]
+if {![string is double -strict $wns] || ![string is double -strict $whs] || $wns < 0 || $whs < 0} {
+    puts stderr "vivado.tcl: timing not met (WNS $wns ns, WHS $whs ns at 100 MHz): no overlay written;\
+        see [file join $output $name.timing.rpt]"
+    exit 1
+}
+puts "vivado.tcl: timing met, WNS $wns ns, WHS $whs ns"
+
+# -- the overlay: .bit and .hwh with one base name ----------------------------------------------
 file copy -force [file join $build vivado $bd.runs impl_1 ${bd}_wrapper.bit] [file join $output $name.bit]
 file copy -force [file join $build vivado $bd.gen sources_1 bd $bd hw_handoff $bd.hwh] [file join $output $name.hwh]
-foreach report {timing_summary utilization} {
-    set rpt [glob -nocomplain [file join $build vivado $bd.runs impl_1 *_${report}_routed.rpt]]
-    if {$rpt ne ""} { file copy -force [lindex $rpt 0] [file join $build $name.$report.rpt] }
-}
 puts "vivado.tcl: wrote [file join $output $name.bit] and [file join $output $name.hwh]"
 exit

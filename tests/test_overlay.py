@@ -20,7 +20,13 @@ proc unknown {args} {
     flush $log
     switch -- [lindex $args 0] {
         version { return $::env(DRYRUN_VERSION) }
-        get_property { return "write_bitstream Complete!" }
+        get_property {
+            switch -- [lindex $args 1] {
+                STATS.WNS { return $::env(DRYRUN_WNS) }
+                STATS.WHS { return $::env(DRYRUN_WHS) }
+                default { return "write_bitstream Complete!" }
+            }
+        }
         get_bd_addr_segs { return {processing_system7_0/Data/SEG_axi_dma_0_Reg processing_system7_0/Data/SEG_streamcnn_top_0_Reg} }
         create_bd_cell - get_bd_intf_pins - get_bd_cells - get_files - get_runs { return [lindex $args end] }
         default { return "" }
@@ -33,11 +39,12 @@ source $script
 """
 
 
-def dry_run(tmp_path, script, *args, version="2022.1"):
+def dry_run(tmp_path, script, *args, version="2022.1", wns="0.213", whs="0.041"):
     harness = tmp_path / "harness.tcl"
     harness.write_text(HARNESS)
     log = tmp_path / "calls.log"
-    env = {"DRYRUN_LOG": str(log), "DRYRUN_VERSION": version, "PATH": "/usr/bin:/bin"}
+    env = {"DRYRUN_LOG": str(log), "DRYRUN_VERSION": version, "DRYRUN_WNS": wns, "DRYRUN_WHS": whs,
+           "PATH": "/usr/bin:/bin"}
     r = subprocess.run([TCLSH, str(harness), str(OVERLAY / script), *map(str, args)], capture_output=True,
                        text=True, env=env)
     return r, (log.read_text().splitlines() if log.exists() else [])
@@ -100,9 +107,25 @@ def test_vivado_script_dry_run(tmp_path):
     assert "set_property offset 0x40400000 processing_system7_0/Data/SEG_axi_dma_0_Reg" in calls
     assert "set_property offset 0x43C00000 processing_system7_0/Data/SEG_streamcnn_top_0_Reg" in calls
     assert "launch_runs impl_1 -to_step write_bitstream -jobs 2" in calls
-    # the overlay: .bit and .hwh with one base name, where the driver looks
+    # the overlay: .bit and .hwh with one base name, where the driver looks, and its reports
     assert (out / "streamcnn.bit").read_bytes() == b"made by the dry run"
     assert (out / "streamcnn.hwh").exists()
+    assert f"report_timing_summary -max_paths 10 -file {out / 'streamcnn.timing.rpt'}" in calls
+    assert f"report_utilization -file {out / 'streamcnn.utilization.rpt'}" in calls
+    assert "timing met, WNS 0.213 ns, WHS 0.041 ns" in r.stdout
+    # the current automation keys, not the legacy Clk
+    assert text.count('Clk_master "Auto" Clk_slave "Auto" Clk_xbar "Auto"') == 4 and ' Clk "Auto"' not in text
+
+
+@pytest.mark.parametrize("wns,whs", [("-0.120", "0.041"), ("0.213", "-0.004"), ("", "0.041")])
+def test_vivado_script_refuses_an_overlay_that_misses_timing(tmp_path, wns, whs):
+    build, out = tmp_path / "build", tmp_path / "bitstreams"
+    _vivado_build_tree(build)
+    r, calls = dry_run(tmp_path, "vivado.tcl", build, out, "streamcnn", 2, wns=wns, whs=whs)
+    assert r.returncode == 1
+    assert f"timing not met (WNS {wns} ns, WHS {whs} ns at 100 MHz): no overlay written" in r.stderr
+    assert not (out / "streamcnn.bit").exists() and not (out / "streamcnn.hwh").exists()
+    assert f"report_timing_summary -max_paths 10 -file {out / 'streamcnn.timing.rpt'}" in calls
 
 
 def test_vivado_version_is_pinned(tmp_path):
