@@ -30,6 +30,7 @@
  */
 #include "streamcnn.h"
 
+#include "streamcnn_arith.h"
 #include "streamcnn_crc32_table.h"
 
 namespace {
@@ -166,12 +167,17 @@ inline bool failed(Run& r, uint32_t status, uint32_t detail) {
 /* CRC-32, one 64-bit word per cycle (slice-by-8 ROMs)                         */
 
 uint32_t crc32_half(uint32_t crc, uint32_t v) {
+#pragma HLS INLINE off
     crc ^= v;
     return SCNN_CRC32_TABLE[3][crc & 0xFF] ^ SCNN_CRC32_TABLE[2][(crc >> 8) & 0xFF] ^
            SCNN_CRC32_TABLE[1][(crc >> 16) & 0xFF] ^ SCNN_CRC32_TABLE[0][crc >> 24];
 }
 
 uint32_t crc32_word(uint32_t crc, uint64_t w) {
+    /* One instance for every packet (decode reads one word a cycle, whichever packet it is in):
+     * with ALLOCATION in decode its eight ROMs exist once, not once per call site. */
+#pragma HLS INLINE off
+#pragma HLS PIPELINE II = 1
     uint32_t lo = crc ^ (uint32_t)w;
     uint32_t hi = (uint32_t)(w >> 32);
     return SCNN_CRC32_TABLE[7][lo & 0xFF] ^ SCNN_CRC32_TABLE[6][(lo >> 8) & 0xFF] ^
@@ -283,23 +289,7 @@ inline int8_t requantize(int32_t acc, uint64_t rq, bool relu) {
     return (int8_t)v;
 }
 
-/* floor(a / b) for b > 0, with C++'s truncating division underneath. */
-inline int32_t floor_div(int32_t a, int32_t b) {
-    int32_t q = a / b;
-    return (a % b != 0 && a < 0) ? q - 1 : q;
-}
-
-/* The mean of a k x k window, rounded half up: floor((2 sum + n) / 2n), n = k^2.
- * k is at most 3, so each divisor is a constant (shifts and a multiply in
- * hardware, no divider). */
-static_assert(SCNN_CFG_MAX_POOL_KERNEL == 3, "average() covers pooling kernels 1 to 3");
-inline int8_t average(int32_t sum, uint32_t kernel) {
-    switch (kernel) {
-    case 1: return (int8_t)sum;
-    case 2: return (int8_t)floor_div(2 * sum + 4, 8);
-    default: return (int8_t)floor_div(2 * sum + 9, 18);
-    }
-}
+/* average() and div_by_stride(): streamcnn_arith.h (constant divisions without dividers). */
 
 /* ------------------------------------------------------------------------- */
 /* Layer engines                                                              */
@@ -703,8 +693,8 @@ void check_layer(Run& r, uint32_t opcode, const uint64_t f[2]) {
         if (L.out.channels > SCNN_CFG_MAX_CHANNELS) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_CHANNELS);
         if (L.in.height + 2 * L.pad_h < L.kernel_h || L.in.width + 2 * L.pad_w < L.kernel_w)
             return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_OUT_SIZE);
-        L.out.height = (L.in.height + 2 * L.pad_h - L.kernel_h) / L.stride_h + 1;
-        L.out.width = (L.in.width + 2 * L.pad_w - L.kernel_w) / L.stride_w + 1;
+        L.out.height = div_by_stride(L.in.height + 2 * L.pad_h - L.kernel_h, L.stride_h) + 1;
+        L.out.width = div_by_stride(L.in.width + 2 * L.pad_w - L.kernel_w, L.stride_w) + 1;
         if (L.out.height > SCNN_CFG_MAX_DIM || L.out.width > SCNN_CFG_MAX_DIM)
             return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_DIM);
     }
@@ -780,8 +770,8 @@ bool pool_geometry(Run& r, uint64_t f, Layer& L) {
     if (stride > SCNN_CFG_MAX_POOL_STRIDE) return failed(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_POOL_STRIDE);
     if (L.in.height < kernel || L.in.width < kernel) return failed(r, SCNN_ERR_BAD_FIELD, SCNN_F_OUT_SIZE);
     L.out.channels = L.in.channels;
-    L.out.height = (L.in.height - kernel) / stride + 1;
-    L.out.width = (L.in.width - kernel) / stride + 1;
+    L.out.height = div_by_stride(L.in.height - kernel, stride) + 1;
+    L.out.width = div_by_stride(L.in.width - kernel, stride) + 1;
     return count_layer(r);
 }
 
@@ -977,7 +967,12 @@ drain_word:
  * rest of the stream drained, and one END command with the verdict. */
 void decode(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, pixel_fifo_t& pixels,
             uint32_t& hw_version) {
+    /* The CRC ROMs: eight tables read in one cycle, as LUT ROM (latency 1: a BRAM's clock-to-out
+     * plus the 8-way XOR would take most of the 10 ns cycle), one copy shared by every packet. */
 #pragma HLS ARRAY_PARTITION variable = SCNN_CRC32_TABLE complete dim = 1
+#pragma HLS BIND_STORAGE variable = SCNN_CRC32_TABLE type = rom_1p impl = lutram latency = 1
+#pragma HLS ALLOCATION function instances = crc32_word limit = 1
+#pragma HLS ALLOCATION function instances = crc32_half limit = 1
     hw_version = HW_VERSION;
 
     Run r = Run(); /* all zeros and false */

@@ -19,6 +19,7 @@
 #include <dirent.h>
 
 #include "../streamcnn.h"
+#include "../streamcnn_arith.h"
 
 static bool read_words(const std::string& path, std::vector<uint64_t>& words) {
     FILE* f = std::fopen(path.c_str(), "rb");
@@ -81,7 +82,29 @@ static bool run_vector(const std::string& dir, const std::string& name) {
     return ok;
 }
 
+/* floor(a / b) for b > 0: the plain division the accelerator's shifts and multiplies stand for. */
+static int32_t floor_div(int32_t a, int32_t b) {
+    const int32_t q = a / b;
+    return (a % b != 0 && a < 0) ? q - 1 : q;
+}
+
+/* Every value streamcnn_arith.h's constant divisions can be given, against plain division. */
+static bool check_arithmetic() {
+    unsigned bad = 0, checked = 0;
+    for (uint32_t stride = 1; stride <= 3; stride++)
+        for (uint32_t n = 0; n < SCNN_DIV_STRIDE_LIMIT; n++, checked++)
+            bad += div_by_stride(n, stride) != n / stride;
+    for (uint32_t k = 1; k <= SCNN_CFG_MAX_POOL_KERNEL; k++) {
+        const int32_t n = (int32_t)(k * k);
+        for (int32_t sum = -128 * n; sum <= 127 * n; sum++, checked++)
+            bad += average(sum, k) != (k == 1 ? sum : floor_div(2 * sum + n, 2 * n));
+    }
+    std::printf("%s: constant divisions, %u values, %u wrong\n", bad ? "FAIL" : "ok", checked, bad);
+    return bad == 0;
+}
+
 int main(int argc, char** argv) {
+    if (!check_arithmetic()) return 1;
     const std::string dir = argc > 1 ? argv[1] : "tb/vectors";
     DIR* d = opendir(dir.c_str());
     if (!d) {

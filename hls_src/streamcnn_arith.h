@@ -1,0 +1,43 @@
+/* Division by the few constants the accelerator needs, without a divider.
+ *
+ * Vitis HLS turns '/' or '%' of a run-time value into a divider core (a 36-stage pipeline
+ * for 32 bits), even when the divisor is a constant that is not a power of two.  These are
+ * shifts and reciprocal multiplies instead, each exact over the range its callers can give
+ * it: tb/streamcnn_tb.cpp checks every value of those ranges against plain division.
+ */
+#ifndef STREAMCNN_ARITH_H
+#define STREAMCNN_ARITH_H
+
+#include <stdint.h>
+
+#include "streamcnn_config.h"
+
+/* floor(n / stride) for the legal strides; exact for n < SCNN_DIV_STRIDE_LIMIT (callers pass
+ * at most 128 + 2 x 3: an activation dimension plus its padding).  n / 3 = n x 0xAAAB / 2^17. */
+const uint32_t SCNN_DIV_STRIDE_LIMIT = 98304; /* 3 x 2^15: n x 0xAAAB stays below 2^32 */
+static_assert(SCNN_CFG_MAX_STRIDE <= 3 && SCNN_CFG_MAX_POOL_STRIDE <= 3, "div_by_stride covers strides 1 to 3");
+static_assert(SCNN_CFG_MAX_DIM + 2 * SCNN_CFG_MAX_PAD < SCNN_DIV_STRIDE_LIMIT, "div_by_stride's range");
+
+inline uint32_t div_by_stride(uint32_t n, uint32_t stride) {
+    switch (stride) {
+    case 1: return n;
+    case 2: return n >> 1;
+    default: return (n * 0xAAABu) >> 17;
+    }
+}
+
+/* The mean of a k x k window of int8 values, rounded half up: floor((2 sum + n) / 2n), n = k^2.
+ * Adding 2n x 128 makes the dividend non-negative (|2 sum + n| < 2n x 128), so the floor is
+ * a shift (k = 2) or a reciprocal multiply (k = 3: u / 18 = u x 3641 / 2^16 for u < 4608). */
+static_assert(SCNN_CFG_MAX_POOL_KERNEL == 3, "average() covers pooling kernels 1 to 3");
+const int32_t SCNN_AVG_BIAS = 128;
+
+inline int8_t average(int32_t sum, uint32_t kernel) {
+    switch (kernel) {
+    case 1: return (int8_t)sum;
+    case 2: return (int8_t)((int32_t)((uint32_t)(2 * sum + 4 + 8 * SCNN_AVG_BIAS) >> 3) - SCNN_AVG_BIAS);
+    default: return (int8_t)((int32_t)(((uint32_t)(2 * sum + 9 + 18 * SCNN_AVG_BIAS) * 3641u) >> 16) - SCNN_AVG_BIAS);
+    }
+}
+
+#endif
