@@ -729,6 +729,9 @@ void packet_tile(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries,
     const uint32_t words = PE * (count + blocks);
     const uint32_t requant_words = PE * count;
     Entry e;
+    /* Eight registers, written one a cycle by k % PE: a memory here would be written at a
+     * variable address and read whole in the same cycle. */
+#pragma HLS ARRAY_PARTITION variable = e.word complete
     requant_ok = true;
 tile_word:
     for (uint32_t k = 0; k < words; k++) {
@@ -1086,8 +1089,8 @@ discard_entry:
     }
 }
 
-void trailer(scnn_stream_t& out, const Command& end, uint32_t layers, const uint64_t cnt_head[],
-             const uint64_t cnt_iters[]) {
+void trailer(scnn_stream_t& out, const Command& end, uint32_t layers, const uint64_t cnt_head[SCNN_CFG_MAX_LAYERS],
+             const uint64_t cnt_iters[SCNN_CFG_MAX_LAYERS]) {
     write_word(out,
                (uint64_t)SCNN_STATUS_MAGIC | ((uint64_t)end.status << SCNN_ST_STATUS_SHIFT) |
                    ((uint64_t)layers << SCNN_ST_LAYERS_SHIFT),
