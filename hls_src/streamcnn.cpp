@@ -62,9 +62,12 @@ static_assert(SCNN_CFG_PREFETCH_ENTRIES >= SCNN_CFG_WEIGHT_ENTRIES + SCNN_CFG_TI
 /* On-chip memories: locals of execute (so each run has its own, and the host   */
 /* build is re-entrant: two simulated devices may run in two threads at once)  */
 
-/* Ping-pong activations: [buffer][word][lane]; a word is 8 channels of one
- * pixel.  Reshaped so one word is one 64-bit memory row. */
-typedef int8_t act_mem_t[2][SCNN_CFG_ACT_WORDS][LANES];
+/* One of the two ping-pong activation memories: [word][lane]; a word is 8 channels of one
+ * pixel, reshaped to one 64-bit row.  Two arrays, not one indexed by the current buffer: an
+ * engine gets its source as a const argument and its destination as another, so Vitis HLS
+ * sees two memories and no dependence from the stores to the loads (with act[src] and
+ * act[1 - src] it would assume one, and the convolution's II would be its pipeline depth). */
+typedef int8_t act_bank_t[SCNN_CFG_ACT_WORDS][LANES];
 /* One tile of weights: [block][output channel][input lane]. */
 typedef int8_t weight_mem_t[SCNN_CFG_WEIGHT_ENTRIES][PE][LANES];
 /* Requantization words of the tile's output channels: [group][channel]. */
@@ -302,8 +305,8 @@ inline int8_t requantize(int32_t acc, uint64_t rq, bool relu) {
  * pipeline with II = 1 walks image, output group, output pixel and, innermost,
  * the pixel's weight blocks (input group, ky, kx), the FIFO's order: no fill or
  * drain between pixels.  Returns its trip count. */
-uint64_t conv_tile(const Layer& L, uint32_t first, uint32_t count, uint32_t batch, uint32_t src,
-                   entry_fifo_t& entries, bool stream, act_mem_t& act_buf, const weight_mem_t& weight_buf,
+uint64_t conv_tile(const Layer& L, uint32_t first, uint32_t count, uint32_t batch, entry_fifo_t& entries,
+                   bool stream, const act_bank_t& src, act_bank_t& dst, const weight_mem_t& weight_buf,
                    const requant_mem_t& requant_buf) {
     const uint32_t in_plane = L.in.height * L.in.width;
     const uint32_t in_img = L.in_groups * in_plane;
@@ -338,7 +341,7 @@ conv_step:
             const uint32_t a = plane_base + (uint32_t)(row + ix);
             for (unsigned l = 0; l < LANES; l++) {
 #pragma HLS UNROLL
-                x[l] = act_buf[src][a][l];
+                x[l] = src[a][l];
             }
         } else {
             for (unsigned l = 0; l < LANES; l++) {
@@ -377,7 +380,7 @@ conv_step:
         if (blk + 1 == blocks_per_group) {
             for (unsigned o = 0; o < PE; o++) {
 #pragma HLS UNROLL
-                act_buf[1 - src][out_addr][o] = requantize(lane_sum(acc[o]), requant_buf[g][o], L.relu != 0);
+                dst[out_addr][o] = requantize(lane_sum(acc[o]), requant_buf[g][o], L.relu != 0);
             }
             /* next output pixel */
             blk = i = ky = kx = 0;
@@ -434,7 +437,7 @@ conv_step:
  * buffer's two ports read both taps of a pair in the same cycle, so a 2x2
  * window takes 2 cycles and a 3x3 one 6.  Returns its trip count. */
 uint64_t pool(const Shape& in, const Shape& out, uint32_t kernel, uint32_t stride, bool mean,
-              uint32_t batch, uint32_t src, act_mem_t& act_buf) {
+              uint32_t batch, const act_bank_t& src, act_bank_t& dst) {
     const uint32_t groups = groups_of(in.channels);
     const uint32_t pairs = (kernel + 1) / 2; /* steps per window row */
     const uint64_t steps = (uint64_t)batch * groups * out.height * out.width * kernel * pairs;
@@ -461,8 +464,8 @@ pool_step:
         const bool last = ky + 1 == kernel && kx + 2 >= kernel;
         for (unsigned l = 0; l < LANES; l++) {
 #pragma HLS UNROLL
-            const int32_t v0 = act_buf[src][a][l];
-            const int32_t v1 = pair ? (int32_t)act_buf[src][a + 1][l] : neutral;
+            const int32_t v0 = src[a][l];
+            const int32_t v1 = pair ? (int32_t)src[a + 1][l] : neutral;
             const int32_t base = first ? neutral : acc[l];
             if (mean) {
                 acc[l] = base + v0 + v1;
@@ -474,7 +477,7 @@ pool_step:
         if (last) {
             for (unsigned l = 0; l < LANES; l++) {
 #pragma HLS UNROLL
-                act_buf[1 - src][out_addr][l] = mean ? average(acc[l], kernel) : (int8_t)acc[l];
+                dst[out_addr][l] = mean ? average(acc[l], kernel) : (int8_t)acc[l];
             }
             out_addr++;
             ky = kx = 0;
@@ -504,14 +507,14 @@ pool_step:
 }
 
 /* In place: the current buffer, every word of the batch. */
-uint64_t relu(uint32_t words, uint32_t buf, act_mem_t& act_buf) {
+uint64_t relu(uint32_t words, act_bank_t& buf) {
 relu_word:
     for (uint32_t a = 0; a < words; a++) {
 #pragma HLS LOOP_TRIPCOUNT max = 8192
 #pragma HLS PIPELINE II = 1
         for (unsigned l = 0; l < LANES; l++) {
 #pragma HLS UNROLL
-            if (act_buf[buf][a][l] < 0) act_buf[buf][a][l] = 0;
+            if (buf[a][l] < 0) buf[a][l] = 0;
         }
     }
     return words;
@@ -526,7 +529,7 @@ inline uint64_t lane_mask(uint32_t n) { return n >= LANES ? ~0ull : ((1ull << (8
  * of every 8).  One pipeline with II = 1 takes a word per step, plus one step per
  * image to write its partial last word: never more than one store a step.  The bytes
  * not yet written (at most 7 between steps) wait in `pending`.  Returns its trip count. */
-uint64_t flatten(const Shape& in, uint32_t batch, uint32_t src, act_mem_t& act_buf) {
+uint64_t flatten(const Shape& in, uint32_t batch, const act_bank_t& src, act_bank_t& dst) {
     const uint32_t groups = groups_of(in.channels);
     const uint32_t plane = in.height * in.width;
     const uint32_t words = groups * plane; /* per image */
@@ -542,12 +545,12 @@ flatten_step:
 #pragma HLS PIPELINE II = 1
         if (k < words) {
             const uint32_t n = (g + 1 == groups) ? last_lanes : LANES;
-            const uint64_t w = pack(act_buf[src][a]) & lane_mask(n);
+            const uint64_t w = pack(src[a]) & lane_mask(n);
             /* the 16-byte window pending | w << 8 * fill, as (lo, hi) */
             const uint64_t lo = pending | (w << (8 * fill));
             const uint64_t hi = fill ? (w >> (64 - 8 * fill)) : 0;
             if (fill + n >= LANES) {
-                unpack(lo, act_buf[1 - src][out_addr]);
+                unpack(lo, dst[out_addr]);
                 out_addr++;
                 pending = hi;
                 fill = fill + n - LANES;
@@ -562,7 +565,7 @@ flatten_step:
             }
         } else {
             if (fill) {
-                unpack(pending, act_buf[1 - src][out_addr]);
+                unpack(pending, dst[out_addr]);
                 out_addr++;
             }
             pending = 0;
@@ -1036,7 +1039,7 @@ caps_word:
     }
 }
 
-void emit_tensor(scnn_stream_t& out, const Command& c, uint32_t layers, uint32_t cur, const act_mem_t& act_buf) {
+void emit_tensor(scnn_stream_t& out, const Command& c, uint32_t layers, const act_bank_t& act) {
     const uint32_t n = c.batch * image_words(c.layer.in);
     const Shape& s = c.layer.in;
     record_header(out, SCNN_REC_TENSOR, SCNN_TENSOR_HEAD_WORDS + n);
@@ -1049,16 +1052,16 @@ tensor_word:
     for (uint32_t a = 0; a < n; a++) {
 #pragma HLS LOOP_TRIPCOUNT max = 8192
 #pragma HLS PIPELINE II = 1
-        write_word(out, pack(act_buf[cur][a]), false);
+        write_word(out, pack(act[a]), false);
     }
 }
 
-void load_input(pixel_fifo_t& pixels, uint32_t words, uint32_t cur, act_mem_t& act_buf) {
+void load_input(pixel_fifo_t& pixels, uint32_t words, act_bank_t& act) {
 input_copy:
     for (uint32_t a = 0; a < words; a++) {
 #pragma HLS LOOP_TRIPCOUNT max = 8192
 #pragma HLS PIPELINE II = 1
-        unpack(pixels.read(), act_buf[cur][a]);
+        unpack(pixels.read(), act[a]);
     }
 }
 
@@ -1109,13 +1112,21 @@ trailer_layer:
 /* The execute process: one command at a time, in program order, until END. */
 void execute(command_fifo_t& cmds, entry_fifo_t& entries, pixel_fifo_t& pixels, scnn_stream_t& out,
              uint32_t& status, uint32_t& packet_index, uint32_t& words) {
-    act_mem_t act_buf;
+    act_bank_t act_a, act_b; /* the ping-pong activations */
     weight_mem_t weight_buf;
     requant_mem_t requant_buf;
-#pragma HLS ARRAY_PARTITION variable = act_buf complete dim = 1
-#pragma HLS ARRAY_RESHAPE variable = act_buf complete dim = 3
-    /* True dual-port: pooling reads two taps of the source buffer per cycle. */
-#pragma HLS BIND_STORAGE variable = act_buf type = ram_t2p impl = bram
+#pragma HLS ARRAY_RESHAPE variable = act_a complete dim = 2
+#pragma HLS ARRAY_RESHAPE variable = act_b complete dim = 2
+    /* True dual-port: pooling reads two taps of its source per cycle. */
+#pragma HLS BIND_STORAGE variable = act_a type = ram_t2p impl = bram
+#pragma HLS BIND_STORAGE variable = act_b type = ram_t2p impl = bram
+    /* Each engine is called from two branches (a to b, b to a): one instance serves both. */
+#pragma HLS ALLOCATION function instances = conv_tile limit = 1
+#pragma HLS ALLOCATION function instances = pool limit = 1
+#pragma HLS ALLOCATION function instances = relu limit = 1
+#pragma HLS ALLOCATION function instances = flatten limit = 1
+#pragma HLS ALLOCATION function instances = emit_tensor limit = 1
+#pragma HLS ALLOCATION function instances = load_input limit = 1
 #pragma HLS ARRAY_RESHAPE variable = weight_buf complete dim = 3
 #pragma HLS ARRAY_PARTITION variable = weight_buf complete dim = 2
 #pragma HLS ARRAY_PARTITION variable = requant_buf complete dim = 2
@@ -1139,7 +1150,12 @@ command_loop:
         }
         switch (c.op) {
         case CMD_CAPS: emit_caps(out); break;
-        case CMD_INPUT: load_input(pixels, c.words, cur, act_buf); break;
+        case CMD_INPUT:
+            if (cur == 0)
+                load_input(pixels, c.words, act_a);
+            else
+                load_input(pixels, c.words, act_b);
+            break;
         case CMD_LOAD:
             load_tile(entries, c.groups, c.stream ? 0 : c.blocks, weight_buf, requant_buf);
             pending = c.stream ? c.blocks : 0;
@@ -1149,8 +1165,11 @@ command_loop:
                 cnt_head[layers] = c.layer.opcode | ((uint64_t)(1 + SCNN_LAYER_FIELD_WORDS) << SCNN_CNT_WORDS_SHIFT);
                 cnt_iters[layers] = 0;
             }
-            cnt_iters[layers] += conv_tile(c.layer, c.first, c.count, c.batch, cur, entries, pending != 0, act_buf,
-                                           weight_buf, requant_buf);
+            cnt_iters[layers] += (cur == 0)
+                ? conv_tile(c.layer, c.first, c.count, c.batch, entries, pending != 0, act_a, act_b, weight_buf,
+                            requant_buf)
+                : conv_tile(c.layer, c.first, c.count, c.batch, entries, pending != 0, act_b, act_a, weight_buf,
+                            requant_buf);
             pending = 0;
             cnt_head[layers] += (1ull << SCNN_CNT_TILES_SHIFT) + ((uint64_t)c.words << SCNN_CNT_WORDS_SHIFT);
             if (c.first + c.count == c.layer.out_groups) {
@@ -1160,23 +1179,31 @@ command_loop:
             break;
         case CMD_POOL:
             cnt_head[layers] = c.layer.opcode | ((uint64_t)c.words << SCNN_CNT_WORDS_SHIFT);
-            cnt_iters[layers] =
-                pool(c.layer.in, c.layer.out, c.layer.kernel_h, c.layer.stride_h, c.layer.relu != 0, c.batch, cur, act_buf);
+            cnt_iters[layers] = (cur == 0)
+                ? pool(c.layer.in, c.layer.out, c.layer.kernel_h, c.layer.stride_h, c.layer.relu != 0, c.batch, act_a, act_b)
+                : pool(c.layer.in, c.layer.out, c.layer.kernel_h, c.layer.stride_h, c.layer.relu != 0, c.batch, act_b, act_a);
             layers++;
             cur = 1 - cur;
             break;
         case CMD_RELU:
             cnt_head[layers] = c.layer.opcode | ((uint64_t)c.words << SCNN_CNT_WORDS_SHIFT);
-            cnt_iters[layers] = relu(c.batch * image_words(c.layer.in), cur, act_buf);
+            cnt_iters[layers] = (cur == 0) ? relu(c.batch * image_words(c.layer.in), act_a)
+                                           : relu(c.batch * image_words(c.layer.in), act_b);
             layers++;
             break;
         case CMD_FLATTEN:
             cnt_head[layers] = c.layer.opcode | ((uint64_t)c.words << SCNN_CNT_WORDS_SHIFT);
-            cnt_iters[layers] = flatten(c.layer.in, c.batch, cur, act_buf);
+            cnt_iters[layers] = (cur == 0) ? flatten(c.layer.in, c.batch, act_a, act_b)
+                                           : flatten(c.layer.in, c.batch, act_b, act_a);
             layers++;
             cur = 1 - cur;
             break;
-        case CMD_OUTPUT: emit_tensor(out, c, layers, cur, act_buf); break;
+        case CMD_OUTPUT:
+            if (cur == 0)
+                emit_tensor(out, c, layers, act_a);
+            else
+                emit_tensor(out, c, layers, act_b);
+            break;
         default: break;
         }
     }
