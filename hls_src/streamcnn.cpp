@@ -62,14 +62,17 @@ static_assert(SCNN_CFG_PREFETCH_ENTRIES >= SCNN_CFG_WEIGHT_ENTRIES + SCNN_CFG_TI
 /* On-chip memories: locals of execute (so each run has its own, and the host   */
 /* build is re-entrant: two simulated devices may run in two threads at once)  */
 
-/* One of the two ping-pong activation memories: [word][lane]; a word is 8 channels of one
- * pixel, reshaped to one 64-bit row.  Two arrays, not one indexed by the current buffer: an
+/* One of the two ping-pong activation memories: a word is 8 channels (int8 lanes, lane l in
+ * bits 8l..8l+7) of one pixel, one 64-bit row, read whole and written whole: every engine
+ * builds a word and stores it once (eight byte stores to one row would need merging or
+ * several cycles on a two-port memory).  Two arrays, not one indexed by the current buffer: an
  * engine gets its source as a const argument and its destination as another, so Vitis HLS
  * sees two memories and no dependence from the stores to the loads (with act[src] and
  * act[1 - src] it would assume one, and the convolution's II would be its pipeline depth). */
-typedef int8_t act_bank_t[SCNN_CFG_ACT_WORDS][LANES];
-/* One tile of weights: [block][output channel][input lane]. */
-typedef int8_t weight_mem_t[SCNN_CFG_WEIGHT_ENTRIES][PE][LANES];
+typedef uint64_t act_bank_t[SCNN_CFG_ACT_WORDS];
+/* One tile of weights: [block][output channel], each a word of 8 input lanes as the entry
+ * FIFO brings it (one memory per output channel, written and read a word at a time). */
+typedef uint64_t weight_mem_t[SCNN_CFG_WEIGHT_ENTRIES][PE];
 /* Requantization words of the tile's output channels: [group][channel]. */
 typedef uint64_t requant_mem_t[TILE_GROUPS_MAX][PE];
 
@@ -338,11 +341,7 @@ conv_step:
         int8_t x[LANES];
 #pragma HLS ARRAY_PARTITION variable = x complete
         if (iy >= 0 && iy < in_h && ix >= 0 && ix < in_w) {
-            const uint32_t a = plane_base + (uint32_t)(row + ix);
-            for (unsigned l = 0; l < LANES; l++) {
-#pragma HLS UNROLL
-                x[l] = src[a][l];
-            }
+            unpack(src[plane_base + (uint32_t)(row + ix)], x);
         } else {
             for (unsigned l = 0; l < LANES; l++) {
 #pragma HLS UNROLL
@@ -369,19 +368,19 @@ conv_step:
         } else {
             for (unsigned o = 0; o < PE; o++) {
 #pragma HLS UNROLL
-                for (unsigned l = 0; l < LANES; l++) {
-#pragma HLS UNROLL
-                    w[o][l] = weight_buf[block_base + blk][o][l];
-                }
+                unpack(weight_buf[block_base + blk][o], w[o]);
             }
         }
         mac_block(acc, w, x);
 
         if (blk + 1 == blocks_per_group) {
+            int8_t y[PE];
+#pragma HLS ARRAY_PARTITION variable = y complete
             for (unsigned o = 0; o < PE; o++) {
 #pragma HLS UNROLL
-                dst[out_addr][o] = requantize(lane_sum(acc[o]), requant_buf[g][o], L.relu != 0);
+                y[o] = requantize(lane_sum(acc[o]), requant_buf[g][o], L.relu != 0);
             }
+            dst[out_addr] = pack(y);
             /* next output pixel */
             blk = i = ky = kx = 0;
             out_addr++;
@@ -462,10 +461,12 @@ pool_step:
         const bool pair = kx + 1 < kernel; /* the second tap is inside the window */
         const bool first = ky == 0 && kx == 0;
         const bool last = ky + 1 == kernel && kx + 2 >= kernel;
+        const uint64_t w0 = src[a];
+        const uint64_t w1 = pair ? src[a + 1] : 0; /* port B: the second tap, when there is one */
         for (unsigned l = 0; l < LANES; l++) {
 #pragma HLS UNROLL
-            const int32_t v0 = src[a][l];
-            const int32_t v1 = pair ? (int32_t)src[a + 1][l] : neutral;
+            const int32_t v0 = (int8_t)(uint8_t)(w0 >> (8 * l));
+            const int32_t v1 = pair ? (int32_t)(int8_t)(uint8_t)(w1 >> (8 * l)) : neutral;
             const int32_t base = first ? neutral : acc[l];
             if (mean) {
                 acc[l] = base + v0 + v1;
@@ -475,10 +476,13 @@ pool_step:
             }
         }
         if (last) {
+            int8_t y[LANES];
+#pragma HLS ARRAY_PARTITION variable = y complete
             for (unsigned l = 0; l < LANES; l++) {
 #pragma HLS UNROLL
-                dst[out_addr][l] = mean ? average(acc[l], kernel) : (int8_t)acc[l];
+                y[l] = mean ? average(acc[l], kernel) : (int8_t)acc[l];
             }
+            dst[out_addr] = pack(y);
             out_addr++;
             ky = kx = 0;
             /* next output pixel, row, plane */
@@ -512,10 +516,14 @@ relu_word:
     for (uint32_t a = 0; a < words; a++) {
 #pragma HLS LOOP_TRIPCOUNT max = 8192
 #pragma HLS PIPELINE II = 1
+        int8_t v[LANES];
+#pragma HLS ARRAY_PARTITION variable = v complete
+        unpack(buf[a], v);
         for (unsigned l = 0; l < LANES; l++) {
 #pragma HLS UNROLL
-            if (buf[a][l] < 0) buf[a][l] = 0;
+            if (v[l] < 0) v[l] = 0;
         }
+        buf[a] = pack(v); /* one load, one store of the whole word */
     }
     return words;
 }
@@ -545,12 +553,12 @@ flatten_step:
 #pragma HLS PIPELINE II = 1
         if (k < words) {
             const uint32_t n = (g + 1 == groups) ? last_lanes : LANES;
-            const uint64_t w = pack(src[a]) & lane_mask(n);
+            const uint64_t w = src[a] & lane_mask(n);
             /* the 16-byte window pending | w << 8 * fill, as (lo, hi) */
             const uint64_t lo = pending | (w << (8 * fill));
             const uint64_t hi = fill ? (w >> (64 - 8 * fill)) : 0;
             if (fill + n >= LANES) {
-                unpack(lo, dst[out_addr]);
+                dst[out_addr] = lo;
                 out_addr++;
                 pending = hi;
                 fill = fill + n - LANES;
@@ -565,7 +573,7 @@ flatten_step:
             }
         } else {
             if (fill) {
-                unpack(pending, dst[out_addr]);
+                dst[out_addr] = pending;
                 out_addr++;
             }
             pending = 0;
@@ -1052,7 +1060,7 @@ tensor_word:
     for (uint32_t a = 0; a < n; a++) {
 #pragma HLS LOOP_TRIPCOUNT max = 8192
 #pragma HLS PIPELINE II = 1
-        write_word(out, pack(act[a]), false);
+        write_word(out, act[a], false);
     }
 }
 
@@ -1061,7 +1069,7 @@ input_copy:
     for (uint32_t a = 0; a < words; a++) {
 #pragma HLS LOOP_TRIPCOUNT max = 8192
 #pragma HLS PIPELINE II = 1
-        unpack(pixels.read(), act[a]);
+        act[a] = pixels.read();
     }
 }
 
@@ -1078,7 +1086,7 @@ tile_copy:
             if (k < groups)
                 requant_buf[k][o] = e.word[o];
             else
-                unpack(e.word[o], weight_buf[k - groups][o]);
+                weight_buf[k - groups][o] = e.word[o];
         }
     }
 }
@@ -1115,8 +1123,6 @@ void execute(command_fifo_t& cmds, entry_fifo_t& entries, pixel_fifo_t& pixels, 
     act_bank_t act_a, act_b; /* the ping-pong activations */
     weight_mem_t weight_buf;
     requant_mem_t requant_buf;
-#pragma HLS ARRAY_RESHAPE variable = act_a complete dim = 2
-#pragma HLS ARRAY_RESHAPE variable = act_b complete dim = 2
     /* True dual-port: pooling reads two taps of its source per cycle. */
 #pragma HLS BIND_STORAGE variable = act_a type = ram_t2p impl = bram
 #pragma HLS BIND_STORAGE variable = act_b type = ram_t2p impl = bram
@@ -1127,7 +1133,6 @@ void execute(command_fifo_t& cmds, entry_fifo_t& entries, pixel_fifo_t& pixels, 
 #pragma HLS ALLOCATION function instances = flatten limit = 1
 #pragma HLS ALLOCATION function instances = emit_tensor limit = 1
 #pragma HLS ALLOCATION function instances = load_input limit = 1
-#pragma HLS ARRAY_RESHAPE variable = weight_buf complete dim = 3
 #pragma HLS ARRAY_PARTITION variable = weight_buf complete dim = 2
 #pragma HLS ARRAY_PARTITION variable = requant_buf complete dim = 2
     uint32_t cur = 0;     /* buffer holding the current activations */
