@@ -37,19 +37,21 @@ def measure(sim, net, images, batch: int, runs: int) -> dict:
     program = replay.load(net, batch=batch)
     if not np.array_equal(program.run(x), expected):
         raise SystemExit(f"batch {batch}: the replayed answer gave other outputs")
+    before = replay.transfers
     profile = cProfile.Profile()
     profile.enable()
     for _ in range(100):
         program.run(x)
     profile.disable()
     calls = pstats.Stats(profile).total_calls / 100
+    transfers = (replay.transfers - before) / 100
     times = np.empty(runs)
     for i in range(runs):
         start = time.perf_counter()
         program.run(x)
         times[i] = time.perf_counter() - start
     path = program._loaded.path
-    return {"batch": batch, "calls_per_batch": calls,
+    return {"batch": batch, "calls_per_batch": calls, "dma_transfers_per_batch": transfers,
             "microseconds_per_batch": round(float(np.median(times)) * 1e6, 1),
             "microseconds_per_image": round(float(np.median(times)) * 1e6 / batch, 2),
             "bytes_written_per_batch": int(path._slot.nbytes + 8),  # the images and the INPUT header word

@@ -4,9 +4,8 @@
 Images per second of: the streamcnn simulator, the streamcnn golden model, a NumPy
 float implementation (the golden model's float path), PyTorch on the CPU (if
 installed) and hls4ml's C simulation of the same LeNet-5 (if hls4ml is installed,
-pip install -e ".[bench]": its compile() and predict()).  Also the host-side overhead per batch with a null
-transport: a device that answers every transfer at once with a recorded response,
-so only the Python side (quantize, pack, CRC, parse) is timed.  Prints JSON.
+pip install -e ".[bench]": its compile() and predict()).  Prints JSON.  The host's own
+work per batch is bench/host.py's.
 
     python bench/peers.py [--images 2048] [--repeats 3]
 """
@@ -22,25 +21,6 @@ import numpy as np
 
 import streamcnn
 from streamcnn import datasets, golden, models
-from streamcnn.devices.base import Device
-
-
-class NullTransport(Device):
-    """Answers each transfer instantly with a response recorded once from the simulator."""
-
-    name = "null"
-
-    def __init__(self, caps, response: np.ndarray):
-        super().__init__()
-        self._caps, self._response = caps, response
-
-    def allocate(self, words):
-        return np.zeros(int(words), np.uint64)
-
-    def _transfer(self, send, send_words, recv):
-        n = len(self._response)
-        recv[:n] = self._response
-        return n
 
 
 def torch_model(net):
@@ -155,28 +135,11 @@ def main() -> None:
     except ImportError as e:
         notes["hls4ml_csim"] = f"not installed ({e.name}): pip install -e '.[bench]'"
 
-    # host overhead per batch: the same program, a transport that costs nothing
-    sim_prog = sim.load(net)
-    sim_prog.run(x[:sim_prog.batch])
-    loaded = sim_prog._variant(False)
-    response = loaded.recv[:sim.transfer(loaded.send, loaded.recv)].copy()
-    null = NullTransport(sim.caps, response)
-    null_prog = null.load(net)
-    before = null.transfers
-    seconds = best(lambda: null_prog.run(x), args.repeats)
-    batches = -(-n // null_prog.batch)
     report = {
         "network": "lenet5-mnist", "images": n, "bit_exact": exact,
         "images_per_s": {k: round(v, 1) for k, v in rates.items()},
         "ratio_sim_to": {k: round(rates["streamcnn_sim"] / v, 2) for k, v in rates.items() if k != "streamcnn_sim"},
         "notes": notes,
-        "host_per_batch": {
-            "batch": null_prog.batch,
-            "microseconds": round(1e6 * seconds / batches, 1),
-            "dma_transfers": (null.transfers - before) // args.repeats // batches,
-            "bytes_packed": int(null_prog.compiled.nbytes),
-            "bytes_rewritten": int(8 * (null_prog.compiled.stats["input_words"] + 2)),  # images + INPUT head
-        },
         "machine": f"{platform.machine()}, Python {platform.python_version()}",
     }
     print(json.dumps(report, indent=2))

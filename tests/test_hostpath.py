@@ -193,3 +193,21 @@ def test_overlapped_batches_keep_order_and_buffers(lenet, digits):
         program._second.send[tile.offset + 30] ^= np.uint64(1 << 7)
     assert device._flight is None
     assert np.array_equal(program.run(x), golden.run(lenet, x))
+
+
+def test_the_host_benchmark_reports_one_transfer_and_few_calls_per_batch():
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "bench" / "host.py"
+    r = subprocess.run([sys.executable, str(script), "--batch", "1", "8", "--runs", "20", "--json"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)["rows"]
+    assert [row["batch"] for row in rows] == [1, 8]
+    for row in rows:
+        assert row["dma_transfers_per_batch"] == 1 and row["calls_per_batch"] <= MAX_CALLS
+        assert row["answers_parsed"] == 1 and row["bytes_written_per_batch"] == 8 + 7168 * row["batch"]
+

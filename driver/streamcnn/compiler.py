@@ -35,11 +35,21 @@ _U64 = np.dtype("<u8")
 # -- packets --------------------------------------------------------------------------
 
 
+def packet_low(opcode: int, length: int) -> int:
+    """The low half of a packet's header word: its opcode and payload length."""
+    return (P.put(opcode, C["SCNN_PKT_OPCODE_SHIFT"], C["SCNN_PKT_OPCODE_BITS"])
+            | P.put(length, C["SCNN_PKT_LENGTH_SHIFT"], C["SCNN_PKT_LENGTH_BITS"]))
+
+
+def header_crc(low: int) -> int:
+    """The CRC-32 state after a header's low half: the payload's bytes continue it."""
+    return zlib.crc32(struct.pack("<I", low))
+
+
 def packet_header(opcode: int, payload: np.ndarray) -> int:
     """The packet header word, with the CRC-32 of its low half and the payload."""
-    low = P.put(opcode, C["SCNN_PKT_OPCODE_SHIFT"], C["SCNN_PKT_OPCODE_BITS"]) | P.put(
-        len(payload), C["SCNN_PKT_LENGTH_SHIFT"], C["SCNN_PKT_LENGTH_BITS"])
-    crc = zlib.crc32(np.ascontiguousarray(payload, dtype=_U64).tobytes(), zlib.crc32(struct.pack("<I", low)))
+    low = packet_low(opcode, len(payload))
+    crc = zlib.crc32(np.ascontiguousarray(payload, dtype=_U64).tobytes(), header_crc(low))
     return low | (crc << C["SCNN_PKT_CRC_SHIFT"])
 
 

@@ -23,13 +23,13 @@ The checks and the arithmetic are those of :meth:`Network.quantize_input` and
 """
 from __future__ import annotations
 
-import struct
+import copy
 import zlib
 
 import numpy as np
 
-from . import protocol as P
-from .lowering import LANES, chip_order, groups, image_words
+from . import compiler, protocol as P
+from .lowering import LANES, groups, image_words
 from .network import OUT_OF_RANGE_FACTOR, Network
 
 C = P.C
@@ -65,9 +65,8 @@ class BatchPath:
         self._head_at = head
         #: the words a batch rewrites (the INPUT packet): all a board's cache flush needs to cover
         self.written = send[head:start + len(images)]
-        self._low = (P.put(P.Op.INPUT, C["SCNN_PKT_OPCODE_SHIFT"], C["SCNN_PKT_OPCODE_BITS"])
-                     | P.put(fields + len(images), C["SCNN_PKT_LENGTH_SHIFT"], C["SCNN_PKT_LENGTH_BITS"]))
-        self._crc_seed = zlib.crc32(send[head + 1:start].tobytes(), zlib.crc32(struct.pack("<I", self._low)))
+        self._low = compiler.packet_low(P.Op.INPUT, fields + len(images))
+        self._crc_seed = zlib.crc32(send[head + 1:start].tobytes(), compiler.header_crc(self._low))
         self._crc_shift = C["SCNN_PKT_CRC_SHIFT"]
 
         self._scale = network.input_scale
@@ -91,7 +90,7 @@ class BatchPath:
         self._fixed = np.array(fixed + [at + i for i in range(C["SCNN_TRAILER_HEAD_WORDS"])], np.intp)
         spec = prog.outputs[-1]
         hw = next(layer for layer in prog.hw_layers if layer.name == spec.layer)
-        order = hw.out_order if hw.packed else chip_order(hw.out_shape)
+        order = hw.out_order
         size = int(np.prod(spec.shape))
         slot_of = np.full(size, -1, np.intp)
         valid = order >= 0
@@ -102,6 +101,20 @@ class BatchPath:
             self._gather = (8 * data + image + slot_of).reshape((b,) + tuple(spec.shape))
         self._recv_i8 = recv.view(np.int8)
         self.output_shape = tuple(spec.shape)
+
+    def twin(self, send: np.ndarray, recv: np.ndarray) -> "BatchPath":
+        """The same program's path through another pair of buffers (``send`` a copy of this
+        one's): the index arrays, tables and staging scratch are shared, not made again;
+        the buffers and what was learned of their answers are its own."""
+        other = copy.copy(self)
+        start = self._head_at + 1 + C["SCNN_IN_FIELD_WORDS"]
+        images = send[start:start + len(self._slot) // 8]
+        other.send, other.recv = send, recv
+        other._slot, other._slot_bytes = images.view(np.int8), memoryview(images.view(np.uint8))
+        other.written = send[self._head_at:start + len(images)]
+        other._recv_i8 = recv.view(np.int8)
+        other._words, other._expected, other.parsed = None, None, 0
+        return other
 
     # -- images in ----------------------------------------------------------------------
 

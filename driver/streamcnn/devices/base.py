@@ -346,8 +346,7 @@ class Program:
             send = self.device.allocate(loaded.words)
             send[:] = loaded.send
             self.device._sync_to_device(send)
-            recv = self.device.allocate(len(loaded.recv))
-            self._second = BatchPath(loaded.prog, send, recv, self.network)
+            self._second = loaded.path.twin(send, self.device.allocate(len(loaded.recv)))
         return self._second
 
     def last_answer(self) -> np.ndarray:
