@@ -12,6 +12,7 @@ percentiles, widened by a tenth of their span on each side, become
 
     python scripts/input_statistics.py            # all shipped models
     python scripts/input_statistics.py --check    # only print, write nothing
+    python scripts/input_statistics.py --flagged  # how much of each test set each model flags
 """
 from __future__ import annotations
 
@@ -23,7 +24,18 @@ from streamcnn import datasets, models
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--check", action="store_true", help="print the statistics, write nothing")
+    p.add_argument("--flagged", action="store_true",
+                   help="print the fraction of each shipped test set each model flags as unusual; write nothing")
     args = p.parse_args()
+    if args.flagged:
+        loaders = {"mnist": datasets.load_mnist, "fashion-mnist": datasets.load_fashion_mnist}
+        for name in models.available():
+            stats = models.load(name).metadata.get("input_statistics")
+            for dataset, load in loaders.items():
+                greys = load("test")[0].astype("float32") / 255
+                share = sum(bool(datasets.unusual_input(datasets.input_features(g), stats)) for g in greys) / len(greys)
+                print(f"{name}: {100 * share:.2f}% of the {dataset} test images flagged as unusual")
+        return
     for name in models.available():
         path = models.path_of(name)
         net = models.load(path)

@@ -206,7 +206,7 @@ def _open(path):
     except (OSError, ValueError, SyntaxError) as e:
         if isinstance(e, InputError):
             raise
-        if isinstance(e, FileNotFoundError) or isinstance(e, IsADirectoryError) or isinstance(e, PermissionError):
+        if isinstance(e, (FileNotFoundError, IsADirectoryError, PermissionError)):
             raise InputError(f"{path}: {e.strerror}") from None
         raise InputError(f"{path}: not an image Pillow can read ({e})") from None
     if img.mode.startswith(("I", "F")):
