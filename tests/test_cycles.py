@@ -51,7 +51,7 @@ def test_fifo_depths_are_the_accelerators():
     import re
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parent.parent / "hls_src" / "streamcnn.cpp").read_text()
+    text = (Path(__file__).resolve().parent.parent / "hls_src" / "streamcnn_types.h").read_text()
     depth = {m[0]: int(m[1]) for m in re.findall(r"const unsigned (\w+_FIFO_DEPTH) = (\d+);", text)}
     assert depth == {"CMD_FIFO_DEPTH": cycles.COMMAND_FIFO, "PIXEL_FIFO_DEPTH": cycles.PIXEL_FIFO}
 

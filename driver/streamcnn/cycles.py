@@ -35,7 +35,7 @@ DMA_BYTES_PER_CYCLE = 8
 #: checked against Vitis HLS's schedule.  "stream" is decode's per-packet cost beyond its
 #: words (the CRC compare and the checks), "copy" the FIFO-to-buffer copies.
 DEPTH = {"stream": 3, "copy": 3, "conv": 12, "pool": 5, "relu": 3, "flatten": 3, "output": 3}
-#: FIFO depths of hls_src/streamcnn.cpp (CMD_FIFO_DEPTH, PIXEL_FIFO_DEPTH); the prefetch
+#: FIFO depths of hls_src/streamcnn_types.h (CMD_FIFO_DEPTH, PIXEL_FIFO_DEPTH); the prefetch
 #: FIFO's depth is a capability.  tests/test_cycles.py reads them from the C++.
 COMMAND_FIFO = 16
 PIXEL_FIFO = 64

@@ -1,0 +1,537 @@
+/*
+ * streamcnn accelerator: the decode process (packets in, checked, commands out).
+ *
+ * Part of streamcnn.cpp's translation unit (included once, inside its anonymous namespace's
+ * scope): Vitis HLS, the simulator and the testbench compile streamcnn.cpp alone.
+ */
+#ifndef STREAMCNN_DECODE_H
+#define STREAMCNN_DECODE_H
+
+#include "streamcnn_arith.h"
+#include "streamcnn_crc32_table.h"
+#include "streamcnn_types.h"
+
+namespace {
+
+
+/* Decode's run state. */
+struct Run {
+    uint32_t status, detail, packet;
+    uint32_t words, total, batch, resp_cap, resp_used, records;
+    bool last_seen, overrun, ended;
+    bool have_act, pending;
+    Shape act;   /* shape of the activations once every issued command has run */
+    Layer layer; /* the CONV or FC layer whose TILE packets are still arriving */
+    uint32_t layers;
+};
+
+Command command(uint32_t op, const Run& r) {
+    Command c;
+    c.op = op;
+    c.batch = r.batch;
+    c.layer = r.layer;
+    c.first = c.count = c.groups = c.blocks = c.words = c.tag = 0;
+    c.stream = false;
+    c.status = c.detail = c.packet = c.records = 0;
+    return c;
+}
+
+inline void fail(Run& r, uint32_t status, uint32_t detail) {
+    if (r.status == SCNN_OK) {
+        r.status = status;
+        r.detail = detail;
+    }
+}
+
+inline bool failed(Run& r, uint32_t status, uint32_t detail) {
+    fail(r, status, detail);
+    return false;
+}
+
+/* ------------------------------------------------------------------------- */
+/* CRC-32, one 64-bit word per cycle (slice-by-8 ROMs)                         */
+
+uint32_t crc32_half(uint32_t crc, uint32_t v) {
+#pragma HLS INLINE off
+    crc ^= v;
+    return SCNN_CRC32_TABLE[3][crc & 0xFF] ^ SCNN_CRC32_TABLE[2][(crc >> 8) & 0xFF] ^
+           SCNN_CRC32_TABLE[1][(crc >> 16) & 0xFF] ^ SCNN_CRC32_TABLE[0][crc >> 24];
+}
+
+uint32_t crc32_word(uint32_t crc, uint64_t w) {
+    /* One instance for every packet (decode reads one word a cycle, whichever packet it is in):
+     * with ALLOCATION in decode its eight ROMs exist once, not once per call site. */
+#pragma HLS INLINE off
+#pragma HLS PIPELINE II = 1
+    uint32_t lo = crc ^ (uint32_t)w;
+    uint32_t hi = (uint32_t)(w >> 32);
+    return SCNN_CRC32_TABLE[7][lo & 0xFF] ^ SCNN_CRC32_TABLE[6][(lo >> 8) & 0xFF] ^
+           SCNN_CRC32_TABLE[5][(lo >> 16) & 0xFF] ^ SCNN_CRC32_TABLE[4][lo >> 24] ^
+           SCNN_CRC32_TABLE[3][hi & 0xFF] ^ SCNN_CRC32_TABLE[2][(hi >> 8) & 0xFF] ^
+           SCNN_CRC32_TABLE[1][(hi >> 16) & 0xFF] ^ SCNN_CRC32_TABLE[0][hi >> 24];
+}
+
+/* ------------------------------------------------------------------------- */
+/* Stream access: never past TLAST, TKEEP all ones on every output beat        */
+
+uint64_t read_word(scnn_stream_t& in, Run& r) {
+    if (r.last_seen) {
+        /* Reading on would block the accelerator for good: pretend zeros and
+         * let the caller report a truncated program. */
+        r.overrun = true;
+        return 0;
+    }
+    scnn_beat_t beat = in.read();
+    r.words++;
+    r.last_seen = (beat.last != 0);
+    return (uint64_t)beat.data;
+}
+
+uint64_t read_payload(scnn_stream_t& in, Run& r, uint32_t& crc) {
+    uint64_t w = read_word(in, r);
+    crc = crc32_word(crc, w);
+    return w;
+}
+
+
+/* Room for a record while keeping room for the largest trailer. */
+bool reserve(Run& r, uint32_t words) {
+    if ((uint64_t)r.resp_used + words + MIN_RESPONSE_WORDS > r.resp_cap) {
+        fail(r, SCNN_ERR_RESPONSE_FULL, words);
+        return false;
+    }
+    r.resp_used += words;
+    r.records++;
+    return true;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Decode: packets in, commands out                                           */
+
+bool count_layer(Run& r) {
+    if (r.layers >= SCNN_CFG_MAX_LAYERS) {
+        fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_LAYERS);
+        return false;
+    }
+    return true;
+}
+
+/* Output groups in the pending layer's next tile. */
+uint32_t tile_count(const Layer& L) {
+    const uint32_t left = L.out_groups - L.next_group;
+    return left < L.tile_groups ? left : L.tile_groups;
+}
+
+/* INPUT: the field word, then the images into the pixel FIFO.  Only the
+ * packet's length is used before the CRC: it bounds what is read.  The fields
+ * are checked against it once the CRC has matched (input_fields). */
+void packet_input(scnn_stream_t& in, command_fifo_t& cmds, pixel_fifo_t& pixels, Run& r, uint32_t length,
+                  uint32_t& crc, uint64_t& f) {
+    if (length <= SCNN_IN_FIELD_WORDS) return fail(r, SCNN_ERR_LENGTH, length);
+    const uint32_t n = length - SCNN_IN_FIELD_WORDS;
+    if (n > SCNN_CFG_ACT_WORDS) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_ACT_WORDS);
+    f = read_payload(in, r, crc);
+    if (r.overrun) return fail(r, SCNN_ERR_TRUNCATED, r.words);
+    Command c = command(CMD_INPUT, r);
+    c.words = n;
+    cmds.write(c);
+    /* All n words, zeros past a truncation: the command announced them. */
+input_word:
+    for (uint32_t a = 0; a < n; a++) {
+#pragma HLS LOOP_TRIPCOUNT max = 8192
+#pragma HLS PIPELINE II = 1
+        pixels.write(read_payload(in, r, crc));
+    }
+}
+
+/* INPUT's field word, after the CRC: the images' shape, which must account for
+ * exactly the words the packet carried. */
+void input_fields(Run& r, uint64_t f, uint32_t length) {
+    Shape s;
+    s.channels = bits(f, SCNN_IN_C_SHIFT, SCNN_IN_FIELD_BITS);
+    s.height = bits(f, SCNN_IN_H_SHIFT, SCNN_IN_FIELD_BITS);
+    s.width = bits(f, SCNN_IN_W_SHIFT, SCNN_IN_FIELD_BITS);
+    const uint32_t batch = bits(f, SCNN_IN_B_SHIFT, SCNN_IN_FIELD_BITS);
+    if (batch != r.batch) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_BATCH);
+    if (s.channels == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_CHANNELS);
+    if (s.height == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_HEIGHT);
+    if (s.width == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_WIDTH);
+    if (s.channels > SCNN_CFG_MAX_CHANNELS) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_CHANNELS);
+    if (s.height > SCNN_CFG_MAX_DIM || s.width > SCNN_CFG_MAX_DIM) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_DIM);
+    const uint64_t n = (uint64_t)batch * image_words(s);
+    if (n > SCNN_CFG_ACT_WORDS) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_ACT_WORDS);
+    if (length != SCNN_IN_FIELD_WORDS + n) return fail(r, SCNN_ERR_LENGTH, length);
+    r.act = s;
+    r.have_act = true;
+}
+
+/* Field words of CONV, FC, POOL, RELU and OUTPUT; checked after the CRC. */
+void packet_fields(scnn_stream_t& in, Run& r, uint32_t length, uint32_t& crc, uint64_t f[2]) {
+fields_word:
+    for (uint32_t i = 0; i < length; i++) {
+#pragma HLS LOOP_TRIPCOUNT max = 2
+        f[i] = read_payload(in, r, crc);
+    }
+}
+
+void check_layer(Run& r, uint32_t opcode, const uint64_t f[2]) {
+    Layer& L = r.layer;
+    const bool fc = (opcode == SCNN_OP_FC);
+    L.opcode = opcode;
+    L.kernel_h = bits(f[1], SCNN_L1_KH_SHIFT, SCNN_L1_GEOM_BITS);
+    L.kernel_w = bits(f[1], SCNN_L1_KW_SHIFT, SCNN_L1_GEOM_BITS);
+    L.stride_h = bits(f[1], SCNN_L1_SH_SHIFT, SCNN_L1_GEOM_BITS);
+    L.stride_w = bits(f[1], SCNN_L1_SW_SHIFT, SCNN_L1_GEOM_BITS);
+    L.pad_h = bits(f[1], SCNN_L1_PH_SHIFT, SCNN_L1_GEOM_BITS);
+    L.pad_w = bits(f[1], SCNN_L1_PW_SHIFT, SCNN_L1_GEOM_BITS);
+    L.relu = bits(f[1], SCNN_L1_RELU_SHIFT, 1);
+    L.tile_groups = bits(f[1], SCNN_L1_TILE_SHIFT, SCNN_L1_TILE_BITS);
+    L.next_group = 0;
+    if (bits(f[1], SCNN_L1_RSVD0_SHIFT, SCNN_L1_RSVD0_BITS) || bits(f[1], SCNN_L1_RSVD1_SHIFT, SCNN_L1_RSVD1_BITS))
+        return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
+    if (fc) {
+        /* Flatten: the current activations, in buffer order, are the inputs. */
+        const uint32_t in_features = bits(f[0], SCNN_FC_IN_SHIFT, SCNN_FC_IN_BITS);
+        L.out.channels = bits(f[0], SCNN_FC_OUT_SHIFT, SCNN_FC_OUT_BITS);
+        if (bits(f[0], SCNN_FC_RSVD_SHIFT, SCNN_FC_RSVD_BITS)) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
+        if (in_features != LANES * image_words(r.act)) return fail(r, SCNN_ERR_SHAPE, SCNN_F_IN_FEATURES);
+        if (in_features > SCNN_CFG_MAX_FC_IN) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_FC_IN);
+        if (L.kernel_h != 1 || L.kernel_w != 1) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_KERNEL);
+        if (L.stride_h != 1 || L.stride_w != 1) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_STRIDE);
+        if (L.pad_h != 0 || L.pad_w != 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_PAD);
+        if (L.out.channels == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_OUT_CHANNELS);
+        if (L.out.channels > SCNN_CFG_MAX_FC_OUT) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_FC_OUT);
+        L.in.channels = in_features;
+        L.in.height = L.in.width = 1;
+        L.out.height = L.out.width = 1;
+    } else {
+        L.in.channels = bits(f[0], SCNN_CONV_INC_SHIFT, SCNN_CONV_DIM_BITS);
+        L.in.height = bits(f[0], SCNN_CONV_INH_SHIFT, SCNN_CONV_DIM_BITS);
+        L.in.width = bits(f[0], SCNN_CONV_INW_SHIFT, SCNN_CONV_DIM_BITS);
+        L.out.channels = bits(f[0], SCNN_CONV_OUTC_SHIFT, SCNN_CONV_DIM_BITS);
+        if (L.in.channels != r.act.channels) return fail(r, SCNN_ERR_SHAPE, SCNN_F_CHANNELS);
+        if (L.in.height != r.act.height) return fail(r, SCNN_ERR_SHAPE, SCNN_F_HEIGHT);
+        if (L.in.width != r.act.width) return fail(r, SCNN_ERR_SHAPE, SCNN_F_WIDTH);
+        if (L.kernel_h == 0 || L.kernel_w == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_KERNEL);
+        if (L.kernel_h > SCNN_CFG_MAX_KERNEL || L.kernel_w > SCNN_CFG_MAX_KERNEL)
+            return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_KERNEL);
+        if (L.stride_h == 0 || L.stride_w == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_STRIDE);
+        if (L.stride_h > SCNN_CFG_MAX_STRIDE || L.stride_w > SCNN_CFG_MAX_STRIDE)
+            return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_STRIDE);
+        if (L.pad_h > SCNN_CFG_MAX_PAD || L.pad_w > SCNN_CFG_MAX_PAD) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_PAD);
+        if (L.out.channels == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_OUT_CHANNELS);
+        if (L.out.channels > SCNN_CFG_MAX_CHANNELS) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_CHANNELS);
+        if (L.in.height + 2 * L.pad_h < L.kernel_h || L.in.width + 2 * L.pad_w < L.kernel_w)
+            return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_OUT_SIZE);
+        L.out.height = div_by_stride(L.in.height + 2 * L.pad_h - L.kernel_h, L.stride_h) + 1;
+        L.out.width = div_by_stride(L.in.width + 2 * L.pad_w - L.kernel_w, L.stride_w) + 1;
+        if (L.out.height > SCNN_CFG_MAX_DIM || L.out.width > SCNN_CFG_MAX_DIM)
+            return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_DIM);
+    }
+    L.in_groups = groups_of(L.in.channels);
+    L.out_groups = groups_of(L.out.channels);
+    if (L.tile_groups == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_TILE_GROUPS);
+    if (L.tile_groups > TILE_GROUPS_MAX) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_TILE_CHANNELS);
+    if ((uint64_t)L.tile_groups * L.in_groups * L.kernel_h * L.kernel_w > SCNN_CFG_WEIGHT_ENTRIES)
+        return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_WEIGHT_ENTRIES);
+    if ((uint64_t)r.batch * image_words(L.out) > SCNN_CFG_ACT_WORDS) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_ACT_WORDS);
+}
+
+/* TILE: the field word, the requantization words and the weights, eight words
+ * to an entry, into the entry FIFO.  Before the CRC only the packet's length is
+ * used, checked against the tile the pending (already verified) layer expects
+ * next; the field word is checked after the CRC (tile_fields).  Reserved
+ * requantization bits are noted on the way and reported after the CRC too. */
+void packet_tile(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, Run& r, uint32_t length,
+                 uint32_t& crc, uint64_t& f, bool& requant_ok) {
+    const Layer& L = r.layer;
+    const uint32_t count = tile_count(L);
+    const uint32_t blocks = count * L.in_groups * L.kernel_h * L.kernel_w;
+    if (length != SCNN_TILE_FIELD_WORDS + PE * count + PE * blocks) return fail(r, SCNN_ERR_LENGTH, length);
+    f = read_payload(in, r, crc);
+    if (r.overrun) return fail(r, SCNN_ERR_TRUNCATED, r.words);
+    Command c = command(CMD_LOAD, r);
+    c.groups = count;
+    c.blocks = blocks;
+    c.stream = r.batch == 1 && L.out.height * L.out.width == 1; /* each block used once */
+    cmds.write(c);
+    /* All (count + blocks) entries, zeros past a truncation: the command announced them. */
+    const uint32_t words = PE * (count + blocks);
+    const uint32_t requant_words = PE * count;
+    Entry e;
+    /* Eight registers, written one a cycle by k % PE: a memory here would be written at a
+     * variable address and read whole in the same cycle. */
+#pragma HLS ARRAY_PARTITION variable = e.word complete
+    requant_ok = true;
+tile_word:
+    for (uint32_t k = 0; k < words; k++) {
+#pragma HLS LOOP_TRIPCOUNT max = 4608
+#pragma HLS PIPELINE II = 1
+        const uint64_t w = read_payload(in, r, crc);
+        if (k < requant_words && bits(w, SCNN_RQ_RSVD_SHIFT, SCNN_RQ_RSVD_BITS)) requant_ok = false;
+        e.word[k % PE] = w;
+        if (k % PE == PE - 1) entries.write(e);
+    }
+}
+
+/* TILE's field word, after the CRC: the output groups it says it holds must be
+ * the ones the layer expects next. */
+void tile_fields(Run& r, uint64_t f) {
+    if (bits(f, SCNN_TILE_RSVD_SHIFT, SCNN_TILE_RSVD_BITS)) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
+    if (bits(f, SCNN_TILE_FIRST_SHIFT, SCNN_TILE_FIELD_BITS) != r.layer.next_group)
+        return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_TILE_FIRST);
+    if (bits(f, SCNN_TILE_COUNT_SHIFT, SCNN_TILE_FIELD_BITS) != tile_count(r.layer))
+        return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_TILE_COUNT);
+}
+
+bool pool_geometry(Run& r, uint64_t f, Layer& L) {
+    L.opcode = SCNN_OP_POOL;
+    L.in.channels = bits(f, SCNN_POOL_C_SHIFT, SCNN_POOL_DIM_BITS);
+    L.in.height = bits(f, SCNN_POOL_H_SHIFT, SCNN_POOL_DIM_BITS);
+    L.in.width = bits(f, SCNN_POOL_W_SHIFT, SCNN_POOL_DIM_BITS);
+    L.kernel_h = bits(f, SCNN_POOL_KERNEL_SHIFT, SCNN_POOL_GEOM_BITS);
+    L.stride_h = bits(f, SCNN_POOL_STRIDE_SHIFT, SCNN_POOL_GEOM_BITS);
+    L.relu = bits(f, SCNN_POOL_MODE_SHIFT, 1) == SCNN_POOL_AVG; /* mean */
+    const uint32_t kernel = L.kernel_h, stride = L.stride_h;
+    if (bits(f, SCNN_POOL_RSVD_SHIFT, SCNN_POOL_RSVD_BITS)) return failed(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
+    if (L.in.channels != r.act.channels) return failed(r, SCNN_ERR_SHAPE, SCNN_F_CHANNELS);
+    if (L.in.height != r.act.height) return failed(r, SCNN_ERR_SHAPE, SCNN_F_HEIGHT);
+    if (L.in.width != r.act.width) return failed(r, SCNN_ERR_SHAPE, SCNN_F_WIDTH);
+    if (kernel == 0) return failed(r, SCNN_ERR_BAD_FIELD, SCNN_F_KERNEL);
+    if (kernel > SCNN_CFG_MAX_POOL_KERNEL) return failed(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_POOL_KERNEL);
+    if (stride == 0) return failed(r, SCNN_ERR_BAD_FIELD, SCNN_F_STRIDE);
+    if (stride > SCNN_CFG_MAX_POOL_STRIDE) return failed(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_POOL_STRIDE);
+    if (L.in.height < kernel || L.in.width < kernel) return failed(r, SCNN_ERR_BAD_FIELD, SCNN_F_OUT_SIZE);
+    L.out.channels = L.in.channels;
+    L.out.height = div_by_stride(L.in.height - kernel, stride) + 1;
+    L.out.width = div_by_stride(L.in.width - kernel, stride) + 1;
+    return count_layer(r);
+}
+
+void packet_pool(command_fifo_t& cmds, Run& r, uint64_t f) {
+    Command c = command(CMD_POOL, r);
+    if (!pool_geometry(r, f, c.layer)) return;
+    c.words = 1 + SCNN_POOL_FIELD_WORDS;
+    cmds.write(c);
+    r.layers++;
+    r.act = c.layer.out;
+}
+
+/* The field word of RELU and FLATTEN: the activations' shape and nothing else.
+ * False (and the run failed) if it is not today's shape. */
+bool shape_field_matches(Run& r, uint64_t f) {
+    uint32_t status = SCNN_ERR_SHAPE, field;
+    if (bits(f, SCNN_RELU_RSVD_SHIFT, SCNN_RELU_RSVD_BITS)) {
+        status = SCNN_ERR_BAD_FIELD;
+        field = SCNN_F_RESERVED;
+    } else if (bits(f, SCNN_POOL_C_SHIFT, SCNN_POOL_DIM_BITS) != r.act.channels) {
+        field = SCNN_F_CHANNELS;
+    } else if (bits(f, SCNN_POOL_H_SHIFT, SCNN_POOL_DIM_BITS) != r.act.height) {
+        field = SCNN_F_HEIGHT;
+    } else if (bits(f, SCNN_POOL_W_SHIFT, SCNN_POOL_DIM_BITS) != r.act.width) {
+        field = SCNN_F_WIDTH;
+    } else {
+        return true;
+    }
+    fail(r, status, field);
+    return false;
+}
+
+/* A layer whose only field is the activations' shape: counted, then its command.
+ * False (and the run failed) if the layer count is at its maximum. */
+bool shape_command(command_fifo_t& cmds, Run& r, uint32_t op, uint32_t opcode, uint32_t field_words) {
+    if (!count_layer(r)) return false;
+    Command c = command(op, r);
+    c.layer.opcode = opcode;
+    c.layer.in = r.act;
+    c.words = 1 + field_words;
+    cmds.write(c);
+    r.layers++;
+    return true;
+}
+
+void packet_relu(command_fifo_t& cmds, Run& r, uint64_t f) {
+    if (!shape_field_matches(r, f)) return;
+    shape_command(cmds, r, CMD_RELU, SCNN_OP_RELU, SCNN_RELU_FIELD_WORDS);
+}
+
+/* FLATTEN: the activations' shape, checked; a dense layer's input follows. */
+void packet_flatten(command_fifo_t& cmds, Run& r, uint64_t f) {
+    if (!shape_field_matches(r, f)) return;
+    const uint64_t features = (uint64_t)r.act.channels * r.act.height * r.act.width;
+    if (features > SCNN_CFG_MAX_FC_IN) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_FC_IN);
+    if (!shape_command(cmds, r, CMD_FLATTEN, SCNN_OP_FLATTEN, SCNN_FLATTEN_FIELD_WORDS)) return;
+    r.act.channels = (uint32_t)features;
+    r.act.height = r.act.width = 1;
+}
+
+/* Expected payload length of the packets whose length does not depend on fields. */
+bool fixed_length(uint32_t opcode, uint32_t& length) {
+    switch (opcode) {
+    case SCNN_OP_CAPS: length = 0; return true;
+    case SCNN_OP_END: length = 0; return true;
+    case SCNN_OP_CONV:
+    case SCNN_OP_FC: length = SCNN_LAYER_FIELD_WORDS; return true;
+    case SCNN_OP_POOL: length = SCNN_POOL_FIELD_WORDS; return true;
+    case SCNN_OP_RELU: length = SCNN_RELU_FIELD_WORDS; return true;
+    case SCNN_OP_FLATTEN: length = SCNN_FLATTEN_FIELD_WORDS; return true;
+    case SCNN_OP_OUTPUT: length = SCNN_OUT_FIELD_WORDS; return true;
+    default: return false;
+    }
+}
+
+bool known_opcode(uint32_t opcode) {
+    uint32_t unused;
+    return fixed_length(opcode, unused) || opcode == SCNN_OP_INPUT || opcode == SCNN_OP_TILE;
+}
+
+/* One packet: header, payload (CRC folded in), CRC check, then its command. */
+void packet(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, pixel_fifo_t& pixels, Run& r) {
+    if (r.words >= r.total) return fail(r, SCNN_ERR_NO_END, r.words);
+    const uint64_t head = read_word(in, r);
+    if (r.overrun) return fail(r, SCNN_ERR_TRUNCATED, r.words);
+    const uint32_t opcode = bits(head, SCNN_PKT_OPCODE_SHIFT, SCNN_PKT_OPCODE_BITS);
+    const uint32_t length = bits(head, SCNN_PKT_LENGTH_SHIFT, SCNN_PKT_LENGTH_BITS);
+    const uint32_t crc_sent = bits(head, SCNN_PKT_CRC_SHIFT, SCNN_PKT_CRC_BITS);
+    uint32_t crc = crc32_half(CRC_INIT, (uint32_t)head);
+
+    if (!known_opcode(opcode)) return fail(r, SCNN_ERR_UNKNOWN_OPCODE, opcode);
+    if (length > r.total - r.words) return fail(r, SCNN_ERR_LENGTH, length);
+    uint32_t fixed;
+    if (fixed_length(opcode, fixed) && length != fixed) return fail(r, SCNN_ERR_LENGTH, length);
+    if (r.pending != (opcode == SCNN_OP_TILE)) return fail(r, SCNN_ERR_SEQUENCE, opcode);
+    const bool needs_act = opcode == SCNN_OP_CONV || opcode == SCNN_OP_FC || opcode == SCNN_OP_POOL ||
+                           opcode == SCNN_OP_RELU || opcode == SCNN_OP_FLATTEN || opcode == SCNN_OP_OUTPUT;
+    if (needs_act && !r.have_act) return fail(r, SCNN_ERR_SEQUENCE, opcode);
+
+    /* Payload. */
+    uint64_t f[2] = {0, 0};
+    bool requant_ok = true;
+    if (opcode == SCNN_OP_INPUT) {
+        r.have_act = false; /* the old activations are gone either way */
+        packet_input(in, cmds, pixels, r, length, crc, f[0]);
+    } else if (opcode == SCNN_OP_TILE) {
+        packet_tile(in, cmds, entries, r, length, crc, f[0], requant_ok);
+    } else {
+        packet_fields(in, r, length, crc, f); /* length <= 2 checked above */
+    }
+    if (r.status != SCNN_OK) return;
+    if (r.overrun) return fail(r, SCNN_ERR_TRUNCATED, r.words);
+    crc ^= 0xFFFFFFFFu;
+    if (crc != crc_sent) return fail(r, SCNN_ERR_CRC, crc);
+
+    /* Effect: only now is anything in the packet used. */
+    switch (opcode) {
+    case SCNN_OP_CAPS:
+        if (reserve(r, 1 + SCNN_CAP_COUNT)) cmds.write(command(CMD_CAPS, r));
+        break;
+    case SCNN_OP_INPUT: input_fields(r, f[0], length); break;
+    case SCNN_OP_CONV:
+    case SCNN_OP_FC:
+        check_layer(r, opcode, f);
+        if (r.status == SCNN_OK && count_layer(r)) r.pending = true;
+        break;
+    case SCNN_OP_TILE: {
+        tile_fields(r, f[0]);
+        if (r.status != SCNN_OK) return;
+        if (!requant_ok) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_REQUANT);
+        Command c = command(CMD_TILE, r);
+        c.first = r.layer.next_group;
+        c.count = tile_count(r.layer);
+        c.words = 1 + length;
+        cmds.write(c);
+        r.layer.next_group += c.count;
+        if (r.layer.next_group == r.layer.out_groups) {
+            r.pending = false;
+            r.layers++;
+            r.act = r.layer.out;
+        }
+        break;
+    }
+    case SCNN_OP_POOL: packet_pool(cmds, r, f[0]); break;
+    case SCNN_OP_RELU: packet_relu(cmds, r, f[0]); break;
+    case SCNN_OP_FLATTEN: packet_flatten(cmds, r, f[0]); break;
+    case SCNN_OP_OUTPUT: {
+        if (bits(f[0], SCNN_OUT_RSVD_SHIFT, SCNN_OUT_RSVD_BITS)) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
+        if (!reserve(r, 1 + SCNN_TENSOR_HEAD_WORDS + r.batch * image_words(r.act))) return;
+        Command c = command(CMD_OUTPUT, r);
+        c.layer.in = r.act;
+        c.tag = bits(f[0], SCNN_OUT_TAG_SHIFT, SCNN_OUT_TAG_BITS);
+        cmds.write(c);
+        break;
+    }
+    case SCNN_OP_END:
+        r.ended = true;
+        if (!r.last_seen) return fail(r, SCNN_ERR_TRAILING_DATA, r.words);
+        if (r.words != r.total) return fail(r, SCNN_ERR_BAD_LENGTH, r.words);
+        break;
+    default: break;
+    }
+}
+
+void header(scnn_stream_t& in, Run& r) {
+    const uint64_t h0 = read_word(in, r);
+    const uint64_t h1 = read_word(in, r);
+    r.batch = bits(h0, SCNN_HDR_BATCH_SHIFT, SCNN_HDR_BATCH_BITS);
+    r.total = bits(h1, SCNN_HDR_TOTAL_SHIFT, SCNN_HDR_TOTAL_BITS);
+    r.resp_cap = bits(h1, SCNN_HDR_RESPCAP_SHIFT, SCNN_HDR_RESPCAP_BITS);
+    const uint32_t magic = bits(h0, SCNN_HDR_MAGIC_SHIFT, SCNN_HDR_MAGIC_BITS);
+    const uint32_t version = bits(h0, SCNN_HDR_VERSION_SHIFT, SCNN_HDR_VERSION_BITS);
+    if (r.overrun) return fail(r, SCNN_ERR_TRUNCATED, r.words);
+    if (magic != SCNN_PROGRAM_MAGIC) return fail(r, SCNN_ERR_BAD_MAGIC, magic);
+    if (version != SCNN_FORMAT_VERSION) return fail(r, SCNN_ERR_BAD_VERSION, version);
+    if (r.total < SCNN_HDR_WORDS + 1 || r.total > SCNN_CFG_MAX_PROGRAM_WORDS) return fail(r, SCNN_ERR_BAD_LENGTH, r.total);
+    if (r.batch == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_BATCH);
+    if (r.batch > SCNN_CFG_MAX_BATCH) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_BATCH);
+    if (r.resp_cap < MIN_RESPONSE_WORDS) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESP_CAPACITY);
+}
+
+/* Read to TLAST, however long the garbage; the DMA length bounds it. */
+void drain(scnn_stream_t& in, Run& r) {
+drain_word:
+    for (uint32_t i = 0; i < SCNN_CFG_MAX_PROGRAM_WORDS; i++) {
+#pragma HLS PIPELINE II = 1
+        if (r.last_seen) break;
+        read_word(in, r);
+    }
+}
+
+/* The decode process: header, packets until END or the first failure, the
+ * rest of the stream drained, and one END command with the verdict. */
+void decode(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, pixel_fifo_t& pixels,
+            uint32_t& hw_version) {
+    /* The CRC ROMs: eight tables read in one cycle, as LUT ROM (latency 1: a BRAM's clock-to-out
+     * plus the 8-way XOR would take most of the 10 ns cycle), one copy shared by every packet. */
+#pragma HLS ARRAY_PARTITION variable = SCNN_CRC32_TABLE complete dim = 1
+#pragma HLS BIND_STORAGE variable = SCNN_CRC32_TABLE type = rom_1p impl = lutram latency = 1
+#pragma HLS ALLOCATION function instances = crc32_word limit = 1
+#pragma HLS ALLOCATION function instances = crc32_half limit = 1
+    hw_version = HW_VERSION;
+
+    Run r = Run(); /* all zeros and false */
+    r.status = SCNN_OK;
+    r.packet = SCNN_NO_PACKET;
+
+    header(in, r);
+packet_loop:
+    for (uint32_t p = 0; p < SCNN_CFG_MAX_PROGRAM_WORDS; p++) {
+#pragma HLS LOOP_TRIPCOUNT max = 64
+        if (r.status != SCNN_OK || r.ended) break;
+        r.packet = p;
+        packet(in, cmds, entries, pixels, r);
+    }
+    if (r.status == SCNN_OK) r.packet = SCNN_NO_PACKET;
+    drain(in, r);
+
+    Command end = command(CMD_END, r);
+    end.status = r.status;
+    end.detail = r.detail;
+    end.packet = r.packet;
+    end.words = r.words;
+    end.records = r.records;
+    cmds.write(end);
+}
+
+}  // namespace
+
+#endif
