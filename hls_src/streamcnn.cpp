@@ -88,52 +88,60 @@ caps_word:
 }
 
 void emit_tensor(scnn_stream_t& out, const Command& c, uint32_t layers, const act_bank_t& act) {
-    const uint32_t n = c.batch * image_words(c.layer.in);
-    const Shape& s = c.layer.in;
-    record_header(out, SCNN_REC_TENSOR, SCNN_TENSOR_HEAD_WORDS + n);
-    write_word(out,
-               (uint64_t)s.channels | ((uint64_t)s.height << 16) | ((uint64_t)s.width << 32) |
-                   ((uint64_t)c.batch << 48),
-               false);
-    write_word(out, (uint64_t)c.tag | ((uint64_t)layers << SCNN_TAG_LAYERS_SHIFT), false);
+    record_header(out, SCNN_REC_TENSOR, SCNN_TENSOR_HEAD_WORDS + (uint32_t)c.s.steps);
+    write_word(out, c.head[0], false);
+    write_word(out, c.head[1] | ((uint64_t)layers << SCNN_TAG_LAYERS_SHIFT), false);
+    addr_t a = 0;
 tensor_word:
-    for (uint32_t a = 0; a < n; a++) {
+    for (steps_t step = 0; step < c.s.steps; step++) {
 #pragma HLS LOOP_TRIPCOUNT max = 8192
 #pragma HLS PIPELINE II = 1
         write_word(out, act[a], false);
+        ++a;
     }
 }
 
-void load_input(pixel_fifo_t& pixels, uint32_t words, act_bank_t& act) {
+void load_input(pixel_fifo_t& pixels, const Schedule& s, act_bank_t& act) {
+    addr_t a = 0;
 input_copy:
-    for (uint32_t a = 0; a < words; a++) {
+    for (steps_t step = 0; step < s.steps; step++) {
 #pragma HLS LOOP_TRIPCOUNT max = 8192
 #pragma HLS PIPELINE II = 1
         act[a] = pixels.read();
+        ++a;
     }
 }
 
 /* A tile's requantization words and weight blocks, one entry per cycle. */
-void load_tile(entry_fifo_t& entries, uint32_t groups, uint32_t blocks, weight_mem_t& weight_buf,
+void load_tile(entry_fifo_t& entries, group_t groups, entry_t blocks, weight_mem_t& weight_buf,
                requant_mem_t& requant_buf) {
+    /* The requantization entries, then the weight blocks: one counter each, no subtraction. */
+    group_t g = 0;
+    entry_t k = 0;
+    const ap_uint<bits_for(TILE_GROUPS_MAX + SCNN_CFG_WEIGHT_ENTRIES)> n = groups + blocks;
 tile_copy:
-    for (uint32_t k = 0; k < groups + blocks; k++) {
+    for (ap_uint<bits_for(TILE_GROUPS_MAX + SCNN_CFG_WEIGHT_ENTRIES)> step = 0; step < n; step++) {
 #pragma HLS LOOP_TRIPCOUNT max = 576
 #pragma HLS PIPELINE II = 1
         const Entry e = entries.read();
+        const bool requant = g < groups;
         for (unsigned o = 0; o < PE; o++) {
 #pragma HLS UNROLL
-            if (k < groups)
-                requant_buf[k][o] = e.word[o];
+            if (requant)
+                requant_buf[g][o] = e.word[o];
             else
-                weight_buf[k - groups][o] = e.word[o];
+                weight_buf[k][o] = e.word[o];
         }
+        if (requant)
+            ++g;
+        else
+            ++k;
     }
 }
 
-void discard(entry_fifo_t& entries, uint32_t n) {
+void discard(entry_fifo_t& entries, entry_t n) {
 discard_entry:
-    for (uint32_t k = 0; k < n; k++) {
+    for (entry_t k = 0; k < n; k++) {
 #pragma HLS LOOP_TRIPCOUNT max = 512
 #pragma HLS PIPELINE II = 1
         entries.read();
@@ -177,7 +185,7 @@ void execute(command_fifo_t& cmds, entry_fifo_t& entries, pixel_fifo_t& pixels, 
 #pragma HLS ARRAY_PARTITION variable = requant_buf complete dim = 2
     uint32_t cur = 0;     /* buffer holding the current activations */
     uint32_t layers = 0;  /* layers completed */
-    uint32_t pending = 0; /* weight entries a LOAD left in the FIFO for its TILE */
+    entry_t pending = 0;  /* weight entries a LOAD left in the FIFO for its TILE */
     /* Per layer: opcode, stream words and tiles (head), and compute-loop trip counts. */
     uint64_t cnt_head[SCNN_CFG_MAX_LAYERS];
     uint64_t cnt_iters[SCNN_CFG_MAX_LAYERS];
@@ -197,49 +205,43 @@ command_loop:
         case CMD_CAPS: emit_caps(out); break;
         case CMD_INPUT:
             if (cur == 0)
-                load_input(pixels, c.words, act_a);
+                load_input(pixels, c.s, act_a);
             else
-                load_input(pixels, c.words, act_b);
+                load_input(pixels, c.s, act_b);
             break;
         case CMD_LOAD:
-            load_tile(entries, c.groups, c.stream ? 0 : c.blocks, weight_buf, requant_buf);
-            pending = c.stream ? c.blocks : 0;
+            load_tile(entries, c.groups, c.stream ? entry_t(0) : c.blocks, weight_buf, requant_buf);
+            pending = c.stream ? c.blocks : entry_t(0);
             break;
         case CMD_TILE:
-            if (c.first == 0) {
-                cnt_head[layers] = c.layer.opcode | ((uint64_t)(1 + SCNN_LAYER_FIELD_WORDS) << SCNN_CNT_WORDS_SHIFT);
+            if (c.first) {
+                cnt_head[layers] = (uint64_t)c.opcode | ((uint64_t)(1 + SCNN_LAYER_FIELD_WORDS) << SCNN_CNT_WORDS_SHIFT);
                 cnt_iters[layers] = 0;
             }
             cnt_iters[layers] += (cur == 0)
-                ? conv_tile(c.layer, c.first, c.count, c.batch, entries, pending != 0, act_a, act_b, weight_buf,
-                            requant_buf)
-                : conv_tile(c.layer, c.first, c.count, c.batch, entries, pending != 0, act_b, act_a, weight_buf,
-                            requant_buf);
+                ? conv_tile(c.s, entries, pending != 0, act_a, act_b, weight_buf, requant_buf)
+                : conv_tile(c.s, entries, pending != 0, act_b, act_a, weight_buf, requant_buf);
             pending = 0;
             cnt_head[layers] += (1ull << SCNN_CNT_TILES_SHIFT) + ((uint64_t)c.words << SCNN_CNT_WORDS_SHIFT);
-            if (c.first + c.count == c.layer.out_groups) {
+            if (c.last) {
                 layers++;
                 cur = 1 - cur;
             }
             break;
         case CMD_POOL:
-            cnt_head[layers] = c.layer.opcode | ((uint64_t)c.words << SCNN_CNT_WORDS_SHIFT);
-            cnt_iters[layers] = (cur == 0)
-                ? pool(c.layer.in, c.layer.out, c.layer.kernel_h, c.layer.stride_h, c.layer.relu != 0, c.batch, act_a, act_b)
-                : pool(c.layer.in, c.layer.out, c.layer.kernel_h, c.layer.stride_h, c.layer.relu != 0, c.batch, act_b, act_a);
+            cnt_head[layers] = (uint64_t)c.opcode | ((uint64_t)c.words << SCNN_CNT_WORDS_SHIFT);
+            cnt_iters[layers] = (cur == 0) ? pool(c.s, act_a, act_b) : pool(c.s, act_b, act_a);
             layers++;
             cur = 1 - cur;
             break;
         case CMD_RELU:
-            cnt_head[layers] = c.layer.opcode | ((uint64_t)c.words << SCNN_CNT_WORDS_SHIFT);
-            cnt_iters[layers] = (cur == 0) ? relu(c.batch * image_words(c.layer.in), act_a)
-                                           : relu(c.batch * image_words(c.layer.in), act_b);
+            cnt_head[layers] = (uint64_t)c.opcode | ((uint64_t)c.words << SCNN_CNT_WORDS_SHIFT);
+            cnt_iters[layers] = (cur == 0) ? relu(c.s, act_a) : relu(c.s, act_b);
             layers++;
             break;
         case CMD_FLATTEN:
-            cnt_head[layers] = c.layer.opcode | ((uint64_t)c.words << SCNN_CNT_WORDS_SHIFT);
-            cnt_iters[layers] = (cur == 0) ? flatten(c.layer.in, c.batch, act_a, act_b)
-                                           : flatten(c.layer.in, c.batch, act_b, act_a);
+            cnt_head[layers] = (uint64_t)c.opcode | ((uint64_t)c.words << SCNN_CNT_WORDS_SHIFT);
+            cnt_iters[layers] = (cur == 0) ? flatten(c.s, act_a, act_b) : flatten(c.s, act_b, act_a);
             layers++;
             cur = 1 - cur;
             break;

@@ -25,15 +25,114 @@ struct Run {
     uint32_t layers;
 };
 
-Command command(uint32_t op, const Run& r) {
-    Command c;
+/* A command with every field zero but its op. */
+Command command(uint32_t op) {
+    Command c = Command();
     c.op = op;
-    c.batch = r.batch;
-    c.layer = r.layer;
-    c.first = c.count = c.groups = c.blocks = c.words = c.tag = 0;
-    c.stream = false;
-    c.status = c.detail = c.packet = c.records = 0;
     return c;
+}
+
+/* ------------------------------------------------------------------------- */
+/* The products decode needs, and the schedules they go into                  */
+
+/* Every run-time product in decode goes through this one multiplier: 24 x 16 bits, one
+ * DSP48E1 (ALLOCATION limit 1 in decode, and its callers are inlined into decode), used a few
+ * times per CONV, FC, TILE, POOL, FLATTEN, INPUT and OUTPUT packet, where decode spends a
+ * cycle per product against hundreds per packet streaming words.  Each call's operands are
+ * within these widths by the checks before it: dimensions <= 128, groups <= 512, channels
+ * <= 4096, batch <= 256, and a first operand that is a word count below 2^24. */
+uint64_t mul(ap_uint<24> a, ap_uint<16> b) {
+#pragma HLS INLINE off
+    const ap_uint<40> p = a * b;
+    return p;
+}
+
+/* x times k for k = 0..3 (a stride or a padding): shifts and an add. */
+inline uint32_t times_small(uint32_t x, uint32_t k) {
+    switch (k) {
+    case 0: return 0;
+    case 1: return x;
+    case 2: return x << 1;
+    default: return (x << 1) + x;
+    }
+}
+static_assert(SCNN_CFG_MAX_STRIDE <= 3 && SCNN_CFG_MAX_POOL_STRIDE <= 3 && SCNN_CFG_MAX_PAD <= 3,
+              "times_small covers strides and paddings up to 3");
+
+/* Words of one image of shape s; s within the maxima (channels <= 4096, height, width <= 128). */
+inline uint32_t image_words(const Shape& s) {
+#pragma HLS INLINE
+    return (uint32_t)mul((uint32_t)mul(groups_of(s.channels), s.height), s.width);
+}
+
+/* The schedule of a layer that walks `words` words once (INPUT, RELU, OUTPUT). */
+Schedule schedule_words(uint32_t words) {
+    Schedule s = Schedule();
+    s.steps = words;
+    return s;
+}
+
+/* A CONV/FC tile of output groups [first, first + count), after check_layer. */
+Schedule schedule_conv(const Layer& L, uint32_t first, uint32_t count, uint32_t batch) {
+#pragma HLS INLINE
+    Schedule s = Schedule();
+    s.in_h = L.in.height;
+    s.in_w = L.in.width;
+    s.out_h = L.out.height;
+    s.out_w = L.out.width;
+    s.kh = L.kernel_h;
+    s.kw = L.kernel_w;
+    s.sh = L.stride_h;
+    s.sw = L.stride_w;
+    s.top = 0u - L.pad_h;  /* wraps: -pad_h */
+    s.left = 0u - L.pad_w;
+    s.relu = L.relu != 0;
+    s.count = count;
+    s.blocks = L.blocks;
+    const uint32_t in_plane = (uint32_t)mul(L.in.height, L.in.width);
+    const uint32_t out_plane = (uint32_t)mul(L.out.height, L.out.width);
+    s.in_plane = in_plane;
+    s.in_img = mul(in_plane, L.in_groups);
+    s.out_plane = out_plane;
+    s.out_img = mul(out_plane, L.out_groups);
+    s.first_out = mul(out_plane, first);
+    s.row_step = times_small(L.in.width, L.stride_h);
+    s.row_top = 0u - times_small(L.in.width, L.pad_h);
+    /* batch x out_plane x count <= ACT_WORDS and count x blocks <= WEIGHT_ENTRIES (check_layer) */
+    s.steps = mul((uint32_t)mul((uint32_t)mul(out_plane, batch), count), L.blocks);
+    return s;
+}
+
+/* POOL after pool_geometry: every output word's window, k rows of ceil(k / 2) tap pairs. */
+Schedule schedule_pool(const Layer& L, uint32_t batch) {
+#pragma HLS INLINE
+    Schedule s = Schedule();
+    s.in_w = L.in.width;
+    s.out_h = L.out.height;
+    s.out_w = L.out.width;
+    s.kh = L.kernel_h;
+    s.sh = L.stride_h;
+    s.relu = L.relu != 0; /* average */
+    s.in_plane = mul(L.in.height, L.in.width);
+    s.row_step = times_small(L.in.width, L.stride_h);
+    const uint32_t pairs_per_window = L.kernel_h == 3 ? 6 : L.kernel_h; /* k x ceil(k / 2) */
+    s.steps = mul((uint32_t)mul(image_words(L.out), batch), pairs_per_window);
+    return s;
+}
+static_assert(SCNN_CFG_MAX_POOL_KERNEL <= 3, "schedule_pool's k x ceil(k / 2)");
+
+/* FLATTEN of activations of shape in: each image's words, plus a step to write its last word. */
+Schedule schedule_flatten(const Shape& in, uint32_t batch) {
+#pragma HLS INLINE
+    Schedule s = Schedule();
+    const uint32_t groups = groups_of(in.channels);
+    const uint32_t words = image_words(in);
+    s.count = groups;
+    s.in_plane = mul(in.height, in.width);
+    s.in_img = words;
+    s.last_lanes = in.channels - LANES * (groups - 1);
+    s.steps = mul(words + 1, batch);
+    return s;
 }
 
 inline void fail(Run& r, uint32_t status, uint32_t detail) {
@@ -132,8 +231,8 @@ void packet_input(scnn_stream_t& in, command_fifo_t& cmds, pixel_fifo_t& pixels,
     if (n > SCNN_CFG_ACT_WORDS) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_ACT_WORDS);
     f = read_payload(in, r, crc);
     if (r.overrun) return fail(r, SCNN_ERR_TRUNCATED, r.words);
-    Command c = command(CMD_INPUT, r);
-    c.words = n;
+    Command c = command(CMD_INPUT);
+    c.s = schedule_words(n);
     cmds.write(c);
     /* All n words, zeros past a truncation: the command announced them. */
 input_word:
@@ -147,6 +246,7 @@ input_word:
 /* INPUT's field word, after the CRC: the images' shape, which must account for
  * exactly the words the packet carried. */
 void input_fields(Run& r, uint64_t f, uint32_t length) {
+#pragma HLS INLINE
     Shape s;
     s.channels = bits(f, SCNN_IN_C_SHIFT, SCNN_IN_FIELD_BITS);
     s.height = bits(f, SCNN_IN_H_SHIFT, SCNN_IN_FIELD_BITS);
@@ -158,7 +258,7 @@ void input_fields(Run& r, uint64_t f, uint32_t length) {
     if (s.width == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_WIDTH);
     if (s.channels > SCNN_CFG_MAX_CHANNELS) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_CHANNELS);
     if (s.height > SCNN_CFG_MAX_DIM || s.width > SCNN_CFG_MAX_DIM) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_DIM);
-    const uint64_t n = (uint64_t)batch * image_words(s);
+    const uint64_t n = mul(image_words(s), batch);
     if (n > SCNN_CFG_ACT_WORDS) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_ACT_WORDS);
     if (length != SCNN_IN_FIELD_WORDS + n) return fail(r, SCNN_ERR_LENGTH, length);
     r.act = s;
@@ -175,6 +275,7 @@ fields_word:
 }
 
 void check_layer(Run& r, uint32_t opcode, const uint64_t f[2]) {
+#pragma HLS INLINE
     Layer& L = r.layer;
     const bool fc = (opcode == SCNN_OP_FC);
     L.opcode = opcode;
@@ -232,9 +333,10 @@ void check_layer(Run& r, uint32_t opcode, const uint64_t f[2]) {
     L.out_groups = groups_of(L.out.channels);
     if (L.tile_groups == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_TILE_GROUPS);
     if (L.tile_groups > TILE_GROUPS_MAX) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_TILE_CHANNELS);
-    if ((uint64_t)L.tile_groups * L.in_groups * L.kernel_h * L.kernel_w > SCNN_CFG_WEIGHT_ENTRIES)
-        return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_WEIGHT_ENTRIES);
-    if ((uint64_t)r.batch * image_words(L.out) > SCNN_CFG_ACT_WORDS) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_ACT_WORDS);
+    /* in_groups <= 512 and kernels <= 7 (checked above): blocks <= 25,088, x tile_groups <= 64 */
+    L.blocks = (uint32_t)mul((uint32_t)mul(L.in_groups, L.kernel_h), L.kernel_w);
+    if (mul(L.blocks, L.tile_groups) > SCNN_CFG_WEIGHT_ENTRIES) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_WEIGHT_ENTRIES);
+    if (mul(image_words(L.out), r.batch) > SCNN_CFG_ACT_WORDS) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_ACT_WORDS);
 }
 
 /* TILE: the field word, the requantization words and the weights, eight words
@@ -244,16 +346,17 @@ void check_layer(Run& r, uint32_t opcode, const uint64_t f[2]) {
  * requantization bits are noted on the way and reported after the CRC too. */
 void packet_tile(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, Run& r, uint32_t length,
                  uint32_t& crc, uint64_t& f, bool& requant_ok) {
+#pragma HLS INLINE
     const Layer& L = r.layer;
     const uint32_t count = tile_count(L);
-    const uint32_t blocks = count * L.in_groups * L.kernel_h * L.kernel_w;
+    const uint32_t blocks = (uint32_t)mul(L.blocks, count); /* <= WEIGHT_ENTRIES (check_layer) */
     if (length != SCNN_TILE_FIELD_WORDS + PE * count + PE * blocks) return fail(r, SCNN_ERR_LENGTH, length);
     f = read_payload(in, r, crc);
     if (r.overrun) return fail(r, SCNN_ERR_TRUNCATED, r.words);
-    Command c = command(CMD_LOAD, r);
+    Command c = command(CMD_LOAD);
     c.groups = count;
     c.blocks = blocks;
-    c.stream = r.batch == 1 && L.out.height * L.out.width == 1; /* each block used once */
+    c.stream = r.batch == 1 && L.out.height == 1 && L.out.width == 1; /* each block used once */
     cmds.write(c);
     /* All (count + blocks) entries, zeros past a truncation: the command announced them. */
     const uint32_t words = PE * (count + blocks);
@@ -309,12 +412,16 @@ bool pool_geometry(Run& r, uint64_t f, Layer& L) {
 }
 
 void packet_pool(command_fifo_t& cmds, Run& r, uint64_t f) {
-    Command c = command(CMD_POOL, r);
-    if (!pool_geometry(r, f, c.layer)) return;
+#pragma HLS INLINE
+    Layer L = Layer();
+    if (!pool_geometry(r, f, L)) return;
+    Command c = command(CMD_POOL);
+    c.opcode = SCNN_OP_POOL;
+    c.s = schedule_pool(L, r.batch);
     c.words = 1 + SCNN_POOL_FIELD_WORDS;
     cmds.write(c);
     r.layers++;
-    r.act = c.layer.out;
+    r.act = L.out;
 }
 
 /* The field word of RELU and FLATTEN: the activations' shape and nothing else.
@@ -340,10 +447,11 @@ bool shape_field_matches(Run& r, uint64_t f) {
 /* A layer whose only field is the activations' shape: counted, then its command.
  * False (and the run failed) if the layer count is at its maximum. */
 bool shape_command(command_fifo_t& cmds, Run& r, uint32_t op, uint32_t opcode, uint32_t field_words) {
+#pragma HLS INLINE
     if (!count_layer(r)) return false;
-    Command c = command(op, r);
-    c.layer.opcode = opcode;
-    c.layer.in = r.act;
+    Command c = command(op);
+    c.opcode = opcode;
+    c.s = (op == CMD_FLATTEN) ? schedule_flatten(r.act, r.batch) : schedule_words((uint32_t)mul(image_words(r.act), r.batch));
     c.words = 1 + field_words;
     cmds.write(c);
     r.layers++;
@@ -357,8 +465,9 @@ void packet_relu(command_fifo_t& cmds, Run& r, uint64_t f) {
 
 /* FLATTEN: the activations' shape, checked; a dense layer's input follows. */
 void packet_flatten(command_fifo_t& cmds, Run& r, uint64_t f) {
+#pragma HLS INLINE
     if (!shape_field_matches(r, f)) return;
-    const uint64_t features = (uint64_t)r.act.channels * r.act.height * r.act.width;
+    const uint64_t features = mul((uint32_t)mul(r.act.channels, r.act.height), r.act.width);
     if (features > SCNN_CFG_MAX_FC_IN) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_FC_IN);
     if (!shape_command(cmds, r, CMD_FLATTEN, SCNN_OP_FLATTEN, SCNN_FLATTEN_FIELD_WORDS)) return;
     r.act.channels = (uint32_t)features;
@@ -387,6 +496,7 @@ bool known_opcode(uint32_t opcode) {
 
 /* One packet: header, payload (CRC folded in), CRC check, then its command. */
 void packet(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, pixel_fifo_t& pixels, Run& r) {
+#pragma HLS INLINE
     if (r.words >= r.total) return fail(r, SCNN_ERR_NO_END, r.words);
     const uint64_t head = read_word(in, r);
     if (r.overrun) return fail(r, SCNN_ERR_TRUNCATED, r.words);
@@ -423,7 +533,7 @@ void packet(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, pixe
     /* Effect: only now is anything in the packet used. */
     switch (opcode) {
     case SCNN_OP_CAPS:
-        if (reserve(r, 1 + SCNN_CAP_COUNT)) cmds.write(command(CMD_CAPS, r));
+        if (reserve(r, 1 + SCNN_CAP_COUNT)) cmds.write(command(CMD_CAPS));
         break;
     case SCNN_OP_INPUT: input_fields(r, f[0], length); break;
     case SCNN_OP_CONV:
@@ -435,13 +545,16 @@ void packet(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, pixe
         tile_fields(r, f[0]);
         if (r.status != SCNN_OK) return;
         if (!requant_ok) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_REQUANT);
-        Command c = command(CMD_TILE, r);
-        c.first = r.layer.next_group;
-        c.count = tile_count(r.layer);
+        const uint32_t count = tile_count(r.layer);
+        Command c = command(CMD_TILE);
+        c.opcode = r.layer.opcode;
+        c.s = schedule_conv(r.layer, r.layer.next_group, count, r.batch);
+        c.first = r.layer.next_group == 0;
+        c.last = r.layer.next_group + count == r.layer.out_groups;
         c.words = 1 + length;
         cmds.write(c);
-        r.layer.next_group += c.count;
-        if (r.layer.next_group == r.layer.out_groups) {
+        r.layer.next_group += count;
+        if (c.last) {
             r.pending = false;
             r.layers++;
             r.act = r.layer.out;
@@ -453,10 +566,13 @@ void packet(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, pixe
     case SCNN_OP_FLATTEN: packet_flatten(cmds, r, f[0]); break;
     case SCNN_OP_OUTPUT: {
         if (bits(f[0], SCNN_OUT_RSVD_SHIFT, SCNN_OUT_RSVD_BITS)) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
-        if (!reserve(r, 1 + SCNN_TENSOR_HEAD_WORDS + r.batch * image_words(r.act))) return;
-        Command c = command(CMD_OUTPUT, r);
-        c.layer.in = r.act;
-        c.tag = bits(f[0], SCNN_OUT_TAG_SHIFT, SCNN_OUT_TAG_BITS);
+        const uint32_t n = (uint32_t)mul(image_words(r.act), r.batch); /* <= ACT_WORDS */
+        if (!reserve(r, 1 + SCNN_TENSOR_HEAD_WORDS + n)) return;
+        Command c = command(CMD_OUTPUT);
+        c.s = schedule_words(n);
+        c.head[0] = (uint64_t)r.act.channels | ((uint64_t)r.act.height << 16) | ((uint64_t)r.act.width << 32) |
+                    ((uint64_t)r.batch << 48);
+        c.head[1] = bits(f[0], SCNN_OUT_TAG_SHIFT, SCNN_OUT_TAG_BITS); /* execute adds the layer count */
         cmds.write(c);
         break;
     }
@@ -506,6 +622,8 @@ void decode(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, pixe
 #pragma HLS BIND_STORAGE variable = SCNN_CRC32_TABLE type = rom_1p impl = lutram latency = 1
 #pragma HLS ALLOCATION function instances = crc32_word limit = 1
 #pragma HLS ALLOCATION function instances = crc32_half limit = 1
+    /* One multiplier for every product (the packet functions that call it are inlined here). */
+#pragma HLS ALLOCATION function instances = mul limit = 1
     hw_version = HW_VERSION;
 
     Run r = Run(); /* all zeros and false */
@@ -523,7 +641,7 @@ packet_loop:
     if (r.status == SCNN_OK) r.packet = SCNN_NO_PACKET;
     drain(in, r);
 
-    Command end = command(CMD_END, r);
+    Command end = command(CMD_END);
     end.status = r.status;
     end.detail = r.detail;
     end.packet = r.packet;

@@ -7,6 +7,8 @@
 #ifndef STREAMCNN_TYPES_H
 #define STREAMCNN_TYPES_H
 
+#include <ap_int.h>
+
 #include "streamcnn.h"
 
 namespace {
@@ -53,8 +55,44 @@ typedef uint64_t weight_mem_t[SCNN_CFG_WEIGHT_ENTRIES][PE];
 typedef uint64_t requant_mem_t[TILE_GROUPS_MAX][PE];
 
 /* ------------------------------------------------------------------------- */
+/* Widths: every value execute's engines count or address with has the bits its maximum needs */
+
+/* Bits to hold 0..max (compile time only). */
+constexpr int bits_for(unsigned long long max) {
+    int b = 1;
+    while (b < 64 && (max >> b) != 0) b++;
+    return b;
+}
+
+typedef ap_uint<bits_for(SCNN_CFG_MAX_DIM)> dim_t;                   /* a height or width, 0..128 */
+/* A window coordinate, input position minus padding: -3..130 as 9-bit wrapped values, so that
+ * 0 <= y < height is one unsigned comparison (y < height: -1 is 511). */
+typedef ap_uint<bits_for(SCNN_CFG_MAX_DIM + SCNN_CFG_MAX_PAD) + 1> coord_t;
+typedef ap_uint<bits_for(SCNN_CFG_MAX_KERNEL)> kernel_t;             /* conv and pooling kernel, 0..7 */
+typedef ap_uint<bits_for(SCNN_CFG_MAX_STRIDE > SCNN_CFG_MAX_POOL_STRIDE ? SCNN_CFG_MAX_STRIDE
+                                                                         : SCNN_CFG_MAX_POOL_STRIDE)> stride_t;
+typedef ap_uint<bits_for(SCNN_CFG_MAX_CHANNELS / SCNN_CFG_LANES)> group_t; /* channel groups, 0..512 */
+typedef ap_uint<bits_for(SCNN_CFG_WEIGHT_ENTRIES)> entry_t;          /* weight blocks of a tile, 0..512 */
+typedef ap_uint<bits_for(SCNN_CFG_MAX_BATCH)> batch_t;               /* images, 0..256 */
+typedef ap_uint<bits_for(SCNN_CFG_LANES)> lane_t;                    /* lanes of a word, 0..8 */
+/* An activation word's address or a count of them, 0..8192.  Addresses wrap modulo 2^14 on the
+ * way (the convolution's row base of a padding row is "negative"), and are only used when the
+ * true value is an address in the buffer, which the modular sum then equals. */
+typedef ap_uint<bits_for(SCNN_CFG_ACT_WORDS)> addr_t;
+/* An engine's trip count.  Decode's checks bound every one: a convolution's is
+ * batch x out_h x out_w (x out_groups <= ACT_WORDS) times count x blocks (<= WEIGHT_ENTRIES),
+ * pooling's is an output word count times k x ceil(k / 2) <= 6, flatten's batch x (words + 1). */
+typedef ap_uint<bits_for((unsigned long long)SCNN_CFG_ACT_WORDS * SCNN_CFG_WEIGHT_ENTRIES)> steps_t;
+static_assert((unsigned long long)SCNN_CFG_ACT_WORDS * SCNN_CFG_WEIGHT_ENTRIES >= 6ull * SCNN_CFG_ACT_WORDS &&
+                  (unsigned long long)SCNN_CFG_ACT_WORDS * SCNN_CFG_WEIGHT_ENTRIES >=
+                      SCNN_CFG_ACT_WORDS + SCNN_CFG_MAX_BATCH,
+              "steps_t holds every engine's trip count");
+
+/* ------------------------------------------------------------------------- */
 /* Shapes, layers, and what decode tells execute                              */
 
+/* Decode validates fields at their full width (a 16-bit field must be checked before it is
+ * narrowed) and keeps them so; execute only ever sees a Schedule. */
 struct Shape {
     uint32_t channels, height, width;
 };
@@ -66,7 +104,30 @@ struct Layer {
     Shape in, out;
     uint32_t in_groups, out_groups;
     uint32_t kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, relu, tile_groups;
+    uint32_t blocks; /* weight blocks per output group: in_groups x kernel_h x kernel_w */
     uint32_t next_group;
+};
+
+/* What an engine needs to run one command, computed once by decode from the checked layer:
+ * sizes, address strides and the trip count, so the engines only add and compare (no
+ * multiplier in execute, none in any pipeline) and count in the widths above. */
+struct Schedule {
+    steps_t steps;        /* the engine's trip count; INPUT, RELU, OUTPUT: words */
+    dim_t in_h, in_w, out_h, out_w;
+    kernel_t kh, kw;      /* pooling: kh */
+    stride_t sh, sw;      /* pooling: sh */
+    coord_t top, left;    /* conv: -pad_h, -pad_w */
+    bool relu;            /* conv: ReLU; pooling: average */
+    group_t count;        /* conv: output groups of the tile; pooling, flatten: groups */
+    entry_t blocks;       /* conv: weight blocks per output group, in_groups x kh x kw */
+    addr_t in_plane;      /* in_h x in_w */
+    addr_t in_img;        /* conv: in_groups x in_plane; flatten: words per image */
+    addr_t out_plane;     /* out_h x out_w */
+    addr_t out_img;       /* conv: out_groups x out_plane */
+    addr_t first_out;     /* conv: first x out_plane, the tile's first output word */
+    addr_t row_step;      /* stride_h x in_w */
+    addr_t row_top;       /* conv: -pad_h x in_w (mod 2^14), the first window row's offset */
+    lane_t last_lanes;    /* flatten: valid lanes of the last group */
 };
 
 /* One FIFO entry: 8 stream words, i.e. one 8x8 weight block or the
@@ -77,27 +138,29 @@ struct Entry {
 
 enum CommandOp {
     CMD_CAPS,   /* emit the capabilities record */
-    CMD_INPUT,  /* words image words follow in the pixel FIFO */
+    CMD_INPUT,  /* s.steps image words follow in the pixel FIFO */
     CMD_LOAD,   /* groups + blocks entries follow in the entry FIFO */
-    CMD_TILE,   /* compute output groups [first, first + count) of layer */
-    CMD_POOL,   /* layer.in -> layer.out */
-    CMD_RELU,   /* in place, layer.in */
-    CMD_FLATTEN, /* layer.in -> (C*H*W, 1, 1), valid lanes packed */
-    CMD_OUTPUT, /* emit the current activations, shape layer.in, with tag */
+    CMD_TILE,   /* compute the tile's output groups */
+    CMD_POOL,
+    CMD_RELU,   /* in place */
+    CMD_FLATTEN, /* (C, H, W) -> (C*H*W, 1, 1), valid lanes packed */
+    CMD_OUTPUT, /* emit s.steps words of the current activations, after the header words */
     CMD_END     /* status trailer; the run is over */
 };
 
 struct Command {
-    uint32_t op;
-    uint32_t batch;
-    Layer layer;
-    uint32_t first, count;   /* TILE: output groups */
-    uint32_t groups, blocks; /* LOAD: requantization entries, weight entries */
+    ap_uint<4> op;
+    ap_uint<SCNN_PKT_OPCODE_BITS> opcode; /* TILE, POOL, RELU, FLATTEN: the layer's, for its counters */
+    Schedule s;
+    group_t groups;          /* LOAD: requantization entries */
+    entry_t blocks;          /* LOAD: weight entries */
     bool stream;             /* LOAD: the weights stay in the FIFO for the TILE to consume */
-    uint32_t words;          /* INPUT: image words; TILE/POOL/RELU: stream words for the counter; END: words read */
-    uint32_t tag;            /* OUTPUT */
+    bool first, last;        /* TILE: the layer's first and last tile */
+    uint64_t head[SCNN_TENSOR_HEAD_WORDS]; /* OUTPUT: the tensor record's header words */
+    uint32_t words;          /* TILE/POOL/RELU/FLATTEN: stream words for the counter; END: words read */
     uint32_t status, detail, packet, records; /* END */
 };
+static_assert(SCNN_TENSOR_HEAD_WORDS == 2, "OUTPUT's header: shape and batch, tag and layers");
 
 typedef hls::stream<Command, CMD_FIFO_DEPTH> command_fifo_t;
 typedef hls::stream<Entry, SCNN_CFG_PREFETCH_ENTRIES> entry_fifo_t;
@@ -109,7 +172,6 @@ inline uint32_t bits(uint64_t w, unsigned shift, unsigned width) {
 
 inline uint32_t groups_of(uint32_t channels) { return (channels + LANES - 1) / LANES; }
 
-inline uint32_t image_words(const Shape& s) { return groups_of(s.channels) * s.height * s.width; }
 
 
 inline void unpack(uint64_t w, int8_t lanes[LANES]) {
