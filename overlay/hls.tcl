@@ -5,7 +5,11 @@
 #
 # <steps> is a comma-separated subset of csim,csynth,cosim,export (default:
 # csim,csynth,export).  C simulation runs the testbench (hls_src/tb) on the
-# golden-checked vectors in <build dir>/vectors (make vectors writes them).
+# golden-checked vectors in <build dir>/vectors (make vectors writes them);
+# C/RTL co-simulation runs it on the small ones in <build dir>/vectors/cosim
+# (capabilities, a truncated program, a CRC error, LeNet-5 at batch 1) and
+# fails the script unless every one passes.  A run with csynth starts the
+# solution afresh; one without (cosim, export after a checked csynth) reopens it.
 # The exported IP lands in <build dir>/hls/solution1/impl/ip with the VLNV
 # xilinx.com:hls:streamcnn_top:1.0, which the driver looks for.
 
@@ -30,12 +34,14 @@ set period 10
 # The kernel includes Vitis HLS's own hls_stream.h and ap_axi_sdata.h: never the host shim.
 set cflags "-I$src -std=c++14"
 
+set fresh [expr {[lsearch -exact $steps csynth] >= 0}]
+
 cd $build
-open_project -reset hls
+if {$fresh} { open_project -reset hls } else { open_project hls }
 set_top streamcnn_top
 add_files [file join $src streamcnn.cpp] -cflags $cflags
 add_files -tb [file join $src tb streamcnn_tb.cpp] -cflags $cflags
-open_solution -reset solution1 -flow_target vivado
+if {$fresh} { open_solution -reset solution1 -flow_target vivado } else { open_solution solution1 -flow_target vivado }
 set_part $part
 create_clock -period $period -name default
 
@@ -46,7 +52,12 @@ if {[lsearch -exact $steps csynth] >= 0} {
     csynth_design
 }
 if {[lsearch -exact $steps cosim] >= 0} {
-    cosim_design -argv $vectors -trace_level none
+    # A testbench that returns non-zero (a response differing from the golden-checked one)
+    # makes cosim_design fail: so does the build.
+    if {[catch {cosim_design -argv [file join $vectors cosim] -trace_level none} message]} {
+        puts stderr "hls.tcl: C/RTL co-simulation failed: $message"
+        exit 1
+    }
 }
 if {[lsearch -exact $steps export] >= 0} {
     export_design -format ip_catalog -vendor xilinx.com -library hls -version 1.0 \

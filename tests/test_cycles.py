@@ -1,7 +1,9 @@
 """The cycle model: its loop counts are the accelerator's own counters; bounds and totals add up."""
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -48,9 +50,6 @@ def test_prefetch_is_what_hides_the_weight_stream(device):
 
 
 def test_fifo_depths_are_the_accelerators():
-    import re
-    from pathlib import Path
-
     text = (Path(__file__).resolve().parent.parent / "hls_src" / "streamcnn_types.h").read_text()
     depth = {m[0]: int(m[1]) for m in re.findall(r"const unsigned (\w+_FIFO_DEPTH) = (\d+);", text)}
     assert depth == {"CMD_FIFO_DEPTH": cycles.COMMAND_FIFO, "PIXEL_FIFO_DEPTH": cycles.PIXEL_FIFO}
@@ -81,3 +80,19 @@ def test_peers_benchmark_runs_and_reports_one_transfer_per_batch():
     assert {"streamcnn_sim", "streamcnn_golden", "numpy_float"} <= set(report["images_per_s"])
     if "pytorch_cpu" in report["images_per_s"]:
         assert "same outputs as numpy_float: True" in report["notes"]["pytorch_cpu"]
+
+
+def test_every_pipelined_loop_is_in_the_model():
+    """The overlay build checks cycles.PIPELINES against Vitis HLS's report: a pipelined loop
+    missing from it would escape the check, so the C++ must have exactly these, with these IIs."""
+    hls = Path(__file__).resolve().parent.parent / "hls_src"
+    text = "".join(p.read_text() for p in [hls / "streamcnn.cpp", *sorted(hls.glob("*.h"))])
+    found = {m[0]: int(m[1]) for m in re.findall(
+        r"^(\w+):\n\s*for \(.*\n(?:#pragma HLS (?!PIPELINE).*\n)*#pragma HLS PIPELINE II = (\d+)", text, re.M)}
+    assert found == {p.label: p.ii for p in cycles.PIPELINES}
+
+
+def test_performance_md_shows_the_pipeline_table():
+    text = (Path(__file__).resolve().parent.parent / "docs" / "performance.md").read_text()
+    for p in cycles.PIPELINES:
+        assert re.search(rf"^\| `{p.label}` \| {p.ii} \| {p.max_depth} \|", text, re.M), p.label

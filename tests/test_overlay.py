@@ -65,11 +65,32 @@ def test_hls_script_dry_run(tmp_path):
     assert "set_part xc7z020clg400-1" in calls
     assert "create_clock -period 10 -name default" in calls
     assert f"csim_design -argv {tmp_path / 'vectors'}" in calls
-    assert "csynth_design" in calls and f"cosim_design -argv {tmp_path / 'vectors'} -trace_level none" in calls
+    assert "csynth_design" in calls and f"cosim_design -argv {tmp_path / 'vectors' / 'cosim'} -trace_level none" in calls
+    assert "open_project -reset hls" in calls and "open_solution -reset solution1 -flow_target vivado" in calls
     assert "export_design -format ip_catalog -vendor xilinx.com -library hls -version 1.0" in text
     assert "host_shim" not in text  # Vitis HLS builds the kernel with its own headers
     order = [c.split()[0] for c in calls if c.split()[0].endswith("_design")]
     assert order == ["csim_design", "csynth_design", "cosim_design", "export_design"]
+
+
+def test_hls_script_without_csynth_reopens_the_checked_solution(tmp_path):
+    """cosim and export run after check_hls.py has passed csynth's report: they must not reset it."""
+    r, calls = dry_run(tmp_path, "hls.tcl", tmp_path, "cosim")
+    assert r.returncode == 0, r.stderr
+    assert "open_project hls" in calls and "open_solution solution1 -flow_target vivado" in calls
+    assert not any("-reset" in c for c in calls) and "csynth_design" not in calls
+
+
+def test_hls_script_fails_on_a_cosim_mismatch(tmp_path):
+    harness_fail = HARNESS.replace("default { return \"\" }", "cosim_design { error \"C/RTL co-simulation finished: FAIL\" }\n        default { return \"\" }")
+    assert harness_fail != HARNESS
+    (tmp_path / "harness.tcl").write_text(harness_fail)
+    env = {"DRYRUN_LOG": str(tmp_path / "calls.log"), "DRYRUN_VERSION": "2022.1", "DRYRUN_WNS": "0", "DRYRUN_WHS": "0",
+           "PATH": "/usr/bin:/bin"}
+    r = subprocess.run([TCLSH, str(tmp_path / "harness.tcl"), str(OVERLAY / "hls.tcl"), str(tmp_path), "cosim,export"],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 1 and "C/RTL co-simulation failed: C/RTL co-simulation finished: FAIL" in r.stderr
+    assert "export_design" not in (tmp_path / "calls.log").read_text()
 
 
 def test_hls_script_rejects_unknown_steps(tmp_path):
@@ -141,7 +162,11 @@ def test_makefile_plan():
     r = subprocess.run(["make", "-n", "-C", str(OVERLAY)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     plan = r.stdout
-    steps = [plan.index(s) for s in ("make_vectors.py build/vectors", "vitis_hls -f hls.tcl -tclargs build csim,csynth,export",
+    steps = [plan.index(s) for s in ("make_vectors.py build/vectors", "vitis_hls -f hls.tcl -tclargs build csim,csynth",
+                                     "check_hls.py csynth build/hls/solution1/syn/report",
+                                     "vitis_hls -f hls.tcl -tclargs build cosim",
+                                     "check_hls.py cosim build/hls/solution1/sim/report/streamcnn_top_cosim.rpt",
+                                     "vitis_hls -f hls.tcl -tclargs build export",
                                      "vivado -mode batch -nojournal -nolog -source vivado.tcl -tclargs build ../bitstreams streamcnn")]
     assert steps == sorted(steps)
     for target in ("csim", "cosim", "check", "clean"):

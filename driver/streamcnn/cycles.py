@@ -35,6 +35,41 @@ DMA_BYTES_PER_CYCLE = 8
 #: checked against Vitis HLS's schedule.  "stream" is decode's per-packet cost beyond its
 #: words (the CRC compare and the checks), "copy" the FIFO-to-buffer copies.
 DEPTH = {"stream": 3, "copy": 3, "conv": 12, "pool": 5, "relu": 3, "flatten": 3, "output": 3}
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A pipelined loop of the accelerator, by its label in hls_src/, and what the model
+    assumes of it: initiation interval and at most DEPTH[depth] cycles of depth.  The overlay
+    build fails when Vitis HLS schedules it worse (overlay/check_hls.py); docs/performance.md
+    shows the table and why each loop should reach it."""
+
+    label: str
+    ii: int
+    depth: str  # a key of DEPTH
+    role: str
+
+    @property
+    def max_depth(self) -> int:
+        return DEPTH[self.depth]
+
+
+#: Every pipelined loop in hls_src/ (tests/test_cycles.py checks the C++ has exactly these).
+PIPELINES = (
+    Pipeline("input_word", 1, "stream", "decode: image words into the pixel FIFO"),
+    Pipeline("tile_word", 1, "stream", "decode: a tile's words into the entry FIFO, eight to an entry"),
+    Pipeline("drain_word", 1, "stream", "decode: the rest of a failed program, up to TLAST"),
+    Pipeline("input_copy", 1, "copy", "execute: pixel FIFO into the activation buffer"),
+    Pipeline("tile_copy", 1, "copy", "execute: a tile's entries into the weight buffer"),
+    Pipeline("discard_entry", 1, "copy", "execute: a failed tile's entries dropped"),
+    Pipeline("conv_step", 1, "conv", "execute: one 8 x 8 weight block against one input word"),
+    Pipeline("pool_step", 1, "pool", "execute: two taps of a window row"),
+    Pipeline("relu_word", 1, "relu", "execute: one word, in place"),
+    Pipeline("flatten_step", 1, "flatten", "execute: one word, packed"),
+    Pipeline("tensor_word", 1, "output", "execute: one word of an OUTPUT record"),
+    Pipeline("caps_word", 1, "output", "execute: one word of the capabilities record"),
+    Pipeline("trailer_layer", 2, "output", "execute: a layer's two counter words"),
+)
 #: FIFO depths of hls_src/streamcnn_types.h (CMD_FIFO_DEPTH, PIXEL_FIFO_DEPTH); the prefetch
 #: FIFO's depth is a capability.  tests/test_cycles.py reads them from the C++.
 COMMAND_FIFO = 16

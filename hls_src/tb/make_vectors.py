@@ -6,6 +6,10 @@ Responses come from the simulator, and every result record in them is first
 checked against the NumPy golden model, so the vectors are golden-verified
 references for Vitis HLS C simulation and co-simulation of the same C++.
 
+OUT_DIR/cosim/ holds the small ones again for C/RTL co-simulation, whose RTL
+simulation is thousands of times slower than C: the capabilities request, a
+truncated program, a CRC error and LeNet-5 at batch 1.
+
 Usage: python make_vectors.py [OUT_DIR]   (default: vectors/ beside this file)
 """
 import sys
@@ -17,14 +21,19 @@ import streamcnn
 from streamcnn import compiler, golden, protocol as P, zoo
 
 
+#: What C/RTL co-simulation runs: one of each kind of run, LeNet-5 at batch 1 the largest.
+COSIM = ("caps", "truncated", "lenet5_crc_error", "lenet5")
+
+
 def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     device = streamcnn.open_device("sim")
     caps = device.caps
     rng = np.random.default_rng(2024)
     vectors = {"caps": (compiler.compile_caps_request().words, compiler.CAPS_RESPONSE_WORDS)}
-    nets = {"lenet5": (zoo.lenet5(1), 2), "svhn": (zoo.svhn_cnn(1), 1),
-            "random": (zoo.random_network(rng, caps, 2, name="random"), 2)}
+    nets = {"lenet5": (zoo.lenet5(1), 1), "svhn": (zoo.svhn_cnn(1), 1),
+            "random": (zoo.random_network(rng, caps, 2, name="random"), 2),
+            "lenet5_batch3": (zoo.lenet5(2), 3)}
     for name, (net, batch) in nets.items():
         x = rng.uniform(-1, 1, (batch,) + net.input_shape).astype(np.float32)
         prog = compiler.compile_network(net, caps, batch)
@@ -38,11 +47,13 @@ def main(out: Path) -> None:
     bad[40] ^= np.uint64(1 << 17)  # a flipped bit: the accelerator must answer ERR_CRC
     vectors["lenet5_crc_error"] = (bad, vectors["lenet5"][1])
     vectors["truncated"] = (vectors["svhn"][0][:100].copy(), vectors["svhn"][1])
+    (out / "cosim").mkdir(exist_ok=True)
     for name, (words, response_words) in vectors.items():
         recv = device.allocate(response_words)
         n = device.transfer(np.ascontiguousarray(words, dtype=np.uint64), recv)
-        np.asarray(words, dtype="<u8").tofile(out / f"{name}.in.bin")
-        recv[:n].astype("<u8").tofile(out / f"{name}.out.bin")
+        for where in [out] + ([out / "cosim"] if name in COSIM else []):
+            np.asarray(words, dtype="<u8").tofile(where / f"{name}.in.bin")
+            recv[:n].astype("<u8").tofile(where / f"{name}.out.bin")
         print(f"{name}: {len(words)} words in, {n} out, status {P.Status(compiler.parse_response(recv[:n]).status).name}")
 
 
