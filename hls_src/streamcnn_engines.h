@@ -264,6 +264,10 @@ relu_word:
     for (steps_t step = 0; step < s.steps; step++) {
 #pragma HLS LOOP_TRIPCOUNT max = 8192
 #pragma HLS PIPELINE II = 1
+        /* Each word is loaded and stored by one step and never touched again: no dependence
+         * from one step's store to a later load, which the separate address counter could
+         * otherwise make the tool assume (and raise the II to the load-to-store distance). */
+#pragma HLS DEPENDENCE variable = buf type = inter false
         int8_t v[LANES];
 #pragma HLS ARRAY_PARTITION variable = v complete
         unpack(buf[a], v);
