@@ -54,6 +54,8 @@ inline int8_t requantize(int32_t acc, uint64_t rq, bool relu) {
 
 /* ------------------------------------------------------------------------- */
 /* Layer engines                                                              */
+/* Literals beside ap_uint values are unsigned: ap_uint + int makes a signed temporary in
+ * Xilinx's ap_int.h, whose constructor shifts a negative value (UBSan flags it). */
 
 /* The tile's output groups of a CONV/FC layer for the whole batch, with the tile's
  * requantization words in requant_buf and its weights in weight_buf, or, when `stream` is set,
@@ -124,7 +126,7 @@ conv_step:
         }
         mac_block(acc, w, x);
 
-        if (blk + 1 == s.blocks) {
+        if (blk + 1u == s.blocks) {
             int8_t y[PE];
 #pragma HLS ARRAY_PARTITION variable = y complete
             for (unsigned o = 0; o < PE; o++) {
@@ -199,15 +201,19 @@ uint64_t pool(const Schedule& s, const act_bank_t& src, act_bank_t& dst) {
     addr_t out_addr = 0;
     int32_t acc[LANES];
 #pragma HLS ARRAY_PARTITION variable = acc complete
+    for (unsigned l = 0; l < LANES; l++) {
+#pragma HLS UNROLL
+        acc[l] = 0; /* the first step of every window overwrites it; zeroed for the compilers' sake */
+    }
 pool_step:
     for (steps_t step = 0; step < s.steps; step++) {
 #pragma HLS LOOP_TRIPCOUNT max = 1048576
 #pragma HLS PIPELINE II = 1
         const addr_t a = tap_row + kx;
-        const addr_t a1 = a + 1;
-        const bool pair = kx + 1 < s.kh; /* the second tap is inside the window */
+        const addr_t a1 = a + 1u;
+        const bool pair = kx + 1u < s.kh; /* the second tap is inside the window */
         const bool first = ky == 0 && kx == 0;
-        const bool last = ky + 1 == s.kh && kx + 2 >= s.kh;
+        const bool last = ky + 1u == s.kh && kx + 2u >= s.kh;
         const uint64_t w0 = src[a];
         const uint64_t w1 = pair ? src[a1] : 0; /* port B: the second tap, when there is one */
         for (unsigned l = 0; l < LANES; l++) {
@@ -246,12 +252,12 @@ pool_step:
                 }
             }
             tap_row = corner;
-        } else if (kx + 2 >= s.kh) {
+        } else if (kx + 2u >= s.kh) {
             kx = 0; /* next window row */
             ++ky;
             tap_row += s.in_w;
         } else {
-            kx += 2;
+            kx += 2u;
         }
     }
     return s.steps;
@@ -282,7 +288,7 @@ relu_word:
 }
 
 /* The low n bytes of a word (n = 1..8). */
-inline uint64_t lane_mask(lane_t n) { return n >= LANES ? ~0ull : ((1ull << (8 * n)) - 1); }
+inline uint64_t lane_mask(lane_t n) { return n >= LANES ? ~0ull : ((1ull << (8u * n)) - 1); }
 
 /* (C, H, W) -> (C*H*W, 1, 1) into the other buffer: per image, the valid lanes of its
  * words in memory order, packed 8 to a word, the last word zero-padded, so a dense
@@ -301,11 +307,11 @@ flatten_step:
 #pragma HLS LOOP_TRIPCOUNT max = 8192
 #pragma HLS PIPELINE II = 1
         if (k < s.in_img) {
-            const lane_t n = (g + 1 == s.count) ? s.last_lanes : lane_t(LANES);
+            const lane_t n = (g + 1u == s.count) ? s.last_lanes : lane_t(LANES);
             const uint64_t w = src[a] & lane_mask(n);
             /* the 16-byte window pending | w << 8 * fill, as (lo, hi) */
-            const uint64_t lo = pending | (w << (8 * fill));
-            const uint64_t hi = fill ? (w >> (64 - 8 * fill)) : 0;
+            const uint64_t lo = pending | (w << (8u * fill));
+            const uint64_t hi = fill ? (w >> (64u - 8u * fill)) : 0;
             if (fill + n >= LANES) {
                 dst[out_addr] = lo;
                 ++out_addr;
@@ -328,7 +334,7 @@ flatten_step:
             pending = 0;
             fill = 0;
         }
-        if (++k == s.in_img + 1) {
+        if (++k == s.in_img + 1u) {
             k = p = 0;
             g = 0;
         }
