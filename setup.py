@@ -8,7 +8,7 @@ from setuptools.command.build_py import build_py
 HERE = Path(__file__).resolve().parent
 # Repository files a regular (non-editable) install carries inside the package.
 BUNDLED = {
-    "hls_src": ("*.h", "*.cpp", "host_shim/*.h", "host_shim/*.cpp"),  # the simulator compiles these
+    "hls_src": ("*.h", "*.cpp", "config/*.h", "host_shim/*.h", "host_shim/*.cpp"),  # the simulator compiles these
     "datasets": ("mnist/*.gz", "mnist/README.md", "mnist/samples/*", "fashion-mnist/*.gz", "fashion-mnist/README.md"),
 }
 

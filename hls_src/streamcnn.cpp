@@ -79,6 +79,7 @@ void emit_caps(scnn_stream_t& out) {
         SCNN_CFG_MAX_LAYERS,
         SCNN_CFG_MAX_PROGRAM_WORDS,
         SCNN_CFG_PREFETCH_ENTRIES,
+        SCNN_CFG_PIXELS,
     };
 caps_word:
     for (unsigned i = 0; i < SCNN_CAP_COUNT; i++) {
@@ -87,7 +88,7 @@ caps_word:
     }
 }
 
-void emit_tensor(scnn_stream_t& out, const Command& c, uint32_t layers, const act_bank_t& act) {
+void emit_tensor(scnn_stream_t& out, const Command& c, uint32_t layers, const act_mem_t& act) {
     record_header(out, SCNN_REC_TENSOR, SCNN_TENSOR_HEAD_WORDS + (uint32_t)c.s.steps);
     write_word(out, c.head[0], false);
     write_word(out, c.head[1] | ((uint64_t)layers << SCNN_TAG_LAYERS_SHIFT), false);
@@ -96,18 +97,18 @@ tensor_word:
     for (steps_t step = 0; step < c.s.steps; step++) {
 #pragma HLS LOOP_TRIPCOUNT max = 8192
 #pragma HLS PIPELINE II = 1
-        write_word(out, act[a], false);
+        write_word(out, load(act, a), false);
         ++a;
     }
 }
 
-void load_input(pixel_fifo_t& pixels, const Schedule& s, act_bank_t& act) {
+void load_input(pixel_fifo_t& pixels, const Schedule& s, act_mem_t& act) {
     addr_t a = 0;
 input_copy:
     for (steps_t step = 0; step < s.steps; step++) {
 #pragma HLS LOOP_TRIPCOUNT max = 8192
 #pragma HLS PIPELINE II = 1
-        act[a] = pixels.read();
+        store(act, a, pixels.read());
         ++a;
     }
 }
@@ -168,10 +169,13 @@ trailer_layer:
 /* The execute process: one command at a time, in program order, until END. */
 void execute(command_fifo_t& cmds, entry_fifo_t& entries, pixel_fifo_t& pixels, scnn_stream_t& out,
              uint32_t& status, uint32_t& packet_index, uint32_t& words) {
-    act_bank_t act_a, act_b; /* the ping-pong activations */
+    act_mem_t act_a, act_b; /* the ping-pong activations */
     weight_mem_t weight_buf;
     requant_mem_t requant_buf;
-    /* True dual-port: pooling reads two taps of its source per cycle. */
+    /* ACT_BANKS memories each, true dual-port: the convolution reads one word of every bank a
+     * cycle, pooling two taps of its source. */
+#pragma HLS ARRAY_PARTITION variable = act_a complete dim = 1
+#pragma HLS ARRAY_PARTITION variable = act_b complete dim = 1
 #pragma HLS BIND_STORAGE variable = act_a type = ram_t2p impl = bram
 #pragma HLS BIND_STORAGE variable = act_b type = ram_t2p impl = bram
     /* Each engine is called from two branches (a to b, b to a): one instance serves both. */

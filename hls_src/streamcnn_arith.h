@@ -1,16 +1,40 @@
-/* Division by the few constants the accelerator needs, without a divider.
+/* The accelerator's arithmetic primitives: two int8 products on one DSP48E1, and division by
+ * the few constants the accelerator needs, without a divider.
  *
  * Vitis HLS turns '/' or '%' of a run-time value into a divider core (a 36-stage pipeline
  * for 32 bits), even when the divisor is a constant that is not a power of two.  These are
  * shifts and reciprocal multiplies instead, each exact over the range its callers can give
- * it: tb/streamcnn_tb.cpp checks every value of those ranges against plain division.
+ * it.  tb/streamcnn_tb.cpp checks every primitive here against plain arithmetic over every
+ * input its callers can give it.
  */
 #ifndef STREAMCNN_ARITH_H
 #define STREAMCNN_ARITH_H
 
+#include <ap_int.h>
 #include <stdint.h>
 
 #include "streamcnn_config.h"
+
+/* Two products of one int8 weight on one DSP48E1: w x0 and w x1 from (x1 2^16 + x0) x w.
+ *
+ * The 25-bit A port takes both activations, x1 shifted by 16 bits (x1 2^16 + x0 is within
+ * +-2^23; a shift of 17 would overflow the port at x1 = -128, x0 < 0), the 18-bit B port the
+ * weight, and the 43-bit P = (x1 w) 2^16 + x0 w holds both products.  x0 w is within
+ * [-16256, 16384], inside a signed 16-bit field, so it is P's low 16 bits sign-extended; when
+ * it is negative it has borrowed one from the field above, so x1 w is P >> 16 plus P's bit 15.
+ * Nothing accumulates inside P (two products of a 16-bit field side by side leave no guard
+ * bits), so each is taken out every cycle and summed in the fabric.  The same holds for any
+ * weight of at most 8 bits (4-bit weights leave the products smaller) and for unsigned
+ * activations once offset into int8 (x - 128, the 128 x sum(w) folded into the bias). */
+inline void mul_pair(int8_t w, int8_t x0, int8_t x1, int32_t& p0, int32_t& p1) {
+#pragma HLS INLINE
+    const ap_int<25> a = (int32_t)x1 * 65536 + (int32_t)x0; /* a constant shift and an add */
+    const ap_int<18> b = w;
+    const ap_int<43> p = a * b; /* one DSP48E1: 25 x 18 bits */
+    const int64_t v = p;
+    p0 = (int16_t)(uint16_t)(v & 0xFFFF);
+    p1 = (int32_t)(v >> 16) + (int32_t)((v >> 15) & 1);
+}
 
 /* floor(n / stride) for the legal strides; exact for n < SCNN_DIV_STRIDE_LIMIT (callers pass
  * at most 128 + 2 x 3: an activation dimension plus its padding).  n / 3 = n x 0xAAAB / 2^17. */

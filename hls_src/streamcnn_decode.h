@@ -72,7 +72,9 @@ Schedule schedule_words(uint32_t words) {
     return s;
 }
 
-/* A CONV/FC tile of output groups [first, first + count), after check_layer. */
+/* A CONV/FC tile of output groups [first, first + count), after check_layer.  Its pixels go
+ * PIX to a group along each output row (the row's last group may hold fewer), each group
+ * max(blocks, PIX) steps, and PIX steps at the end store the last group (conv_tile). */
 Schedule schedule_conv(const Layer& L, uint32_t first, uint32_t count, uint32_t batch) {
 #pragma HLS INLINE
     Schedule s = Schedule();
@@ -89,6 +91,9 @@ Schedule schedule_conv(const Layer& L, uint32_t first, uint32_t count, uint32_t 
     s.relu = L.relu != 0;
     s.count = count;
     s.blocks = L.blocks;
+    const uint32_t span = L.blocks > PIX ? L.blocks : PIX;
+    s.span = span;
+    s.group_dx = L.stride_w * PIX; /* PIX is a power of two: a shift */
     const uint32_t in_plane = (uint32_t)mul(L.in.height, L.in.width);
     const uint32_t out_plane = (uint32_t)mul(L.out.height, L.out.width);
     s.in_plane = in_plane;
@@ -98,8 +103,13 @@ Schedule schedule_conv(const Layer& L, uint32_t first, uint32_t count, uint32_t 
     s.first_out = mul(out_plane, first);
     s.row_step = times_small(L.in.width, L.stride_h);
     s.row_top = 0u - times_small(L.in.width, L.pad_h);
-    /* batch x out_plane x count <= ACT_WORDS and count x blocks <= WEIGHT_ENTRIES (check_layer) */
-    s.steps = mul((uint32_t)mul((uint32_t)mul(out_plane, batch), count), L.blocks);
+    /* Pixel groups per row: ceil(out_w / PIX), a shift.  out_h x that x batch <= out_plane x batch
+     * <= ACT_WORDS, x count <= ACT_WORDS (both check_layer), x span <= WEIGHT_ENTRIES / count
+     * (count x blocks <= WEIGHT_ENTRIES, count x PIX <= TILE_GROUPS_MAX x PIX) */
+    const uint32_t row_groups = (L.out.width + PIX - 1) >> log2_of(PIX);
+    const uint32_t groups = (uint32_t)mul((uint32_t)mul((uint32_t)mul(L.out.height, row_groups), batch), count);
+    s.mac_steps = mul(groups, span);
+    s.steps = (uint32_t)s.mac_steps + PIX;
     return s;
 }
 

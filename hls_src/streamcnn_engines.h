@@ -15,26 +15,36 @@ namespace {
 /* ------------------------------------------------------------------------- */
 /* Arithmetic (docs/numerics.md)                                              */
 
-/* The multiplier array: 8 output channels x 8 input lanes, one 8x8 weight
- * block a cycle.  Each multiplier accumulates into its own register (a DSP48
- * in multiply-accumulate mode); lanes are summed once per output pixel. */
-inline void mac_block(int32_t acc[PE][LANES], const int8_t w[PE][LANES], const int8_t x[LANES]) {
+/* mul_pair(), two products on one DSP48E1: streamcnn_arith.h. */
+
+/* The MAC array: one 8x8 weight block (8 output channels x 8 input lanes) against the PIX
+ * pixels' input words, PE x LANES x PIX products a cycle on PE x LANES x PIX / 2 DSP48E1 (PIX = 1:
+ * one product each).  acc[p][o] gains the lane sum of pixel p's products for channel o, an
+ * 8-input adder tree per (p, o); `first` starts a pixel group's sums afresh. */
+inline void mac_block(int32_t acc[PIX][PE], const int8_t w[PE][LANES], const int8_t x[PIX][LANES], bool first) {
+#pragma HLS INLINE
     for (unsigned o = 0; o < PE; o++) {
 #pragma HLS UNROLL
+        int32_t prod[PIX][LANES];
+#pragma HLS ARRAY_PARTITION variable = prod complete dim = 0
         for (unsigned l = 0; l < LANES; l++) {
 #pragma HLS UNROLL
-            acc[o][l] += (int32_t)w[o][l] * (int32_t)x[l];
+            for (unsigned q = 0; q + 1 < PIX; q += 2) {
+#pragma HLS UNROLL
+                mul_pair(w[o][l], x[q][l], x[q + 1][l], prod[q][l], prod[q + 1][l]);
+            }
+            if (PIX % 2) prod[PIX - 1][l] = (int32_t)w[o][l] * (int32_t)x[PIX - 1][l];
+        }
+        for (unsigned p = 0; p < PIX; p++) {
+#pragma HLS UNROLL
+            int32_t sum = first ? 0 : acc[p][o];
+            for (unsigned l = 0; l < LANES; l++) {
+#pragma HLS UNROLL
+                sum += prod[p][l];
+            }
+            acc[p][o] = sum;
         }
     }
-}
-
-inline int32_t lane_sum(const int32_t acc[LANES]) {
-    int32_t sum = 0;
-    for (unsigned l = 0; l < LANES; l++) {
-#pragma HLS UNROLL
-        sum += acc[l];
-    }
-    return sum;
 }
 
 /* y = clamp(relu?(round_half_up((acc + bias) * M / 2^S)), -128, 127) */
@@ -61,121 +71,167 @@ inline int8_t requantize(int32_t acc, uint64_t rq, bool relu) {
  * requantization words in requant_buf and its weights in weight_buf, or, when `stream` is set,
  * still in the entry FIFO: a layer that uses each weight block once (batch 1, one output pixel:
  * a fully-connected layer) computes straight from the FIFO instead of copying first.  One
- * pipeline with II = 1 walks image, output group, output pixel and, innermost, the pixel's
- * weight blocks (input group, ky, kx), the FIFO's order: no fill or drain between pixels.
+ * pipeline with II = 1 walks image, output group, output row, pixel group (PIX neighbouring
+ * pixels of the row, which share every weight block) and, innermost, the group's weight blocks
+ * (input group, ky, kx), the FIFO's order: no fill or drain between pixel groups.
+ *
+ * A pixel group takes s.span = max(blocks, PIX) steps, so that the group before it is stored
+ * meanwhile: its sums wait in `done`, and each step requantizes one of its pixels (8 channels,
+ * 8 requantizers) and stores that word, one store a cycle; the last PIX steps only store.
  *
  * Every position is a counter and every address a base kept up to date as the counters
- * advance: additions and compares only, no multiplier in the loop, each counter in the width
- * its maximum needs (streamcnn_types.h), so the loop's control recurrence is a few narrow adds.
- * The input coordinates iy, ix wrap below zero (padding), so one unsigned compare per axis
- * tells padding from image.  Returns its trip count. */
-uint64_t conv_tile(const Schedule& s, entry_fifo_t& entries, bool stream, const act_bank_t& src, act_bank_t& dst,
+ * advance: additions and compares only, no multiplier in the loop besides the MAC array, each
+ * counter in the width its maximum needs (streamcnn_types.h).  The input coordinates iy, ix
+ * wrap below zero (padding), so one unsigned compare per axis tells padding from image.
+ * Returns its trip count. */
+uint64_t conv_tile(const Schedule& s, entry_fifo_t& entries, bool stream, const act_mem_t& src, act_mem_t& dst,
                    const weight_mem_t& weight_buf, const requant_mem_t& requant_buf) {
-    /* Output position and reduction position (blk = (i x kh + ky) x kw + kx). */
+    /* Output position (ox: the group's first pixel) and step within the group (blk: the weight
+     * block (i x kh + ky) x kw + kx while blk < blocks). */
     group_t g = 0;
     dim_t oy = 0, ox = 0;
     kernel_t ky = 0, kx = 0;
     entry_t blk = 0;
+    pixel_t valid = s.out_w < PIX ? pixel_t(s.out_w) : pixel_t(PIX); /* pixels of the group inside the row */
     /* Address bases: image (b x in_img), plane (image + i x in_plane), block (g x blocks), the
-     * output word, and the output image's first word of the tile (b x out_img + first_out). */
+     * group's first output word, and the output image's first word of the tile. */
     addr_t img_base = 0, plane_base = 0, out_addr = s.first_out, out_img_base = s.first_out;
     entry_t block_base = 0;
-    /* The window's corner and the current tap, and their row offsets (y x in_w). */
+    /* The first pixel's window corner and current tap, and their row offsets (y x in_w). */
     coord_t y0 = s.top, x0 = s.left, iy = s.top, ix = s.left;
     addr_t row0 = s.row_top, row = s.row_top;
-    int32_t acc[PE][LANES];
+    int32_t acc[PIX][PE];
 #pragma HLS ARRAY_PARTITION variable = acc complete dim = 0
+    /* The previous group, being stored: its sums (pixel 0 next), output group, next word, and
+     * how many pixels are left. */
+    int32_t done[PIX][PE];
+#pragma HLS ARRAY_PARTITION variable = done complete dim = 0
+    group_t done_g = 0;
+    addr_t done_addr = 0;
+    pixel_t done_left = 0;
+    for (unsigned p = 0; p < PIX; p++) {
+#pragma HLS UNROLL
+        for (unsigned o = 0; o < PE; o++) {
+#pragma HLS UNROLL
+            acc[p][o] = done[p][o] = 0; /* every group overwrites them first; zeroed for the compilers' sake */
+        }
+    }
 conv_step:
     for (steps_t step = 0; step < s.steps; step++) {
 #pragma HLS LOOP_TRIPCOUNT max = 1048576
 #pragma HLS PIPELINE II = 1
-        int8_t x[LANES];
-#pragma HLS ARRAY_PARTITION variable = x complete
-        if (iy < s.in_h && ix < s.in_w) {
-            const addr_t a = plane_base + row + ix;
-            unpack(src[a], x);
-        } else {
-            for (unsigned l = 0; l < LANES; l++) {
-#pragma HLS UNROLL
-                x[l] = 0; /* zero padding */
-            }
-        }
-        if (blk == 0) {
-            for (unsigned o = 0; o < PE; o++) {
-#pragma HLS UNROLL
-                for (unsigned l = 0; l < LANES; l++) {
-#pragma HLS UNROLL
-                    acc[o][l] = 0;
-                }
-            }
-        }
-        int8_t w[PE][LANES];
-#pragma HLS ARRAY_PARTITION variable = w complete dim = 0
-        if (stream) {
-            const Entry e = entries.read();
-            for (unsigned o = 0; o < PE; o++) {
-#pragma HLS UNROLL
-                unpack(e.word[o], w[o]);
-            }
-        } else {
-            const entry_t k = block_base + blk;
-            for (unsigned o = 0; o < PE; o++) {
-#pragma HLS UNROLL
-                unpack(weight_buf[k][o], w[o]);
-            }
-        }
-        mac_block(acc, w, x);
-
-        if (blk + 1u == s.blocks) {
+        /* Store: one pixel of the previous group. */
+        if (done_left != 0u) {
             int8_t y[PE];
 #pragma HLS ARRAY_PARTITION variable = y complete
             for (unsigned o = 0; o < PE; o++) {
 #pragma HLS UNROLL
-                y[o] = requantize(lane_sum(acc[o]), requant_buf[g][o], s.relu);
+                y[o] = requantize(done[0][o], requant_buf[done_g][o], s.relu);
             }
-            dst[out_addr] = pack(y);
-            /* next output pixel */
-            blk = 0;
-            ky = kx = 0;
-            ++out_addr;
-            x0 += s.sw;
-            if (++ox == s.out_w) {
-                ox = 0;
-                x0 = s.left;
-                y0 += s.sh;
-                row0 += s.row_step;
-                if (++oy == s.out_h) {
-                    oy = 0;
-                    y0 = s.top;
-                    row0 = s.row_top;
-                    block_base += s.blocks;
-                    if (++g == s.count) { /* next image */
-                        g = 0;
-                        block_base = 0;
-                        img_base += s.in_img;
-                        out_img_base += s.out_img;
-                        out_addr = out_img_base;
-                    }
+            store(dst, done_addr, pack(y));
+            ++done_addr;
+            --done_left;
+            for (unsigned p = 0; p + 1 < PIX; p++) {
+#pragma HLS UNROLL
+                for (unsigned o = 0; o < PE; o++) {
+#pragma HLS UNROLL
+                    done[p][o] = done[p + 1][o];
                 }
             }
-            plane_base = img_base;
-            iy = y0;
-            ix = x0;
-            row = row0;
-        } else {
-            /* next weight block of the same pixel */
-            ++blk;
-            ++ix;
-            if (++kx == s.kw) {
-                kx = 0;
+        }
+        if (step < s.mac_steps) { /* the last PIX steps only store */
+            /* Compute: one weight block against the group's pixels. */
+            if (blk < s.blocks) {
+                uint64_t words[PIX];
+#pragma HLS ARRAY_PARTITION variable = words complete
+                gather(src, plane_base + row + offset_of(ix), s.sw, words); /* pixel 0's tap may be padding */
+                int8_t x[PIX][LANES];
+#pragma HLS ARRAY_PARTITION variable = x complete dim = 0
+                const bool row_inside = iy < s.in_h;
+                for (unsigned k = 0; k < PIX; k++) {
+#pragma HLS UNROLL
+                    const coord_t ixk = ix + (s.sw == 2u ? 2u * k : k); /* pixel k's tap */
+                    const bool inside = row_inside && ixk < s.in_w;
+                    for (unsigned l = 0; l < LANES; l++) {
+#pragma HLS UNROLL
+                        x[k][l] = inside ? (int8_t)(uint8_t)(words[k] >> (8 * l)) : (int8_t)0; /* zero padding */
+                    }
+                }
+                int8_t w[PE][LANES];
+#pragma HLS ARRAY_PARTITION variable = w complete dim = 0
+                if (stream) {
+                    const Entry e = entries.read();
+                    for (unsigned o = 0; o < PE; o++) {
+#pragma HLS UNROLL
+                        unpack(e.word[o], w[o]);
+                    }
+                } else {
+                    const entry_t k = block_base + blk;
+                    for (unsigned o = 0; o < PE; o++) {
+#pragma HLS UNROLL
+                        unpack(weight_buf[k][o], w[o]);
+                    }
+                }
+                mac_block(acc, w, x, blk == 0u);
+            }
+
+            if (blk + 1u == s.span) {
+                /* The group is complete: hand it to the store, move to the next group. */
+                for (unsigned p = 0; p < PIX; p++) {
+#pragma HLS UNROLL
+                    for (unsigned o = 0; o < PE; o++) {
+#pragma HLS UNROLL
+                        done[p][o] = acc[p][o];
+                    }
+                }
+                done_g = g;
+                done_addr = out_addr;
+                done_left = valid;
+                out_addr += valid;
+                blk = 0;
+                ky = kx = 0;
+                ox += PIX;
+                x0 += s.group_dx;
+                if (ox >= s.out_w) {
+                    ox = 0;
+                    x0 = s.left;
+                    y0 += s.sh;
+                    row0 += s.row_step;
+                    if (++oy == s.out_h) {
+                        oy = 0;
+                        y0 = s.top;
+                        row0 = s.row_top;
+                        block_base += s.blocks;
+                        if (++g == s.count) { /* next image */
+                            g = 0;
+                            block_base = 0;
+                            img_base += s.in_img;
+                            out_img_base += s.out_img;
+                            out_addr = out_img_base;
+                        }
+                    }
+                }
+                const dim_t left = s.out_w - ox;
+                valid = left < PIX ? pixel_t(left) : pixel_t(PIX);
+                plane_base = img_base;
+                iy = y0;
                 ix = x0;
-                ++iy;
-                row += s.in_w;
-                if (++ky == s.kh) { /* next input group */
-                    ky = 0;
-                    iy = y0;
-                    row = row0;
-                    plane_base += s.in_plane;
+                row = row0;
+            } else {
+                /* next weight block of the same group (past the last one, the taps run on unused) */
+                ++blk;
+                ++ix;
+                if (++kx == s.kw) {
+                    kx = 0;
+                    ix = x0;
+                    ++iy;
+                    row += s.in_w;
+                    if (++ky == s.kh) { /* next input group */
+                        ky = 0;
+                        iy = y0;
+                        row = row0;
+                        plane_base += s.in_plane;
+                    }
                 }
             }
         }
@@ -189,7 +245,7 @@ conv_step:
  * the same cycle, so a 2x2 window takes 2 cycles and a 3x3 one 6.  Images and groups are one
  * sequence of planes (s.count planes per image, the batch's planes back to back).  Returns its
  * trip count. */
-uint64_t pool(const Schedule& s, const act_bank_t& src, act_bank_t& dst) {
+uint64_t pool(const Schedule& s, const act_mem_t& src, act_mem_t& dst) {
     const bool mean = s.relu;
     const int32_t neutral = mean ? 0 : -128;
     kernel_t ky = 0, kx = 0;                     /* window position; kx even */
@@ -214,8 +270,8 @@ pool_step:
         const bool pair = kx + 1u < s.kh; /* the second tap is inside the window */
         const bool first = ky == 0 && kx == 0;
         const bool last = ky + 1u == s.kh && kx + 2u >= s.kh;
-        const uint64_t w0 = src[a];
-        const uint64_t w1 = pair ? src[a1] : 0; /* port B: the second tap, when there is one */
+        const uint64_t w0 = load(src, a);
+        const uint64_t w1 = pair ? load(src, a1) : 0; /* the second port: the second tap, when there is one */
         for (unsigned l = 0; l < LANES; l++) {
 #pragma HLS UNROLL
             const int32_t v0 = (int8_t)(uint8_t)(w0 >> (8 * l));
@@ -235,7 +291,7 @@ pool_step:
 #pragma HLS UNROLL
                 y[l] = mean ? average(acc[l], s.kh) : (int8_t)acc[l];
             }
-            dst[out_addr] = pack(y);
+            store(dst, out_addr, pack(y));
             ++out_addr;
             ky = kx = 0;
             /* next output pixel, row, plane */
@@ -264,7 +320,7 @@ pool_step:
 }
 
 /* In place: the current buffer, every word of the batch. */
-uint64_t relu(const Schedule& s, act_bank_t& buf) {
+uint64_t relu(const Schedule& s, act_mem_t& buf) {
     addr_t a = 0;
 relu_word:
     for (steps_t step = 0; step < s.steps; step++) {
@@ -276,12 +332,12 @@ relu_word:
 #pragma HLS DEPENDENCE variable = buf type = inter false
         int8_t v[LANES];
 #pragma HLS ARRAY_PARTITION variable = v complete
-        unpack(buf[a], v);
+        unpack(load(buf, a), v);
         for (unsigned l = 0; l < LANES; l++) {
 #pragma HLS UNROLL
             if (v[l] < 0) v[l] = 0;
         }
-        buf[a] = pack(v); /* one load, one store of the whole word */
+        store(buf, a, pack(v)); /* one load, one store of the whole word */
         ++a;
     }
     return s.steps;
@@ -296,7 +352,7 @@ inline uint64_t lane_mask(lane_t n) { return n >= LANES ? ~0ull : ((1ull << (8u 
  * of every 8).  One pipeline with II = 1 takes a word per step, plus one step per
  * image to write its partial last word: never more than one store a step.  The bytes
  * not yet written (at most 7 between steps) wait in `pending`.  Returns its trip count. */
-uint64_t flatten(const Schedule& s, const act_bank_t& src, act_bank_t& dst) {
+uint64_t flatten(const Schedule& s, const act_mem_t& src, act_mem_t& dst) {
     addr_t a = 0, out_addr = 0;   /* input and output words */
     addr_t k = 0, p = 0;          /* step within the image; pixel of word a */
     group_t g = 0;                /* group of word a */
@@ -308,12 +364,12 @@ flatten_step:
 #pragma HLS PIPELINE II = 1
         if (k < s.in_img) {
             const lane_t n = (g + 1u == s.count) ? s.last_lanes : lane_t(LANES);
-            const uint64_t w = src[a] & lane_mask(n);
+            const uint64_t w = load(src, a) & lane_mask(n);
             /* the 16-byte window pending | w << 8 * fill, as (lo, hi) */
             const uint64_t lo = pending | (w << (8u * fill));
             const uint64_t hi = fill ? (w >> (64u - 8u * fill)) : 0;
             if (fill + n >= LANES) {
-                dst[out_addr] = lo;
+                store(dst, out_addr, lo);
                 ++out_addr;
                 pending = hi;
                 fill = fill + n - LANES;
@@ -328,7 +384,7 @@ flatten_step:
             }
         } else {
             if (fill) {
-                dst[out_addr] = pending;
+                store(dst, out_addr, pending);
                 ++out_addr;
             }
             pending = 0;

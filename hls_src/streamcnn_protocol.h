@@ -16,9 +16,9 @@
 
 /* Versions.  The format version changes whenever a layout below changes. */
 enum scnn_version {
-    SCNN_FORMAT_VERSION = 3,
-    SCNN_HW_VERSION_MAJOR = 1,
-    SCNN_HW_VERSION_MINOR = 2,
+    SCNN_FORMAT_VERSION = 4,
+    SCNN_HW_VERSION_MAJOR = 2,
+    SCNN_HW_VERSION_MINOR = 0,
     SCNN_HW_VERSION_PATCH = 0
 };
 
@@ -184,6 +184,7 @@ enum scnn_cap_index {
     SCNN_CAP_MAX_LAYERS,
     SCNN_CAP_MAX_PROGRAM_WORDS,     /* the DMA length register's limit / 8 */
     SCNN_CAP_PREFETCH_ENTRIES,      /* 8-word entries of weights the accelerator buffers ahead */
+    SCNN_CAP_PIXELS,                /* output pixels computed in parallel (sharing each weight block) */
     SCNN_CAP_COUNT
 };
 

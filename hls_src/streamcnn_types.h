@@ -18,6 +18,7 @@ namespace {
 
 const unsigned LANES = SCNN_CFG_LANES;
 const unsigned PE = SCNN_CFG_PE_OUT;
+const unsigned PIX = SCNN_CFG_PIXELS; /* output pixels sharing each weight block */
 const unsigned TILE_GROUPS_MAX = SCNN_CFG_TILE_CHANNELS / SCNN_CFG_PE_OUT;
 const uint32_t MIN_RESPONSE_WORDS = SCNN_TRAILER_HEAD_WORDS + SCNN_COUNTER_WORDS * SCNN_CFG_MAX_LAYERS;
 const uint32_t CRC_INIT = 0xFFFFFFFFu;
@@ -46,8 +47,20 @@ static_assert(SCNN_CFG_PREFETCH_ENTRIES >= SCNN_CFG_WEIGHT_ENTRIES + SCNN_CFG_TI
  * several cycles on a two-port memory).  Two arrays, not one indexed by the current buffer: an
  * engine gets its source as a const argument and its destination as another, so Vitis HLS
  * sees two memories and no dependence from the stores to the loads (with act[src] and
- * act[1 - src] it would assume one, and the convolution's II would be its pipeline depth). */
-typedef uint64_t act_bank_t[SCNN_CFG_ACT_WORDS];
+ * act[1 - src] it would assume one, and the convolution's II would be its pipeline depth).
+ *
+ * Each is ACT_BANKS memories, word a in bank a % ACT_BANKS at row a / ACT_BANKS: the
+ * convolution reads its PIX pixels' words a + k x stride (k < PIX) in one cycle, which the
+ * cyclic banks hold in PIX distinct memories as long as (PIX - 1) x MAX_STRIDE < ACT_BANKS.
+ * Every other engine reads or writes at most two words a cycle, on the banks' two ports. */
+constexpr unsigned pow2_at_least(unsigned n) { return n <= 1 ? 1 : 2 * pow2_at_least((n + 1) / 2); }
+const unsigned ACT_BANKS = pow2_at_least((PIX - 1) * SCNN_CFG_MAX_STRIDE + 1);
+const unsigned ACT_ROWS = SCNN_CFG_ACT_WORDS / ACT_BANKS;
+constexpr unsigned log2_of(unsigned n) { return n <= 1 ? 0 : 1 + log2_of(n / 2); }
+const unsigned ACT_BANK_BITS = log2_of(ACT_BANKS); /* address bits that pick the bank */
+static_assert(ACT_BANKS * ACT_ROWS == SCNN_CFG_ACT_WORDS, "the banks divide the buffer");
+static_assert((PIX & (PIX - 1)) == 0, "PIX is a power of two: a row's pixel groups are a shift away");
+typedef uint64_t act_mem_t[ACT_BANKS][ACT_ROWS];
 /* One tile of weights: [block][output channel], each a word of 8 input lanes as the entry
  * FIFO brings it (one memory per output channel, written and read a word at a time). */
 typedef uint64_t weight_mem_t[SCNN_CFG_WEIGHT_ENTRIES][PE];
@@ -67,7 +80,8 @@ constexpr int bits_for(unsigned long long max) {
 typedef ap_uint<bits_for(SCNN_CFG_MAX_DIM)> dim_t;                   /* a height or width, 0..128 */
 /* A window coordinate, input position minus padding: -3..130 as 9-bit wrapped values, so that
  * 0 <= y < height is one unsigned comparison (y < height: -1 is 511). */
-typedef ap_uint<bits_for(SCNN_CFG_MAX_DIM + SCNN_CFG_MAX_PAD) + 1> coord_t;
+const int COORD_BITS = bits_for(SCNN_CFG_MAX_DIM + SCNN_CFG_MAX_PAD) + 1;
+typedef ap_uint<COORD_BITS> coord_t;
 typedef ap_uint<bits_for(SCNN_CFG_MAX_KERNEL)> kernel_t;             /* conv and pooling kernel, 0..7 */
 typedef ap_uint<bits_for(SCNN_CFG_MAX_STRIDE > SCNN_CFG_MAX_POOL_STRIDE ? SCNN_CFG_MAX_STRIDE
                                                                          : SCNN_CFG_MAX_POOL_STRIDE)> stride_t;
@@ -75,15 +89,20 @@ typedef ap_uint<bits_for(SCNN_CFG_MAX_CHANNELS / SCNN_CFG_LANES)> group_t; /* ch
 typedef ap_uint<bits_for(SCNN_CFG_WEIGHT_ENTRIES)> entry_t;          /* weight blocks of a tile, 0..512 */
 typedef ap_uint<bits_for(SCNN_CFG_MAX_BATCH)> batch_t;               /* images, 0..256 */
 typedef ap_uint<bits_for(SCNN_CFG_LANES)> lane_t;                    /* lanes of a word, 0..8 */
+typedef ap_uint<bits_for(SCNN_CFG_PIXELS)> pixel_t;                  /* pixels of a group, 0..PIX */
+typedef ap_uint<bits_for(ACT_BANKS - 1)> bank_t;                     /* an activation bank */
+typedef ap_uint<bits_for(ACT_ROWS - 1)> row_t;                       /* a row of one bank */
 /* An activation word's address or a count of them, 0..8192.  Addresses wrap modulo 2^14 on the
  * way (the convolution's row base of a padding row is "negative"), and are only used when the
  * true value is an address in the buffer, which the modular sum then equals. */
 typedef ap_uint<bits_for(SCNN_CFG_ACT_WORDS)> addr_t;
 /* An engine's trip count.  Decode's checks bound every one: a convolution's is
- * batch x out_h x out_w (x out_groups <= ACT_WORDS) times count x blocks (<= WEIGHT_ENTRIES),
+ * batch x out_h x ceil(out_w / PIX) (x out_groups <= ACT_WORDS) times count x max(blocks, PIX)
+ * (<= WEIGHT_ENTRIES), plus PIX,
  * pooling's is an output word count times k x ceil(k / 2) <= 6, flatten's batch x (words + 1). */
 typedef ap_uint<bits_for((unsigned long long)SCNN_CFG_ACT_WORDS * SCNN_CFG_WEIGHT_ENTRIES)> steps_t;
 static_assert((unsigned long long)SCNN_CFG_ACT_WORDS * SCNN_CFG_WEIGHT_ENTRIES >= 6ull * SCNN_CFG_ACT_WORDS &&
+                  SCNN_CFG_WEIGHT_ENTRIES >= PIX * (SCNN_CFG_TILE_CHANNELS / SCNN_CFG_PE_OUT) &&
                   (unsigned long long)SCNN_CFG_ACT_WORDS * SCNN_CFG_WEIGHT_ENTRIES >=
                       SCNN_CFG_ACT_WORDS + SCNN_CFG_MAX_BATCH,
               "steps_t holds every engine's trip count");
@@ -120,6 +139,9 @@ struct Schedule {
     bool relu;            /* conv: ReLU; pooling: average */
     group_t count;        /* conv: output groups of the tile; pooling, flatten: groups */
     entry_t blocks;       /* conv: weight blocks per output group, in_groups x kh x kw */
+    entry_t span;         /* conv: steps per pixel group, max(blocks, PIX) */
+    steps_t mac_steps;    /* conv: the steps that compute (the last PIX only store) */
+    coord_t group_dx;     /* conv: PIX x stride_w, from one pixel group's window to the next */
     addr_t in_plane;      /* in_h x in_w */
     addr_t in_img;        /* conv: in_groups x in_plane; flatten: words per image */
     addr_t out_plane;     /* out_h x out_w */
@@ -188,6 +210,47 @@ inline uint64_t pack(const int8_t lanes[LANES]) {
         w |= (uint64_t)(uint8_t)lanes[l] << (8 * l);
     }
     return w;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Activation words by address: bank a % ACT_BANKS, row a / ACT_BANKS          */
+/* The row is cut to its width: an address past the buffer (a padding tap's, never used) wraps
+ * into it instead of reading out of bounds. */
+
+inline bank_t bank_of(addr_t a) { return a & (ACT_BANKS - 1u); }
+inline row_t row_of(addr_t a) { return a >> ACT_BANK_BITS; }
+
+/* A coordinate as an address offset: its bits sign-extended, so that a padding tap's -3..-1
+ * moves an address back (as a plain 9-bit value it would move it 509..511 words on). */
+inline addr_t offset_of(coord_t c) {
+    return (c >> (COORD_BITS - 1)) != 0u ? addr_t(c | ~((1u << COORD_BITS) - 1u)) : addr_t(c);
+}
+
+inline uint64_t load(const act_mem_t& m, addr_t a) { return m[bank_of(a)][row_of(a)]; }
+
+inline void store(act_mem_t& m, addr_t a, uint64_t w) { m[bank_of(a)][row_of(a)] = w; }
+
+/* The PIX words a + k x stride (k < PIX) in one cycle, each bank read once: bank j holds the
+ * first word at or after a in it, at a's row or (for the banks before a's) the next one, and
+ * word k is whichever bank its address falls in.  The offsets k x stride stay below ACT_BANKS,
+ * so no two words of a call share a bank. */
+inline void gather(const act_mem_t& m, addr_t a, stride_t stride, uint64_t out[PIX]) {
+#pragma HLS INLINE
+    static_assert((PIX - 1) * SCNN_CFG_MAX_STRIDE < ACT_BANKS && SCNN_CFG_MAX_STRIDE <= 2,
+                  "a pixel group's words sit in distinct banks, k x stride is k or 2k");
+    const bank_t first = bank_of(a);
+    const row_t row = row_of(a);
+    uint64_t word[ACT_BANKS];
+#pragma HLS ARRAY_PARTITION variable = word complete
+    for (unsigned j = 0; j < ACT_BANKS; j++) {
+#pragma HLS UNROLL
+        word[j] = m[j][row_t(row + (j < first ? 1u : 0u))];
+    }
+    for (unsigned k = 0; k < PIX; k++) {
+#pragma HLS UNROLL
+        const unsigned offset = stride == 2u ? 2 * k : k;
+        out[k] = word[(first + offset) & (ACT_BANKS - 1u)];
+    }
 }
 
 

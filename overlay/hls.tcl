@@ -1,8 +1,10 @@
 # Vitis HLS batch script: C simulation, synthesis and IP export of the streamcnn
 # accelerator for the PYNQ-Z2 (xc7z020clg400-1, 100 MHz).
 #
-#   vitis_hls -f hls.tcl -tclargs <build dir> <steps>
+#   vitis_hls -f hls.tcl -tclargs <build dir> <steps> [<config>]
 #
+# <config> names the accelerator configuration of hls_src/config/ (default mac256, the
+# shipped one; mac64 compiles the kernel and testbench with -DSCNN_CONFIG_MAC64).
 # <steps> is a comma-separated subset of csim,csynth,cosim,export (default:
 # csim,csynth,export).  C simulation runs the testbench (hls_src/tb) on the
 # golden-checked vectors in <build dir>/vectors (make vectors writes them);
@@ -21,6 +23,12 @@ set build [file join $script_dir build]
 set steps {csim csynth export}
 if {[llength $argv] >= 1} { set build [file normalize [lindex $argv 0]] }
 if {[llength $argv] >= 2} { set steps [split [lindex $argv 1] ,] }
+set config mac256
+if {[llength $argv] >= 3} { set config [lindex $argv 2] }
+if {![file exists [file join $src config $config.h]]} {
+    puts stderr "hls.tcl: unknown configuration '$config' (no hls_src/config/$config.h)"
+    exit 1
+}
 foreach step $steps {
     if {[lsearch -exact {csim csynth cosim export} $step] < 0} {
         puts stderr "hls.tcl: unknown step '$step' (use csim, csynth, cosim, export)"
@@ -33,6 +41,7 @@ set part xc7z020clg400-1
 set period 10
 # The kernel includes Vitis HLS's own hls_stream.h and ap_axi_sdata.h: never the host shim.
 set cflags "-I$src -std=c++14"
+if {$config ne "mac256"} { append cflags " -DSCNN_CONFIG_[string toupper $config]" }
 
 set fresh [expr {[lsearch -exact $steps csynth] >= 0}]
 

@@ -11,6 +11,13 @@ def device():
         yield dev
 
 
+@pytest.fixture(scope="session", params=streamcnn.protocol.CONFIGS)
+def any_config(request):
+    """The simulator of each accelerator configuration (hls_src/config/): mac256, mac64."""
+    with streamcnn.open_device("sim", config=request.param) as dev:
+        yield dev
+
+
 @pytest.fixture(scope="session")
 def caps(device):
     return device.caps

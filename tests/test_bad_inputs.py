@@ -367,7 +367,7 @@ def _(c):
     c.program.run(np.zeros((2, 1, 32, 32), np.float32))
 
 
-@case("device-receive-buffer-too-small", DMAError, r"response is 24 words and the receive buffer holds 10: .*would never complete")
+@case("device-receive-buffer-too-small", DMAError, r"response is 25 words and the receive buffer holds 10: .*would never complete")
 def _(c):
     words = compiler.compile_caps_request().words
     send = c.device.allocate(len(words))

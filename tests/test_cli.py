@@ -22,7 +22,12 @@ def test_info_json():
     assert r.returncode == 0, r.stderr
     info = json.loads(r.stdout)
     assert info["device"] == "sim" and info["hw_version"] == HW and info["format_version"] == P.FORMAT_VERSION
-    assert info["macs_per_cycle"] == 64 and info["max_kernel"] == 7
+    assert info["macs_per_cycle"] == 256 and info["pixels"] == 4 and info["config"] == "mac256"
+    assert info["max_kernel"] == 7
+    r = run("info", "--device", "sim", "--config", "mac64", "--json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["macs_per_cycle"] == 64 and info["pixels"] == 1 and info["config"] == "mac64"
 
 
 def test_smoke_test_json():

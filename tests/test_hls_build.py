@@ -9,7 +9,9 @@ import pytest
 HLS = Path(__file__).resolve().parent.parent / "hls_src"
 CXX = shutil.which("g++")
 #: What Vitis HLS synthesizes: streamcnn.cpp and the headers it includes (not the shim, not the testbench).
-KERNEL = [HLS / "streamcnn.cpp", *sorted(HLS.glob("*.h"))]
+KERNEL = [HLS / "streamcnn.cpp", *sorted(HLS.glob("*.h")), *sorted(HLS.glob("config/*.h"))]
+#: The compiler flags of each accelerator configuration (hls_src/config/).
+CONFIG_FLAGS = {"mac256": [], "mac64": ["-DSCNN_CONFIG_MAC64"]}
 
 
 def kernel_text() -> str:
@@ -17,9 +19,17 @@ def kernel_text() -> str:
 pytestmark = pytest.mark.skipif(CXX is None, reason="g++ not installed")
 
 
+def test_every_configuration_is_tested():
+    from streamcnn import protocol
+
+    assert sorted(CONFIG_FLAGS) == sorted(protocol.CONFIGS) == sorted(p.stem for p in HLS.glob("config/*.h"))
+
+
+@pytest.mark.parametrize("config", CONFIG_FLAGS)
 @pytest.mark.parametrize("source", ["streamcnn.cpp", "host_shim/sim_bridge.cpp", "tb/streamcnn_tb.cpp"])
-def test_compiles_without_warnings(tmp_path, source):
+def test_compiles_without_warnings(tmp_path, source, config):
     r = subprocess.run([CXX, "-std=c++14", "-O2", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-Wno-unknown-pragmas",
+                        *CONFIG_FLAGS[config],
                         f"-I{HLS}", f"-I{HLS / 'host_shim'}", "-c", str(HLS / source), "-o", str(tmp_path / "x.o")],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
@@ -34,13 +44,15 @@ def test_kernel_is_synthesizable_style():
         assert not re.search(banned, text), banned
 
 
-def test_testbench_passes_on_golden_checked_vectors(tmp_path):
+@pytest.mark.parametrize("config", CONFIG_FLAGS)
+def test_testbench_passes_on_golden_checked_vectors(tmp_path, config):
     import sys
 
-    subprocess.run([sys.executable, str(HLS / "tb" / "make_vectors.py"), str(tmp_path / "vectors")], check=True,
+    subprocess.run([sys.executable, str(HLS / "tb" / "make_vectors.py"), str(tmp_path / "vectors"), config], check=True,
                    capture_output=True)
     tb = tmp_path / "tb"
-    subprocess.run([CXX, "-std=c++14", "-O2", f"-I{HLS}", f"-I{HLS / 'host_shim'}", str(HLS / "tb" / "streamcnn_tb.cpp"),
+    subprocess.run([CXX, "-std=c++14", "-O2", *CONFIG_FLAGS[config], f"-I{HLS}", f"-I{HLS / 'host_shim'}",
+                    str(HLS / "tb" / "streamcnn_tb.cpp"),
                     str(HLS / "streamcnn.cpp"), "-o", str(tb)], check=True)
     r = subprocess.run([str(tb), str(tmp_path / "vectors")], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout
@@ -53,6 +65,8 @@ def test_testbench_passes_on_golden_checked_vectors(tmp_path):
     assert r.returncode == 0 and "4 passed, 0 failed" in r.stdout, r.stdout
     # the shifts and reciprocal multiplies that replace dividers, checked over every value they can get
     assert "ok: constant divisions, 298485 values, 0 wrong" in r.stdout
+    # the packed multiply of the 256-MAC array, over every weight and pair of activations
+    assert "ok: packed multiply, 16777216 weight x activation pairs, 0 wrong products" in r.stdout
 
 
 SHIM_PROBE = r"""

@@ -47,10 +47,10 @@ CONV_CASES = [
 
 @pytest.mark.parametrize("case", CONV_CASES, ids=[str(c) for c in CONV_CASES])
 @pytest.mark.parametrize("packing", [True, False], ids=["columns-packed", "plain"])
-def test_conv(device, rng, case, packing):
+def test_conv(any_config, rng, case, packing):
     cin, cout, k, stride, pad, (h, w) = case
     net = build(rng, (cin, h, w), [conv(rng, cin, cout, k, stride, pad)])
-    prog = check(device, net, images(rng, net, 5), batch=2, column_packing=packing)
+    prog = check(any_config, net, images(rng, net, 5), batch=2, column_packing=packing)
     packed = cin * prog.network.layers[0].kernel_size[1] <= 8 and prog.network.layers[0].kernel_size[1] > 1
     assert (prog.compiled.columns is not None) == (packing and packed)
 

@@ -162,12 +162,38 @@ def test_makefile_plan():
     r = subprocess.run(["make", "-n", "-C", str(OVERLAY)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     plan = r.stdout
-    steps = [plan.index(s) for s in ("make_vectors.py build/vectors", "vitis_hls -f hls.tcl -tclargs build csim,csynth",
-                                     "check_hls.py csynth build/hls/solution1/syn/report",
-                                     "vitis_hls -f hls.tcl -tclargs build cosim",
-                                     "check_hls.py cosim build/hls/solution1/sim/report/streamcnn_top_cosim.rpt",
-                                     "vitis_hls -f hls.tcl -tclargs build export",
-                                     "vivado -mode batch -nojournal -nolog -source vivado.tcl -tclargs build ../bitstreams streamcnn")]
+    steps = [plan.index(s) for s in ("make_vectors.py build/mac256/vectors mac256",
+                                     "vitis_hls -f hls.tcl -tclargs build/mac256 csim,csynth mac256",
+                                     "check_hls.py csynth build/mac256/hls/solution1/syn/report",
+                                     "vitis_hls -f hls.tcl -tclargs build/mac256 cosim mac256",
+                                     "check_hls.py cosim build/mac256/hls/solution1/sim/report/streamcnn_top_cosim.rpt",
+                                     "vitis_hls -f hls.tcl -tclargs build/mac256 export mac256",
+                                     "vivado -mode batch -nojournal -nolog -source vivado.tcl -tclargs build/mac256 "
+                                     "../bitstreams streamcnn 2")]
     assert steps == sorted(steps)
     for target in ("csim", "cosim", "check", "clean"):
         assert subprocess.run(["make", "-n", "-C", str(OVERLAY), target], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make not installed")
+def test_makefile_builds_each_configuration():
+    """make CONFIG=mac64: its own build directory, configuration and bitstream name."""
+    r = subprocess.run(["make", "-n", "-C", str(OVERLAY), "CONFIG=mac64"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "make_vectors.py build/mac64/vectors mac64" in r.stdout
+    assert "vitis_hls -f hls.tcl -tclargs build/mac64 csim,csynth mac64" in r.stdout
+    assert "-tclargs build/mac64 ../bitstreams streamcnn-mac64 2" in r.stdout
+    assert "mac256" not in r.stdout
+    r = subprocess.run(["make", "-n", "-C", str(OVERLAY), "CONFIG=mac1024"], capture_output=True, text=True)
+    assert r.returncode != 0 and "no hls_src/config/mac1024.h; choose one of mac256 mac64" in r.stderr
+
+
+def test_hls_script_compiles_the_configuration_asked_for(tmp_path):
+    r, calls = dry_run(tmp_path, "hls.tcl", tmp_path, "csim,csynth", "mac64")
+    assert r.returncode == 0, r.stderr
+    adds = [c for c in calls if c.startswith("add_files")]
+    assert len(adds) == 2 and all(c.endswith("-std=c++14 -DSCNN_CONFIG_MAC64") for c in adds), adds
+    r, calls = dry_run(tmp_path, "hls.tcl", tmp_path, "csim,csynth")
+    assert all("SCNN_CONFIG" not in c for c in calls)
+    r, _ = dry_run(tmp_path, "hls.tcl", tmp_path, "csim", "mac9")
+    assert r.returncode == 1 and "unknown configuration 'mac9'" in r.stderr

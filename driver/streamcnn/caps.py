@@ -38,6 +38,7 @@ class Capabilities:
     max_layers: int
     max_program_words: int
     prefetch_entries: int
+    pixels: int
 
     @classmethod
     def from_words(cls, words: Sequence[int]) -> "Capabilities":
@@ -53,7 +54,17 @@ class Capabilities:
 
     @property
     def macs_per_cycle(self) -> int:
-        return self.lanes * self.pe_out
+        """int8 multiply-accumulates per cycle: input lanes x output channels x output pixels."""
+        return self.lanes * self.pe_out * self.pixels
+
+    @property
+    def config(self) -> str:
+        """The name of the hls_src/config/ configuration these capabilities match ("mac256",
+        "mac64"), or "custom" for an overlay built from another one."""
+        for name in protocol.CONFIGS:
+            if all(getattr(self, k) == v for k, v in protocol.config(name).items()):
+                return name
+        return "custom"
 
     @property
     def response_reserve_words(self) -> int:
@@ -64,5 +75,6 @@ class Capabilities:
         d = dataclasses.asdict(self)
         d["hw_version"] = "%d.%d.%d" % self.version
         d["macs_per_cycle"] = self.macs_per_cycle
+        d["config"] = self.config
         return d
 

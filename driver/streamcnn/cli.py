@@ -10,6 +10,7 @@ from typing import Optional, Sequence
 from . import __version__
 from .devices import DEVICES, open_device
 from .errors import StreamCNNError
+from .protocol import CONFIGS
 
 
 # -- argument types: argparse turns their ArgumentTypeError into a usage error (exit status 2) --
@@ -59,10 +60,20 @@ def _device_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bitfile", metavar="PATH",
                    help="the overlay's .bit, its .hwh beside it (pynq device; default: $STREAMCNN_BITFILE or "
                         "bitstreams/streamcnn.bit)")
+    p.add_argument("--config", choices=CONFIGS, metavar="NAME",
+                   help="the accelerator configuration the simulator runs: " + ", ".join(CONFIGS)
+                        + f" (sim device; default {CONFIGS[0]}, the shipped overlay's; a board runs the one "
+                          "its bitstream was built with)")
 
 
 def _open(args: argparse.Namespace):
     """The device the arguments ask for."""
+    if args.config and args.bitfile:
+        raise StreamCNNError("--config is for the simulator and --bitfile for the pynq device; give one")
+    if args.config:
+        if args.device == "pynq":
+            raise StreamCNNError("--config is for the simulator; on the board, the bitstream (--bitfile) decides")
+        return open_device("sim", config=args.config)
     if not args.bitfile:
         return open_device(args.device)
     if args.device == "sim":
@@ -291,7 +302,7 @@ def _pairs(d: dict) -> str:
 def cmd_build_sim(args: argparse.Namespace) -> int:
     from .devices import simbuild
 
-    path = simbuild.build(force=args.force)
+    path = simbuild.build(force=args.force, config=args.config)
     print(path)
     return 0
 
@@ -376,6 +387,9 @@ def parser() -> argparse.ArgumentParser:
     build = sub.add_parser("build-sim", help="compile the simulator now (it is otherwise built on first use)",
                            description="Compile hls_src/ with g++ into the simulator library and print its path.")
     build.add_argument("--force", action="store_true", help="rebuild even if a cached build exists")
+    build.add_argument("--config", choices=CONFIGS, default=CONFIGS[0], metavar="NAME",
+                       help="the accelerator configuration to build: " + ", ".join(CONFIGS)
+                            + f" (default {CONFIGS[0]})")
     build.set_defaults(func=cmd_build_sim)
     return p
 

@@ -21,6 +21,7 @@ multiply-accumulates / (lanes x PE x f) for the MAC array.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 from . import protocol as P
 from .caps import Capabilities
@@ -93,13 +94,20 @@ class LayerCycles:
     def compute_bound(self, macs_per_cycle: int) -> float:
         return self.macs / macs_per_cycle
 
+    def utilization(self, macs_per_cycle: int) -> Optional[float]:
+        """Real MACs over what the array could do in the layer's compute steps (None for a
+        layer without MACs): the share lost to padding lanes, channels, pixels and span."""
+        if not self.macs:
+            return None
+        return round(self.macs / (self.iterations * macs_per_cycle), 3)
 
-def layer_work(hw: HwLayer, batch: int, stream_words: int) -> LayerCycles:
+
+def layer_work(hw: HwLayer, batch: int, stream_words: int, caps: Capabilities) -> LayerCycles:
     """Loop counts and compute cycles of one accelerator layer for a batch."""
     pixels = _pixels(hw)
     if hw.op in (P.Op.CONV, P.Op.FC):
         layer = hw.layer
-        iterations = sum(_tile_iterations(hw, batch, count) for count in hw.tiles)
+        iterations = sum(_tile_iterations(hw, batch, count, caps.pixels) for count in hw.tiles)
         compute = iterations + len(hw.tiles) * DEPTH["conv"]
         reach = layer.weight.shape[1] * (layer.weight.shape[2] * layer.weight.shape[3] if isinstance(layer, Conv2d) else 1)
         macs = batch * layer.weight.shape[0] * pixels * reach
@@ -163,16 +171,19 @@ class _Timeline:
             times.append(self.decode)
         return times
 
-    def pop_entries(self, arrivals: list[int], depth: int) -> int:
+    def pop_entries(self, arrivals: list[int], depth: int, group: int = 0, idle: int = 0) -> int:
         """Execute takes entries one per cycle, each no earlier than the cycle after it was
-        written, in a pipeline of ``depth``.  Returns the cycles taken."""
+        written, in a pipeline of ``depth``, and ``idle`` cycles after every ``group`` entries.
+        Returns the cycles taken."""
         start = self.execute
         t = start - 1
-        for arrived in arrivals:
+        for i, arrived in enumerate(arrivals):
             nxt = max(t + 1, arrived + 1)
             self.wait += nxt - (t + 1)
             t = nxt
             self.entry_pop.append(t)
+            if group and (i + 1) % group == 0:
+                t += idle
         self.execute = t + 1 + depth
         return self.execute - start
 
@@ -196,7 +207,7 @@ def model(program: CompiledProgram, caps: Capabilities) -> dict:
     """Modeled cycles and latency of one run (one batch) of ``program``, per layer and in
     total, beside the DMA and compute bounds."""
     words = {name: size // 8 for name, size in program.layer_bytes().items()}
-    layers = {hw.names[0]: layer_work(hw, program.batch, words[hw.names[0]]) for hw in program.hw_layers}
+    layers = {hw.names[0]: layer_work(hw, program.batch, words[hw.names[0]], caps) for hw in program.hw_layers}
     hw_of = {hw.names[0]: hw for hw in program.hw_layers}
     tiles_done: dict = {}
     t = _Timeline(caps.prefetch_entries)
@@ -227,12 +238,15 @@ def model(program: CompiledProgram, caps: Capabilities) -> dict:
                 weights = t.push_entries(blocks)
                 t.read(DEPTH["stream"])
                 t.command()  # TILE
-                t.pop_entries(weights, DEPTH["conv"])
+                # a group's blocks, then idle steps up to its span; the last PIX steps store
+                span = _span(hw, caps.pixels)
+                t.pop_entries(weights, DEPTH["conv"] + caps.pixels, group=hw.blocks_per_group,
+                              idle=span - hw.blocks_per_group)
             else:
                 row.copy += t.pop_entries(t.push_entries(count + blocks), DEPTH["copy"])
                 t.read(DEPTH["stream"])
                 t.command()  # TILE
-                t.run(_tile_iterations(hw, program.batch, count) + DEPTH["conv"])
+                t.run(_tile_iterations(hw, program.batch, count, caps.pixels) + DEPTH["conv"])
         elif p.opcode in (P.Op.CONV, P.Op.FC):
             t.read(p.length + DEPTH["stream"])
         else:
@@ -268,7 +282,8 @@ def model(program: CompiledProgram, caps: Capabilities) -> dict:
                     "copy_cycles": r.copy, "compute_cycles": r.compute, "wait_cycles": r.wait,
                     "cycles": r.cycles, "latency_us": round(r.cycles * us, 2), "done_us": round(r.done * us, 2),
                     "macs": r.macs, "dma_bound_us": round(r.stream_words * us, 2),
-                    "compute_bound_us": round(r.compute_bound(caps.macs_per_cycle) * us, 2)}
+                    "compute_bound_us": round(r.compute_bound(caps.macs_per_cycle) * us, 2),
+                    "mac_utilization": r.utilization(caps.macs_per_cycle)}
                    for r in rows],
         "cycles": int(total),
         "latency_us": round(total * us, 2),
@@ -291,6 +306,16 @@ def _pixels(hw: HwLayer) -> int:
     return hw.out_shape[1] * hw.out_shape[2] if len(hw.out_shape) == 3 else 1
 
 
-def _tile_iterations(hw: HwLayer, batch: int, count: int) -> int:
-    """The convolution pipeline's trip count for a tile of ``count`` output groups."""
-    return batch * count * _pixels(hw) * hw.blocks_per_group
+def _span(hw: HwLayer, pixels: int) -> int:
+    """Steps per pixel group: its weight blocks, and at least one step per pixel, in which the
+    previous group's pixels are stored."""
+    return max(hw.blocks_per_group, pixels)
+
+
+def _tile_iterations(hw: HwLayer, batch: int, count: int, pixels: int) -> int:
+    """The convolution pipeline's trip count for a tile of ``count`` output groups: every
+    output row's pixels in groups of ``pixels`` (the array's PIX), each group ``_span`` steps,
+    and ``pixels`` steps at the end to store the last group (hls_src conv_tile)."""
+    rows, width = (hw.out_shape[1], hw.out_shape[2]) if len(hw.out_shape) == 3 else (1, 1)
+    row_groups = -(-width // pixels)
+    return batch * count * rows * row_groups * _span(hw, pixels) + pixels

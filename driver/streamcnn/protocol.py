@@ -7,13 +7,18 @@ accelerator cannot disagree.  docs/protocol.md describes the format.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 
 import cffi
 
 from . import _resources
 
-_DECLARATIONS = _resources.cdef_text("streamcnn_protocol.h") + _resources.cdef_text("streamcnn_config.h")
+#: The accelerator configurations hls_src/config/ holds (``config/<name>.h``); the first is the
+#: shipped overlay's, and the one streamcnn_config.h selects by default.
+CONFIGS = ("mac256", "mac64")
+_DECLARATIONS = (_resources.cdef_text("streamcnn_protocol.h") + _resources.cdef_text("streamcnn_config.h")
+                 + _resources.cdef_text(f"config/{CONFIGS[0]}.h"))
 ffi = cffi.FFI()
 ffi.cdef(_DECLARATIONS)
 
@@ -40,9 +45,31 @@ Op = _named("scnn_opcode", "SCNN_OP_", "Op")
 Status = _named("scnn_status", "SCNN_", "Status")
 Cap = _named("scnn_cap_index", "SCNN_CAP_", "Cap")
 Field = _named("scnn_field_id", "SCNN_F_", "Field")
-#: The compile-time configuration in hls_src/streamcnn_config.h (for docs and
-#: tests; a driver trusts the capabilities a device reports instead).
-CONFIG: dict[str, int] = {k[len("SCNN_CFG_"):].lower(): v for k, v in _enum("scnn_config").items()}
+
+
+def config(name: str = CONFIGS[0]) -> dict[str, int]:
+    """The compile-time configuration ``name`` (hls_src/streamcnn_config.h and
+    config/<name>.h), by lower-cased capability name, for docs and tests; a driver trusts
+    the capabilities a device reports instead."""
+    if name not in CONFIGS:
+        raise ValueError(f"unknown accelerator configuration {name!r}; choose one of {', '.join(CONFIGS)}")
+    return dict(_config(name))
+
+
+@functools.lru_cache(maxsize=None)
+def _config(name: str) -> dict[str, int]:
+    if name == CONFIGS[0]:
+        values = {**_enum("scnn_config"), **_enum("scnn_array_config")}
+    else:
+        other = cffi.FFI()
+        other.cdef(_resources.cdef_text(f"config/{name}.h"))
+        array = dict(other.typeof("enum scnn_array_config").relements)
+        values = {**_enum("scnn_config"), **array}
+    return {k[len("SCNN_CFG_"):].lower(): v for k, v in sorted(values.items(), key=lambda kv: kv[0])}
+
+
+#: The shipped configuration (:func:`config` of ``CONFIGS[0]``).
+CONFIG: dict[str, int] = config()
 
 CAP_COUNT = C["SCNN_CAP_COUNT"]
 FORMAT_VERSION = C["SCNN_FORMAT_VERSION"]

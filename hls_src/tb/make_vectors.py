@@ -25,9 +25,9 @@ from streamcnn import compiler, golden, protocol as P, zoo
 COSIM = ("caps", "truncated", "lenet5_crc_error", "lenet5")
 
 
-def main(out: Path) -> None:
+def main(out: Path, config: str = P.CONFIGS[0]) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    device = streamcnn.open_device("sim")
+    device = streamcnn.open_device("sim", config=config)
     caps = device.caps
     rng = np.random.default_rng(2024)
     vectors = {"caps": (compiler.compile_caps_request().words, compiler.CAPS_RESPONSE_WORDS)}
@@ -58,4 +58,7 @@ def main(out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent / "vectors")
+    # make_vectors.py [OUT_DIR [CONFIG]]: CONFIG is the accelerator configuration (hls_src/config/)
+    # the testbench is compiled with, whose capabilities the answers carry
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent / "vectors",
+         sys.argv[2] if len(sys.argv) > 2 else P.CONFIGS[0])

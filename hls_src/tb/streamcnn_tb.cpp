@@ -103,8 +103,24 @@ static bool check_arithmetic() {
     return bad == 0;
 }
 
+/* The packed multiply, for every int8 weight and every pair of int8 activations (2^24 cases:
+ * both signs in both halves, -128 x -128 among them). */
+static bool check_packed_multiply() {
+    unsigned bad = 0, checked = 0;
+    for (int w = -128; w < 128; w++)
+        for (int x0 = -128; x0 < 128; x0++)
+            for (int x1 = -128; x1 < 128; x1++, checked++) {
+                int32_t p0, p1;
+                mul_pair((int8_t)w, (int8_t)x0, (int8_t)x1, p0, p1);
+                bad += (p0 != w * x0) + (p1 != w * x1);
+            }
+    std::printf("%s: packed multiply, %u weight x activation pairs, %u wrong products\n", bad ? "FAIL" : "ok",
+                checked, bad);
+    return bad == 0;
+}
+
 int main(int argc, char** argv) {
-    if (!check_arithmetic()) return 1;
+    if (!check_arithmetic() || !check_packed_multiply()) return 1;
     const std::string dir = argc > 1 ? argv[1] : "tb/vectors";
     DIR* d = opendir(dir.c_str());
     if (!d) {

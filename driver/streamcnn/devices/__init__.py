@@ -16,7 +16,8 @@ def on_board() -> bool:
 
 
 def open_device(name: str = "auto", **options) -> Device:
-    """Open a device: ``"sim"`` (the simulator; option: ``timeout``, reported by a
+    """Open a device: ``"sim"`` (the simulator; options: ``config``, the accelerator
+    configuration to simulate, "mac256" or "mac64", and ``timeout``, reported by a
     modelled stuck accelerator, see :meth:`SimDevice.inject_stall`), ``"pynq"`` (the
     FPGA on a PYNQ board; options: ``bitfile``, ``timeout``) or ``"auto"`` (the
     board when present, otherwise the simulator).

@@ -24,6 +24,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import DMAError, DMATimeoutError
+from ..protocol import CONFIGS
 from . import simbuild
 from .base import Device
 
@@ -47,13 +48,17 @@ def _check_buffer(buf: np.ndarray, what: str, nbytes: int) -> None:
 
 
 class SimDevice(Device):
-    """``streamcnn.open_device("sim")``: the accelerator simulated on the host."""
+    """``streamcnn.open_device("sim")``: the accelerator simulated on the host.
+
+    ``config`` names the accelerator configuration of hls_src/config/ to simulate
+    (``protocol.CONFIGS``: "mac256", the shipped overlay's, or "mac64")."""
 
     name = "sim"
 
-    def __init__(self, *, timeout: float = 2.0) -> None:
+    def __init__(self, *, timeout: float = 2.0, config: str = CONFIGS[0]) -> None:
         super().__init__()
-        self._ffi, self._lib = simbuild.load()
+        self._ffi, self._lib = simbuild.load(config)
+        self.config = config
         self.timeout = timeout
         self._stall_after: Optional[int] = None
 
