@@ -272,17 +272,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
         return 0
     for m in report["modeled"]:
-        print(f"{net.name}, batch {m['batch']}, modeled at {m['clock_mhz']:.0f} MHz:")
+        print(f"{net.name}, batch {m['batch']}, modeled at {m['clock_mhz']:.0f} MHz on {caps.config} "
+              f"({caps.macs_per_cycle} MACs per cycle):")
         print(f"  pipeline depths (cycles): {_pairs(m['depths'])}")
         print(f"  FIFO depths (entries): {_pairs(m['fifos'])}")
         print(f"  {'layer':14} {'op':5} {'stream words':>12} {'copy':>6} {'compute':>8} {'waited':>7} "
-              f"{'cycles':>8} {'us':>8} {'done at us':>10} {'DMA bound us':>12} {'MAC bound us':>12}")
+              f"{'cycles':>8} {'us':>8} {'done at us':>10} {'DMA bound us':>12} {'MAC bound us':>12} {'MAC use':>7}")
         for row in m["layers"]:
             print(f"  {row['layer']:14} {row['op']:5} {row['stream_words']:>12} {row['copy_cycles']:>6} "
                   f"{row['compute_cycles']:>8} {row['wait_cycles']:>7} {row['cycles']:>8} {row['latency_us']:>8.2f} "
-                  f"{row['done_us']:>10.2f} {row['dma_bound_us']:>12.2f} {row['compute_bound_us']:>12.2f}")
+                  f"{row['done_us']:>10.2f} {row['dma_bound_us']:>12.2f} {row['compute_bound_us']:>12.2f} "
+                  f"{_percent(row['mac_utilization']):>7}")
         print("  (weights stream into the prefetch FIFO while earlier layers compute: a layer's cycles are its "
-              "share of the run, from the previous layer's end to its own)")
+              "share of the run, from the previous layer's end to its own; MAC use: its real MACs over what the "
+              "array could do in its compute steps)")
         print(f"  total: {m['cycles']} cycles, {m['latency_us']} us, {m['images_per_s']:.0f} images/s; bounds: "
               f"DMA {m['dma_bound_us']} us ({m['bytes_streamed']} bytes), MACs {m['compute_bound_us']} us "
               f"({m['macs']} MACs); {m['ratio_to_bound']}x the larger bound")
@@ -292,6 +295,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         for r in report["measured"]:
             print(f"  {r['batch']:>6} {r['images_per_s']:>10.0f}")
     return 0
+
+
+def _percent(share: Optional[float]) -> str:
+    return "" if share is None else f"{100 * share:.0f}%"
 
 
 def _pairs(d: dict) -> str:
@@ -370,7 +377,7 @@ def parser() -> argparse.ArgumentParser:
     _json_arg(run)
     run.set_defaults(func=cmd_run)
 
-    bench = sub.add_parser("bench", help="modeled cycles per layer beside the DMA and MAC bounds",
+    bench = sub.add_parser("bench", help="modeled cycles and MAC utilization per layer beside the DMA and MAC bounds",
                            description="The accelerator's cycle model (docs/performance.md) for a model: per "
                                        "layer and in total, modeled cycles and latency at 100 MHz beside the "
                                        "physical bounds (bytes streamed / 800 MB/s, MACs / (64 x 100 MHz)); "
