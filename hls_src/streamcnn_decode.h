@@ -21,6 +21,10 @@ struct Run {
     bool last_seen, overrun, ended;
     bool have_act, pending;
     Shape act;   /* shape of the activations once every issued command has run */
+    /* Their layout: images one after another ([image][group][y][x], after INPUT, CONV, POOL), or
+     * batch-innermost ([group][image], after FLATTEN and FC, which dense layers need at a batch
+     * above 1).  At batch 1 the two are the same. */
+    bool batch_inner;
     Layer layer; /* the CONV or FC layer whose TILE packets are still arriving */
     uint32_t layers;
 };
@@ -113,6 +117,15 @@ Schedule schedule_conv(const Layer& L, uint32_t first, uint32_t count, uint32_t 
     return s;
 }
 
+/* A dense layer's tile: a 1 x 1 convolution over one row of `batch` pixels, the batch's images
+ * side by side (its input and output are batch-innermost), so the pixel slots take PIX images. */
+Schedule schedule_fc(const Layer& L, uint32_t first, uint32_t count, uint32_t batch) {
+#pragma HLS INLINE
+    Layer row = L;
+    row.in.width = row.out.width = batch;
+    return schedule_conv(row, first, count, 1);
+}
+
 /* POOL after pool_geometry: every output word's window, k rows of ceil(k / 2) tap pairs. */
 Schedule schedule_pool(const Layer& L, uint32_t batch) {
 #pragma HLS INLINE
@@ -141,6 +154,7 @@ Schedule schedule_flatten(const Shape& in, uint32_t batch) {
     s.in_plane = mul(in.height, in.width);
     s.in_img = words;
     s.last_lanes = in.channels - LANES * (groups - 1);
+    s.out_plane = batch;
     s.steps = mul(words + 1, batch);
     return s;
 }
@@ -273,6 +287,7 @@ void input_fields(Run& r, uint64_t f, uint32_t length) {
     if (length != SCNN_IN_FIELD_WORDS + n) return fail(r, SCNN_ERR_LENGTH, length);
     r.act = s;
     r.have_act = true;
+    r.batch_inner = false;
 }
 
 /* Field words of CONV, FC, POOL, RELU and OUTPUT; checked after the CRC. */
@@ -300,6 +315,8 @@ void check_layer(Run& r, uint32_t opcode, const uint64_t f[2]) {
     L.next_group = 0;
     if (bits(f[1], SCNN_L1_RSVD0_SHIFT, SCNN_L1_RSVD0_BITS) || bits(f[1], SCNN_L1_RSVD1_SHIFT, SCNN_L1_RSVD1_BITS))
         return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
+    /* A dense layer takes batch-innermost activations, a convolution images one after another. */
+    if (r.batch > 1 && r.batch_inner != fc) return fail(r, SCNN_ERR_SEQUENCE, opcode);
     if (fc) {
         /* Flatten: the current activations, in buffer order, are the inputs. */
         const uint32_t in_features = bits(f[0], SCNN_FC_IN_SHIFT, SCNN_FC_IN_BITS);
@@ -407,6 +424,7 @@ bool pool_geometry(Run& r, uint64_t f, Layer& L) {
     L.relu = bits(f, SCNN_POOL_MODE_SHIFT, 1) == SCNN_POOL_AVG; /* mean */
     const uint32_t kernel = L.kernel_h, stride = L.stride_h;
     if (bits(f, SCNN_POOL_RSVD_SHIFT, SCNN_POOL_RSVD_BITS)) return failed(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
+    if (r.batch > 1 && r.batch_inner) return failed(r, SCNN_ERR_SEQUENCE, SCNN_OP_POOL); /* images one after another */
     if (L.in.channels != r.act.channels) return failed(r, SCNN_ERR_SHAPE, SCNN_F_CHANNELS);
     if (L.in.height != r.act.height) return failed(r, SCNN_ERR_SHAPE, SCNN_F_HEIGHT);
     if (L.in.width != r.act.width) return failed(r, SCNN_ERR_SHAPE, SCNN_F_WIDTH);
@@ -432,6 +450,7 @@ void packet_pool(command_fifo_t& cmds, Run& r, uint64_t f) {
     cmds.write(c);
     r.layers++;
     r.act = L.out;
+    r.batch_inner = false;
 }
 
 /* The field word of RELU and FLATTEN: the activations' shape and nothing else.
@@ -477,11 +496,13 @@ void packet_relu(command_fifo_t& cmds, Run& r, uint64_t f) {
 void packet_flatten(command_fifo_t& cmds, Run& r, uint64_t f) {
 #pragma HLS INLINE
     if (!shape_field_matches(r, f)) return;
+    if (r.batch > 1 && r.batch_inner) return fail(r, SCNN_ERR_SEQUENCE, SCNN_OP_FLATTEN); /* already flat */
     const uint64_t features = mul((uint32_t)mul(r.act.channels, r.act.height), r.act.width);
     if (features > SCNN_CFG_MAX_FC_IN) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_FC_IN);
     if (!shape_command(cmds, r, CMD_FLATTEN, SCNN_OP_FLATTEN, SCNN_FLATTEN_FIELD_WORDS)) return;
     r.act.channels = (uint32_t)features;
     r.act.height = r.act.width = 1;
+    r.batch_inner = true;
 }
 
 /* Expected payload length of the packets whose length does not depend on fields. */
@@ -558,7 +579,8 @@ void packet(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, pixe
         const uint32_t count = tile_count(r.layer);
         Command c = command(CMD_TILE);
         c.opcode = r.layer.opcode;
-        c.s = schedule_conv(r.layer, r.layer.next_group, count, r.batch);
+        c.s = r.layer.opcode == SCNN_OP_FC ? schedule_fc(r.layer, r.layer.next_group, count, r.batch)
+                                           : schedule_conv(r.layer, r.layer.next_group, count, r.batch);
         c.first = r.layer.next_group == 0;
         c.last = r.layer.next_group + count == r.layer.out_groups;
         c.words = 1 + length;
@@ -568,6 +590,7 @@ void packet(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, pixe
             r.pending = false;
             r.layers++;
             r.act = r.layer.out;
+            r.batch_inner = r.layer.opcode == SCNN_OP_FC;
         }
         break;
     }

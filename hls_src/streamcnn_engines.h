@@ -349,11 +349,13 @@ inline uint64_t lane_mask(lane_t n) { return n >= LANES ? ~0ull : ((1ull << (8u 
 /* (C, H, W) -> (C*H*W, 1, 1) into the other buffer: per image, the valid lanes of its
  * words in memory order, packed 8 to a word, the last word zero-padded, so a dense
  * layer after it streams weights for real inputs only (C = 1 would otherwise waste 7
- * of every 8).  One pipeline with II = 1 takes a word per step, plus one step per
+ * of every 8).  The output is batch-innermost, word k of image b at k x batch + b, the
+ * layout dense layers take: their pixel slots are images side by side.  One pipeline with II = 1 takes a word per step, plus one step per
  * image to write its partial last word: never more than one store a step.  The bytes
  * not yet written (at most 7 between steps) wait in `pending`.  Returns its trip count. */
 uint64_t flatten(const Schedule& s, const act_mem_t& src, act_mem_t& dst) {
     addr_t a = 0, out_addr = 0;   /* input and output words */
+    addr_t out_base = 0;          /* the image's first output word: b */
     addr_t k = 0, p = 0;          /* step within the image; pixel of word a */
     group_t g = 0;                /* group of word a */
     uint64_t pending = 0;         /* bytes not yet written, the first lowest */
@@ -370,7 +372,7 @@ flatten_step:
             const uint64_t hi = fill ? (w >> (64u - 8u * fill)) : 0;
             if (fill + n >= LANES) {
                 store(dst, out_addr, lo);
-                ++out_addr;
+                out_addr += s.out_plane;
                 pending = hi;
                 fill = fill + n - LANES;
             } else {
@@ -383,16 +385,15 @@ flatten_step:
                 ++g;
             }
         } else {
-            if (fill) {
-                store(dst, out_addr, pending);
-                ++out_addr;
-            }
+            if (fill) store(dst, out_addr, pending);
             pending = 0;
             fill = 0;
         }
-        if (++k == s.in_img + 1u) {
+        if (++k == s.in_img + 1u) { /* next image */
             k = p = 0;
             g = 0;
+            ++out_base;
+            out_addr = out_base;
         }
     }
     return s.steps;

@@ -16,9 +16,9 @@
 
 /* Versions.  The format version changes whenever a layout below changes. */
 enum scnn_version {
-    SCNN_FORMAT_VERSION = 4,
+    SCNN_FORMAT_VERSION = 5,
     SCNN_HW_VERSION_MAJOR = 2,
-    SCNN_HW_VERSION_MINOR = 0,
+    SCNN_HW_VERSION_MINOR = 1,
     SCNN_HW_VERSION_PATCH = 0
 };
 
@@ -73,7 +73,11 @@ enum scnn_opcode {
 /* A "group" is 8 channels: one 64-bit word holds 8 int8 lanes.
  * Activations on chip, in INPUT payloads and in tensor records are laid out
  * per image as [channel group][y][x] words, lane l of group g = channel 8g+l;
- * lanes beyond the channel count are zero. */
+ * lanes beyond the channel count are zero; images one after another.  The
+ * output of FLATTEN and of FC layers (and of a RELU on one) is batch-innermost
+ * instead: word k of image b at k * batch + b.  Above batch 1, FC takes only
+ * batch-innermost activations, and CONV, POOL and FLATTEN only the other kind
+ * (ERR_SEQUENCE, the opcode); at batch 1 the two layouts are the same. */
 enum scnn_layout { SCNN_LANES = 8 };
 
 /* INPUT payload: 1 field word, then batch * groups(C) * H * W data words.
@@ -129,7 +133,8 @@ enum scnn_tile_fields {
  * FLATTEN payload: 1 field word, as RELU's.  (C, H, W) becomes (C*H*W, 1, 1): per
  *   image, the valid lanes of its words, in memory order ([group][y][x], lanes
  *   0 .. min(8, C - 8g) - 1 of group g), packed 8 to a word; the image's last word
- *   zero-padded.  C*H*W is at most SCNN_CAP_MAX_FC_IN: it is a dense layer's input. */
+ *   zero-padded, written batch-innermost.  C*H*W is at most SCNN_CAP_MAX_FC_IN: it
+ *   is a dense layer's input. */
 enum scnn_pool_fields {
     SCNN_POOL_FIELD_WORDS = 1,
     SCNN_POOL_C_SHIFT = 0, SCNN_POOL_H_SHIFT = 16, SCNN_POOL_W_SHIFT = 32, SCNN_POOL_DIM_BITS = 16,

@@ -77,7 +77,9 @@ constexpr int bits_for(unsigned long long max) {
     return b;
 }
 
-typedef ap_uint<bits_for(SCNN_CFG_MAX_DIM)> dim_t;                   /* a height or width, 0..128 */
+/* A height or width, 0..128, or a dense layer's row of images, 0..256 (conv_tile runs a dense
+ * layer as one row of the batch's images); room for a pixel group past the end. */
+typedef ap_uint<bits_for((SCNN_CFG_MAX_DIM > SCNN_CFG_MAX_BATCH ? SCNN_CFG_MAX_DIM : SCNN_CFG_MAX_BATCH) + PIX)> dim_t;
 /* A window coordinate, input position minus padding: -3..130 as 9-bit wrapped values, so that
  * 0 <= y < height is one unsigned comparison (y < height: -1 is 511). */
 const int COORD_BITS = bits_for(SCNN_CFG_MAX_DIM + SCNN_CFG_MAX_PAD) + 1;
@@ -144,7 +146,7 @@ struct Schedule {
     coord_t group_dx;     /* conv: PIX x stride_w, from one pixel group's window to the next */
     addr_t in_plane;      /* in_h x in_w */
     addr_t in_img;        /* conv: in_groups x in_plane; flatten: words per image */
-    addr_t out_plane;     /* out_h x out_w */
+    addr_t out_plane;     /* out_h x out_w; flatten: batch, the stride of an image's words */
     addr_t out_img;       /* conv: out_groups x out_plane */
     addr_t first_out;     /* conv: first x out_plane, the tile's first output word */
     addr_t row_step;      /* stride_h x in_w */

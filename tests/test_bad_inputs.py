@@ -147,7 +147,7 @@ for _name, _build, _batch, _match in [
     ("max_pad", lambda: Network((3, 16, 16), [qconv(2, 3, 3, padding=(0, 4))]), 1, r"conv2d0: padding \(width\) is 4.*max_pad"),
     ("max_pool_kernel", lambda: Network((3, 16, 16), [MaxPool2d(4)]), 1, r"maxpool2d0: pooling kernel is 4.*max_pool_kernel"),
     ("max_pool_stride", lambda: Network((3, 16, 16), [AvgPool2d(2, 4)]), 1, r"avgpool2d0: pooling stride is 4.*max_pool_stride"),
-    ("max_fc_in", lambda: Network((8, 23, 23), [Flatten(), qlinear(2, 4232)]), 1, r"linear1: input features .* 4232.*max_fc_in"),
+    ("max_fc_in", lambda: Network((8, 23, 23), [Flatten(), qlinear(2, 4232)]), 1, r"flatten0: flattened features is 4232.*max_fc_in"),
     ("max_fc_out", lambda: Network((8, 1, 1), [Flatten(), qlinear(4097, 8)]), 1, r"linear1: output features is 4097.*max_fc_out"),
     ("weight_entries", lambda: Network((520, 4, 4), [qconv(8, 520, 3)]), 1, r"conv2d0: weight blocks per output group .* 585.*weight_entries"),
     ("act_words", lambda: Network((64, 40, 40), [qconv(2, 64, 7)]), 1, r"activation words .* 12800.*act_words"),

@@ -64,7 +64,7 @@ def test_bench_command():
     report = json.loads(r.stdout)
     assert [m["batch"] for m in report["modeled"]] == [1, 4]
     assert report["measured"][1]["images_per_s"] > 0
-    assert len(report["modeled"][0]["layers"]) == 7
+    assert len(report["modeled"][0]["layers"]) == 8
     text = subprocess.run([sys.executable, "-m", "streamcnn", "bench", "--device", "sim", "--batch", "1"],
                           capture_output=True, text=True).stdout
     assert "the larger bound" in text and "7-linear" in text

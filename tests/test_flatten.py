@@ -29,10 +29,11 @@ def weight_words(program):
 
 
 def test_flatten_of_the_input_is_done_on_the_host(device, rng):
-    """Flatten -> Linear(1024) on 1 x 32 x 32: 1,024 inputs, not 8,192 padded ones."""
+    """Flatten -> Linear(1024) on 1 x 32 x 32: 1,024 inputs, not 8,192 padded ones; the host
+    sends them flattened and a FLATTEN pass lays the batch out for the Linear."""
     net = Network((1, 32, 32), [Flatten(), qlinear(rng, 10, 1024)])
     program = device.load(net, batch=3)
-    assert [hw.op for hw in program.compiled.hw_layers] == [P.Op.FC]
+    assert [hw.op for hw in program.compiled.hw_layers] == [P.Op.FLATTEN, P.Op.FC]
     assert program.compiled.input_layout == (1024, 1, 1)
     assert weight_words(program) == 2 * 1024  # 2 output groups x 1024 inputs / 8 lanes x 8 words
     x = images(rng, net, 7)
@@ -71,13 +72,18 @@ def test_the_flatten_pass_is_counted_and_modeled(device, rng):
     assert counters[1].iterations == modeled[1]["iterations"] == 4 * (49 + 1)  # a word a step, a step per image
 
 
-def test_channels_that_fill_the_lanes_need_no_pass(rng):
+def test_a_flatten_pass_lays_out_every_dense_layers_input(rng):
+    """Even when the lanes are full or the tensor is one pixel: a dense layer takes its input
+    batch-innermost (its pixel slots are images), which only FLATTEN and dense layers write."""
     net = Network((16, 5, 5), [Flatten(), qlinear(rng, 3, 400)])
-    assert [hw.op for hw in lower(net).layers] == [P.Op.FC]
+    assert [hw.op for hw in lower(net).layers] == [P.Op.FLATTEN, P.Op.FC]
     net = Network((3, 8, 8), [qconv(rng, 16, 3, 3), Flatten(), qlinear(rng, 3, 16 * 36)])
-    assert [hw.op for hw in lower(net).layers] == [P.Op.CONV, P.Op.FC]
+    assert [hw.op for hw in lower(net).layers] == [P.Op.CONV, P.Op.FLATTEN, P.Op.FC]
     net = Network((3, 8, 8), [qconv(rng, 5, 3, 8), Flatten(), qlinear(rng, 3, 5)])  # one pixel
-    assert [hw.op for hw in lower(net).layers] == [P.Op.CONV, P.Op.FC]
+    assert [hw.op for hw in lower(net).layers] == [P.Op.CONV, P.Op.FLATTEN, P.Op.FC]
+    plan = lower(Network((3, 8, 8), [qconv(rng, 5, 3, 8), Flatten(), qlinear(rng, 4, 5), ReLU(), qlinear(rng, 3, 4)]))
+    assert [(hw.op, hw.batch_inner) for hw in plan.layers] == [(P.Op.CONV, False), (P.Op.FLATTEN, True),
+                                                               (P.Op.FC, True), (P.Op.FC, True)]
 
 
 def test_the_flattened_order_is_dense():
@@ -87,7 +93,7 @@ def test_the_flattened_order_is_dense():
 
 def test_a_flatten_too_large_for_a_dense_layer_says_what_to_change(caps, rng):
     net = Network((1, 64, 70), [Flatten(), qlinear(rng, 2, 64 * 70)])
-    with pytest.raises(LimitError, match=r"linear1: input features is 4480, .* 4096 \(max_fc_in\); shrink the tensor"):
+    with pytest.raises(LimitError, match=r"flatten0: flattened features is 4480, .* 4096 \(max_fc_in\); shrink the tensor"):
         net.check(caps)
     net = Network((1, 66, 66), [qconv(rng, 3, 1, 3), Flatten(), qlinear(rng, 2, 3 * 64 * 64)])
     with pytest.raises(LimitError, match=r"flatten1: flattened features is 12288, .* \(max_fc_in\); shrink"):

@@ -124,7 +124,7 @@ def test_every_layer_output(device, rng):
     outs = device.load(net).run(x, all_layers=True)
     names = [layer.name for layer in net.layers]
     expected = golden.run(net, x, all_layers=True)
-    assert len(outs) == 9  # 3 conv+relu, 3 pools, 3 dense
+    assert len(outs) == 10  # 3 conv+relu, 3 pools, the flatten, 3 dense
     for name, out in outs.items():
         assert np.array_equal(out, expected[names.index(name)]), name
 

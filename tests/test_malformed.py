@@ -234,6 +234,28 @@ def test_tile_without_layer(device, prog):
     assert (r.status, r.detail) == (S.ERR_SEQUENCE, P.Op.TILE)
 
 
+def test_a_dense_layer_needs_its_input_flattened_at_a_batch(device, prog):
+    """Above batch 1 a dense layer takes batch-innermost activations, which only FLATTEN and
+    dense layers leave: an FC straight after a pool is out of sequence."""
+    flatten = packet(prog, P.Op.FLATTEN)
+    r = send(device, _without(prog, flatten))
+    assert (r.status, r.packet, r.detail) == (S.ERR_SEQUENCE, flatten.index, P.Op.FC)
+
+
+@pytest.mark.parametrize("opcode", [P.Op.FLATTEN, P.Op.POOL])
+def test_flat_activations_take_no_flatten_or_pool_at_a_batch(device, prog, opcode):
+    """A second FLATTEN, or a POOL, after the FLATTEN: whose shape field says (144, 1, 1)."""
+    flatten = packet(prog, P.Op.FLATTEN)
+    fc = packet(prog, P.Op.FC)
+    extra = np.zeros(2, np.uint64)
+    extra[1] = np.uint64(144 | (1 << 16) | (1 << 32) | ((1 << 48) | (1 << 52) if opcode == P.Op.POOL else 0))
+    extra[0] = compiler.packet_header(opcode, extra[1:])
+    w = np.concatenate([prog.words[:fc.offset], extra, prog.words[fc.offset:]])
+    set_field(w, 1, C["SCNN_HDR_TOTAL_SHIFT"], 32, len(w))
+    r = send(device, w)
+    assert (r.status, r.packet, r.detail) == (S.ERR_SEQUENCE, flatten.index + 1, opcode)
+
+
 def test_response_that_would_overflow_the_receive_buffer(device, prog, caps):
     w = prog.words.copy()
     set_field(w, 1, C["SCNN_HDR_RESPCAP_SHIFT"], 32, caps.response_reserve_words + 5)

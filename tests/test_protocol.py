@@ -12,10 +12,10 @@ from streamcnn.caps import Capabilities
 HLS = Path(__file__).resolve().parent.parent / "hls_src"
 
 
-def test_format_version_4_layout_is_frozen():
-    """The driver reads every constant from the header; these literal values pin format 4, so a
+def test_format_version_5_layout_is_frozen():
+    """The driver reads every constant from the header; these literal values pin format 5, so a
     layout change that forgets to bump SCNN_FORMAT_VERSION fails here."""
-    assert P.FORMAT_VERSION == 4
+    assert P.FORMAT_VERSION == 5
     assert P.C["SCNN_PROGRAM_MAGIC"] == int.from_bytes(b"SCNN", "little")
     assert P.C["SCNN_STATUS_MAGIC"] == int.from_bytes(b"SCST", "little")
     assert {op.name: int(op) for op in P.Op} == {"CAPS": 0x01, "INPUT": 0x10, "CONV": 0x20, "FC": 0x21, "TILE": 0x22,

@@ -20,7 +20,8 @@ from . import protocol as P
 from .caps import Capabilities
 from .errors import InputError, LimitError, NetworkError, ProtocolError
 from .lowering import (ColumnPacking, HwLayer, check, conv_blocks, fc_weight_on_chip, groups, image_words,
-                       lower, pack_columns, requant_words, tile_groups, unpack_images, unpack_ordered, write_lanes)
+                       images_first, lower, pack_columns, requant_words, tile_groups, unpack_images, unpack_ordered,
+                       write_lanes)
 from .network import AvgPool2d, Network
 
 C = P.C
@@ -74,6 +75,8 @@ class OutputSpec:
     #: chip slot -> flatten position, when the values are not in the natural order of their
     #: shape (a FLATTEN pass's dense output); None otherwise
     order: Optional[np.ndarray] = None
+    #: the words are batch-innermost ([word][image]: a FLATTEN's or a dense layer's output)
+    batch_inner: bool = False
 
 
 class _Builder:
@@ -206,7 +209,8 @@ def compile_network(network: Network, caps: Capabilities, batch: int = 1, *,
         tag = len(outputs)
         b.add(P.Op.OUTPUT, [P.put(tag, C["SCNN_OUT_TAG_SHIFT"], C["SCNN_OUT_TAG_BITS"])], f"output of {layer.name}")
         order = layer.out_order if layer.packed else None
-        outputs.append(OutputSpec(tag, layer.name, shape_of[layer.name], image_words(layer.out_shape), order))
+        outputs.append(OutputSpec(tag, layer.name, shape_of[layer.name], image_words(layer.out_shape), order,
+                                  layer.batch_inner))
 
     def shape_word(shape: tuple) -> int:
         sc, sh, sw = shape
@@ -376,6 +380,8 @@ def tensor_from_record(payload: np.ndarray, spec: OutputSpec, batch: int) -> np.
     hw_shape = (channels, h, w)
     if len(data) != batch * image_words(hw_shape):
         raise ProtocolError(f"tensor record of {hw_shape} x {batch} has {len(data)} data words")
+    if spec.batch_inner:
+        data = images_first(data, batch)
     if spec.order is not None:
         return unpack_ordered(data, batch, spec.order, int(np.prod(spec.shape))).reshape((batch,) + tuple(spec.shape))
     return unpack_images(data, batch, hw_shape).reshape((batch,) + tuple(spec.shape))

@@ -315,7 +315,11 @@ def _span(hw: HwLayer, pixels: int) -> int:
 def _tile_iterations(hw: HwLayer, batch: int, count: int, pixels: int) -> int:
     """The convolution pipeline's trip count for a tile of ``count`` output groups: every
     output row's pixels in groups of ``pixels`` (the array's PIX), each group ``_span`` steps,
-    and ``pixels`` steps at the end to store the last group (hls_src conv_tile)."""
-    rows, width = (hw.out_shape[1], hw.out_shape[2]) if len(hw.out_shape) == 3 else (1, 1)
+    and ``pixels`` steps at the end to store the last group (hls_src conv_tile).  A dense
+    layer's row is the batch: its pixel slots take that many images at once."""
+    if hw.op == P.Op.FC:  # one row of the batch's images, side by side (batch-innermost)
+        rows, width, batch = 1, batch, 1
+    else:
+        rows, width = hw.out_shape[1], hw.out_shape[2]
     row_groups = -(-width // pixels)
     return batch * count * rows * row_groups * _span(hw, pixels) + pixels

@@ -97,8 +97,12 @@ class BatchPath:
         slot_of[order[valid]] = np.flatnonzero(valid)
         self._gather = None
         if (slot_of >= 0).all():  # every output value has its slot: else the parser's path serves
-            image = np.arange(b, dtype=np.intp)[:, None] * (8 * spec.words)
-            self._gather = (8 * data + image + slot_of).reshape((b,) + tuple(spec.shape))
+            image = np.arange(b, dtype=np.intp)[:, None]
+            if spec.batch_inner:  # word w of image i at w x b + i
+                byte = ((slot_of // 8) * b + image) * 8 + slot_of % 8
+            else:
+                byte = image * (8 * spec.words) + slot_of
+            self._gather = (8 * data + byte).reshape((b,) + tuple(spec.shape))
         self._recv_i8 = recv.view(np.int8)
         self.output_shape = tuple(spec.shape)
 

@@ -73,6 +73,9 @@ class HwLayer:
     #: where the values of this layer's input sit on chip (chip_order of in_shape unless a
     #: FLATTEN pass packed them); a Linear's weight columns follow it
     in_order: Optional[np.ndarray] = None
+    #: its output is laid out batch-innermost ([word][image], a FLATTEN's or an FC's, through
+    #: ReLUs), not images one after another
+    batch_inner: bool = False
     blocks_per_group: int = 0  # CONV/FC: 8x8 weight blocks per output group (in groups x kh x kw)
     tiles: list = field(default_factory=list)  # CONV/FC: output groups of each tile, in order
 
@@ -132,14 +135,27 @@ def _next_is_linear(layers: list, i: int) -> bool:
     return False
 
 
+def _batch_inner(hw: list) -> bool:
+    """Whether the last of these accelerator layers leaves its output batch-innermost: a
+    FLATTEN's or an FC's, through any ReLUs after it."""
+    for layer in reversed(hw):
+        if layer.op in (P.Op.FC, P.Op.FLATTEN):
+            return True
+        if layer.op != P.Op.RELU:
+            return False
+    return False
+
+
 def lower(network: Network) -> Plan:
     """The accelerator layers of ``network``.
 
-    A ReLU right after a Conv2d/Linear is fused into it.  A Flatten is free when the words
-    already hold only real values (a multiple of 8 channels, or one pixel) or when nothing
-    dense follows; at the very start it is done by the host (the INPUT packet carries the
-    images flattened); before a Linear it is otherwise a FLATTEN pass, which packs the
-    valid lanes densely so that the Linear streams only real weights."""
+    A ReLU right after a Conv2d/Linear is fused into it.  A Flatten before a Linear is a
+    FLATTEN pass, which packs the valid lanes densely, so that the Linear streams only real
+    weights, and lays the batch out batch-innermost ([word][image]), so that the Linear's
+    pixel slots take several images at once; a Linear's output stays so for the next.  A
+    Flatten that nothing dense follows is free.  At the very start the host flattens the
+    images (the INPUT packet carries them flattened, images one after another), and the
+    FLATTEN pass before the first Linear lays them out."""
     layers = network.layers
     chip = network.input_shape
     order = chip_order(chip)
@@ -154,10 +170,9 @@ def lower(network: Network) -> Plan:
             hw[-1].relu = True
             hw[-1].names.append(layer.name)
         elif isinstance(layer, Flatten):
-            c, h, w = as_chw(chip)
-            if i > 0 and c % LANES and h * w > 1 and _next_is_linear(layers, i):
+            if not _batch_inner(hw) and _next_is_linear(layers, i):
                 hw.append(HwLayer(P.Op.FLATTEN, layer, as_chw(chip), (int(np.prod(chip)), 1, 1), [layer.name],
-                                  in_order=order))
+                                  in_order=order, batch_inner=True))
                 chip, order = hw[-1].out_shape, hw[-1].out_order
             elif hw:
                 hw[-1].names.append(layer.name)
@@ -166,6 +181,7 @@ def lower(network: Network) -> Plan:
                   ReLU: P.Op.RELU}[type(layer)]
             hw.append(HwLayer(op, layer, as_chw(chip), as_chw(chip) if op == P.Op.RELU else as_chw(out),
                               [layer.name], in_order=order))
+            hw[-1].batch_inner = _batch_inner(hw)
             chip, order = hw[-1].out_shape, hw[-1].out_order
         prev = layer
     return Plan(input_shape, input_order, hw)
@@ -247,6 +263,11 @@ def unpack_images(words: np.ndarray, n: int, shape: tuple) -> np.ndarray:
     lanes = np.ascontiguousarray(words).view(np.int8).reshape(n, g, h, w, LANES).transpose(0, 1, 4, 2, 3)
     out = lanes.reshape(n, g * LANES, h, w)[:, :c]
     return np.ascontiguousarray(out.reshape((n,) + tuple(shape)))
+
+
+def images_first(words: np.ndarray, n: int) -> np.ndarray:
+    """Batch-innermost words ([word][image], n images) reordered images first ([image][word])."""
+    return np.ascontiguousarray(np.asarray(words).reshape(-1, n).T).reshape(-1)
 
 
 def unpack_ordered(words: np.ndarray, n: int, order: np.ndarray, size: int) -> np.ndarray:
