@@ -5,16 +5,16 @@
  *
  *   decode   reads the program (docs/protocol.md) packet by packet at the DMA's
  *            rate, folds every payload word into the packet's CRC-32, checks
- *            every field, and hands the execute process commands, image words
- *            and 512-bit entries of requantization words and weights.
+ *            every field, and hands the execute process commands and 512-bit
+ *            entries of requantization words, weights and image words.
  *   execute  owns the on-chip memories: copies a tile's entries into the
  *            weight buffer (one entry, 64 weights, per cycle), and computes.
  *            A layer that uses each weight once (a fully-connected layer at
  *            batch 1) computes straight from the FIFO instead.
  *
  * While execute computes a layer, decode is already streaming the next
- * layers' weights into the entry FIFO (SCNN_CFG_PREFETCH_ENTRIES deep), so
- * weight streaming overlaps compute.  A tile is only computed with after its
+ * layers' weights (or the next images of a segment) into the entry FIFO
+ * (SCNN_CFG_PREFETCH_ENTRIES deep), so streaming overlaps compute.  A tile is only computed with after its
  * packet's CRC has matched: decode issues the TILE command after the check,
  * and on a failure issues END instead, so execute merely discards the copied
  * entries.  Activations stay on chip in two ping-pong buffers; each layer
@@ -92,7 +92,7 @@ void emit_tensor(scnn_stream_t& out, const Command& c, uint32_t layers, const ac
     record_header(out, SCNN_REC_TENSOR, SCNN_TENSOR_HEAD_WORDS + (uint32_t)c.s.steps);
     write_word(out, c.head[0], false);
     write_word(out, c.head[1] | ((uint64_t)layers << SCNN_TAG_LAYERS_SHIFT), false);
-    addr_t a = 0;
+    addr_t a = c.s.src_base;
 tensor_word:
     for (steps_t step = 0; step < c.s.steps; step++) {
 #pragma HLS LOOP_TRIPCOUNT max = 8192
@@ -102,14 +102,23 @@ tensor_word:
     }
 }
 
-void load_input(pixel_fifo_t& pixels, const Schedule& s, act_mem_t& act) {
+/* s.steps image words from the entry FIFO, an entry of 8 a cycle, to the buffer's start: entry
+ * e is words 8e..8e+7, one in each bank at row e (the last entry's words past s.steps are
+ * padding, not stored). */
+void load_input(entry_fifo_t& entries, const Schedule& s, act_mem_t& act) {
+    static_assert(ACT_BANKS == PE, "an entry's word k goes to bank k (its address is 8e + k)");
     addr_t a = 0;
+    const steps_t n = (s.steps + (PE - 1u)) >> log2_of(PE);
 input_copy:
-    for (steps_t step = 0; step < s.steps; step++) {
-#pragma HLS LOOP_TRIPCOUNT max = 8192
+    for (steps_t e = 0; e < n; e++) {
+#pragma HLS LOOP_TRIPCOUNT max = 1024
 #pragma HLS PIPELINE II = 1
-        store(act, a, pixels.read());
-        ++a;
+        const Entry entry = entries.read();
+        for (unsigned k = 0; k < PE; k++) {
+#pragma HLS UNROLL
+            if (a + k < s.steps) act[k][row_of(a)] = entry.word[k];
+        }
+        a += PE;
     }
 }
 
@@ -166,14 +175,28 @@ trailer_layer:
     }
 }
 
+/* A layer's counters: its first command starts them (opcode, and its geometry packet's words
+ * in `words`), every command adds its stream words (a TILE also a tile: replays of a segment's
+ * layers add neither) and its engine's trip count. */
+void count(uint64_t cnt_head[SCNN_CFG_MAX_LAYERS], uint64_t cnt_iters[SCNN_CFG_MAX_LAYERS], const Command& c,
+           bool tile, uint64_t iterations) {
+    if (c.first) {
+        cnt_head[c.layer] = (uint64_t)c.opcode;
+        cnt_iters[c.layer] = 0;
+    }
+    cnt_head[c.layer] += ((tile && c.words != 0) ? (1ull << SCNN_CNT_TILES_SHIFT) : 0) +
+                         ((uint64_t)c.words << SCNN_CNT_WORDS_SHIFT);
+    cnt_iters[c.layer] += iterations;
+}
+
 /* The execute process: one command at a time, in program order, until END. */
-void execute(command_fifo_t& cmds, entry_fifo_t& entries, pixel_fifo_t& pixels, scnn_stream_t& out,
-             uint32_t& status, uint32_t& packet_index, uint32_t& words) {
+void execute(command_fifo_t& cmds, entry_fifo_t& entries, scnn_stream_t& out, uint32_t& status,
+             uint32_t& packet_index, uint32_t& words) {
     act_mem_t act_a, act_b; /* the ping-pong activations */
     weight_mem_t weight_buf;
     requant_mem_t requant_buf;
     /* ACT_BANKS memories each, true dual-port: the convolution reads one word of every bank a
-     * cycle, pooling two taps of its source. */
+     * cycle, INPUT writes one to every bank, pooling reads two taps of its source. */
 #pragma HLS ARRAY_PARTITION variable = act_a complete dim = 1
 #pragma HLS ARRAY_PARTITION variable = act_b complete dim = 1
 #pragma HLS BIND_STORAGE variable = act_a type = ram_t2p impl = bram
@@ -205,49 +228,34 @@ command_loop:
             words = c.words;
             break;
         }
+        uint64_t iterations = 0;
+        bool swap = false; /* the layer's output is in the other buffer */
         switch (c.op) {
         case CMD_CAPS: emit_caps(out); break;
         case CMD_INPUT:
             if (cur == 0)
-                load_input(pixels, c.s, act_a);
+                load_input(entries, c.s, act_a);
             else
-                load_input(pixels, c.s, act_b);
+                load_input(entries, c.s, act_b);
             break;
         case CMD_LOAD:
             load_tile(entries, c.groups, c.stream ? entry_t(0) : c.blocks, weight_buf, requant_buf);
             pending = c.stream ? c.blocks : entry_t(0);
             break;
         case CMD_TILE:
-            if (c.first) {
-                cnt_head[layers] = (uint64_t)c.opcode | ((uint64_t)(1 + SCNN_LAYER_FIELD_WORDS) << SCNN_CNT_WORDS_SHIFT);
-                cnt_iters[layers] = 0;
-            }
-            cnt_iters[layers] += (cur == 0)
-                ? conv_tile(c.s, entries, pending != 0, act_a, act_b, weight_buf, requant_buf)
-                : conv_tile(c.s, entries, pending != 0, act_b, act_a, weight_buf, requant_buf);
+            iterations = (cur == 0) ? conv_tile(c.s, entries, pending != 0, act_a, act_b, weight_buf, requant_buf)
+                                    : conv_tile(c.s, entries, pending != 0, act_b, act_a, weight_buf, requant_buf);
             pending = 0;
-            cnt_head[layers] += (1ull << SCNN_CNT_TILES_SHIFT) + ((uint64_t)c.words << SCNN_CNT_WORDS_SHIFT);
-            if (c.last) {
-                layers++;
-                cur = 1 - cur;
-            }
+            swap = true;
             break;
         case CMD_POOL:
-            cnt_head[layers] = (uint64_t)c.opcode | ((uint64_t)c.words << SCNN_CNT_WORDS_SHIFT);
-            cnt_iters[layers] = (cur == 0) ? pool(c.s, act_a, act_b) : pool(c.s, act_b, act_a);
-            layers++;
-            cur = 1 - cur;
+            iterations = (cur == 0) ? pool(c.s, act_a, act_b) : pool(c.s, act_b, act_a);
+            swap = true;
             break;
-        case CMD_RELU:
-            cnt_head[layers] = (uint64_t)c.opcode | ((uint64_t)c.words << SCNN_CNT_WORDS_SHIFT);
-            cnt_iters[layers] = (cur == 0) ? relu(c.s, act_a) : relu(c.s, act_b);
-            layers++;
-            break;
+        case CMD_RELU: iterations = (cur == 0) ? relu(c.s, act_a) : relu(c.s, act_b); break;
         case CMD_FLATTEN:
-            cnt_head[layers] = (uint64_t)c.opcode | ((uint64_t)c.words << SCNN_CNT_WORDS_SHIFT);
-            cnt_iters[layers] = (cur == 0) ? flatten(c.s, act_a, act_b) : flatten(c.s, act_b, act_a);
-            layers++;
-            cur = 1 - cur;
+            iterations = (cur == 0) ? flatten(c.s, act_a, act_b) : flatten(c.s, act_b, act_a);
+            swap = true;
             break;
         case CMD_OUTPUT:
             if (cur == 0)
@@ -256,6 +264,13 @@ command_loop:
                 emit_tensor(out, c, layers, act_b);
             break;
         default: break;
+        }
+        if (c.op == CMD_TILE || c.op == CMD_POOL || c.op == CMD_RELU || c.op == CMD_FLATTEN) {
+            count(cnt_head, cnt_iters, c, c.op == CMD_TILE, iterations);
+            if (c.last) {
+                layers = c.layer + 1u;
+                if (swap) cur = 1 - cur;
+            }
         }
     }
 }
@@ -274,12 +289,10 @@ void streamcnn_top(scnn_stream_t& prog_in, scnn_stream_t& resp_out, uint32_t& st
 #pragma HLS DATAFLOW
     command_fifo_t cmds("cmds");
     entry_fifo_t entries("entries");
-    pixel_fifo_t pixels("pixels");
     /* Commands are wide and few: shift registers.  Entries are the prefetch
      * buffer: 512 bits x SCNN_CFG_PREFETCH_ENTRIES in block RAM. */
 #pragma HLS BIND_STORAGE variable = cmds type = fifo impl = srl
 #pragma HLS BIND_STORAGE variable = entries type = fifo impl = bram
-#pragma HLS BIND_STORAGE variable = pixels type = fifo impl = srl
-    decode(prog_in, cmds, entries, pixels, hw_version);
-    execute(cmds, entries, pixels, resp_out, status, packet_index, words);
+    decode(prog_in, cmds, entries, hw_version);
+    execute(cmds, entries, resp_out, status, packet_index, words);
 }

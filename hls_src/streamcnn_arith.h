@@ -18,7 +18,8 @@
 /* Two products of one int8 weight on one DSP48E1: w x0 and w x1 from (x1 2^16 + x0) x w.
  *
  * The 25-bit A port takes both activations, x1 shifted by 16 bits (x1 2^16 + x0 is within
- * +-2^23; a shift of 17 would overflow the port at x1 = -128, x0 < 0), the 18-bit B port the
+ * [-8388736, 8323199], inside the port's +-2^24; a shift of 17 would overflow it at x1 = -128,
+ * x0 < 0), the 18-bit B port the
  * weight, and the 43-bit P = (x1 w) 2^16 + x0 w holds both products.  x0 w is within
  * [-16256, 16384], inside a signed 16-bit field, so it is P's low 16 bits sign-extended; when
  * it is negative it has borrowed one from the field above, so x1 w is P >> 16 plus P's bit 15.
@@ -31,9 +32,19 @@ inline void mul_pair(int8_t w, int8_t x0, int8_t x1, int32_t& p0, int32_t& p1) {
     const ap_int<25> a = (int32_t)x1 * 65536 + (int32_t)x0; /* a constant shift and an add */
     const ap_int<18> b = w;
     const ap_int<43> p = a * b; /* one DSP48E1: 25 x 18 bits */
+#pragma HLS BIND_OP variable = p op = mul impl = dsp
     const int64_t v = p;
     p0 = (int16_t)(uint16_t)(v & 0xFFFF);
     p1 = (int32_t)(v >> 16) + (int32_t)((v >> 15) & 1);
+}
+
+/* One int8 product on one DSP48E1 (the 64-MAC array's; bound to a DSP so that Vitis HLS does
+ * not build it from LUTs, which would move the resource estimate). */
+inline int32_t mul_one(int8_t w, int8_t x) {
+#pragma HLS INLINE
+    const ap_int<16> p = (ap_int<8>)w * (ap_int<8>)x;
+#pragma HLS BIND_OP variable = p op = mul impl = dsp
+    return (int32_t)p;
 }
 
 /* floor(n / stride) for the legal strides; exact for n < SCNN_DIV_STRIDE_LIMIT (callers pass

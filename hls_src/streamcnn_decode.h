@@ -14,6 +14,23 @@
 namespace {
 
 
+/* A segment (SEGMENT packet): the body, the layers after it, runs image chunk by image chunk,
+ * its weights loaded once and kept, while the INPUT packet's later chunks stream in; the body's
+ * commands are recorded as its packets are checked and issued after each chunk's images. */
+struct Segment {
+    bool open;             /* SEGMENT seen, its INPUT not yet through */
+    uint32_t layers_left;  /* body layers still to come */
+    uint32_t chunk, chunks; /* images per chunk, chunks (chunk x chunks = the batch) */
+    Shape in;              /* the images' shape */
+    uint32_t count;        /* body commands recorded */
+    Command body[SEGMENT_MAX_LAYERS];
+    bool other;            /* the body's current output is in the buffer INPUT does not write */
+    bool weighted;         /* the body has its CONV (one: its weights stay in the tile buffer) */
+    uint32_t scratch;      /* words of INPUT's buffer a chunk uses: its images, outputs there */
+    uint32_t region;       /* where the chunks' outputs go in INPUT's buffer, after the scratch */
+    uint32_t out_words;    /* words of one image of the body's output */
+};
+
 /* Decode's run state. */
 struct Run {
     uint32_t status, detail, packet;
@@ -25,8 +42,11 @@ struct Run {
      * batch-innermost ([group][image], after FLATTEN and FC, which dense layers need at a batch
      * above 1).  At batch 1 the two are the same. */
     bool batch_inner;
+    uint32_t images;   /* images the current activations hold: the batch, or a segment's chunk */
+    uint32_t act_base; /* where they start in their buffer */
     Layer layer; /* the CONV or FC layer whose TILE packets are still arriving */
     uint32_t layers;
+    Segment seg;
 };
 
 /* A command with every field zero but its op. */
@@ -229,6 +249,48 @@ bool reserve(Run& r, uint32_t words) {
 }
 
 /* ------------------------------------------------------------------------- */
+/* Commands, and a segment's body recorded                                    */
+
+/* Whether the layer packets being checked are a segment's body: their commands wait for
+ * the images. */
+inline bool recording(const Run& r) { return r.seg.open && r.seg.layers_left != 0; }
+
+/* A layer's compute command: to execute now, or into the segment's body (layers_left <= the
+ * free slots: SEGMENT checks it). */
+void issue(command_fifo_t& cmds, Run& r, const Command& c) {
+    if (recording(r)) {
+        r.seg.body[r.seg.count] = c;
+        r.seg.count++;
+    } else {
+        cmds.write(c);
+    }
+}
+
+/* A layer is complete, its output of shape out in the other buffer (`swap`) or in place: its
+ * activations start at the buffer's beginning now; in a segment's body, the words it leaves in
+ * INPUT's buffer are the body's, and the last body layer's output goes after them all. */
+void layer_done(Run& r, const Shape& out, bool swap) {
+    r.layers++;
+    r.act = out;
+    if (swap) r.act_base = 0;
+    if (!recording(r)) return;
+    Segment& g = r.seg;
+    if (swap) g.other = !g.other;
+    g.layers_left--;
+    const uint32_t words = (uint32_t)mul(image_words(out), g.chunk);
+    if (g.layers_left != 0) {
+        if (!g.other && words > g.scratch) g.scratch = words;
+        return;
+    }
+    /* the body is complete: its last layer must write INPUT's buffer, after the scratch */
+    if (g.other || !swap) return fail(r, SCNN_ERR_SEQUENCE, SCNN_OP_SEGMENT);
+    g.region = g.scratch;
+    g.out_words = image_words(out);
+    if ((uint64_t)g.region + mul(g.out_words, r.batch) > SCNN_CFG_ACT_WORDS)
+        return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_ACT_WORDS);
+}
+
+/* ------------------------------------------------------------------------- */
 /* Decode: packets in, commands out                                           */
 
 bool count_layer(Run& r) {
@@ -245,30 +307,67 @@ uint32_t tile_count(const Layer& L) {
     return left < L.tile_groups ? left : L.tile_groups;
 }
 
-/* INPUT: the field word, then the images into the pixel FIFO.  Only the
- * packet's length is used before the CRC: it bounds what is read.  The fields
- * are checked against it once the CRC has matched (input_fields). */
-void packet_input(scnn_stream_t& in, command_fifo_t& cmds, pixel_fifo_t& pixels, Run& r, uint32_t length,
+/* INPUT: the field word, then the images into the entry FIFO, eight words to an entry.  Only
+ * the packet's length is used before the CRC: it bounds what is read.  The fields are checked
+ * against it once the CRC has matched (input_fields).
+ *
+ * After a SEGMENT, the images come in its chunks (the SEGMENT packet and its body, checked
+ * before, say how many and how large: the length must match), and after each chunk the body's
+ * commands compute it while the next chunk streams in.  They compute on images whose CRC is
+ * not checked yet: images are data, and a corrupted packet still ends the run with ERR_CRC
+ * before any record is written (a segment's INPUT comes before every OUTPUT). */
+void packet_input(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, Run& r, uint32_t length,
                   uint32_t& crc, uint64_t& f) {
     if (length <= SCNN_IN_FIELD_WORDS) return fail(r, SCNN_ERR_LENGTH, length);
     const uint32_t n = length - SCNN_IN_FIELD_WORDS;
-    if (n > SCNN_CFG_ACT_WORDS) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_ACT_WORDS);
+    const bool segment = r.seg.open;
+    Segment& g = r.seg;
+    const uint32_t chunk_words = segment ? (uint32_t)mul(image_words(g.in), g.chunk) : n;
+    const uint32_t chunks = segment ? g.chunks : 1;
+    if (segment && n != mul(chunk_words, chunks)) return fail(r, SCNN_ERR_LENGTH, length);
+    if (n > SCNN_CFG_ACT_WORDS && !segment) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_ACT_WORDS);
     f = read_payload(in, r, crc);
     if (r.overrun) return fail(r, SCNN_ERR_TRUNCATED, r.words);
-    Command c = command(CMD_INPUT);
-    c.s = schedule_words(n);
-    cmds.write(c);
-    /* All n words, zeros past a truncation: the command announced them. */
+input_chunk:
+    for (uint32_t j = 0; j < chunks; j++) {
+#pragma HLS LOOP_TRIPCOUNT max = 256
+        Command c = command(CMD_INPUT);
+        c.s = schedule_words(chunk_words);
+        cmds.write(c);
+        /* All the chunk's words, zeros past a truncation: the command announced them. */
+        Entry e;
+#pragma HLS ARRAY_PARTITION variable = e.word complete
 input_word:
-    for (uint32_t a = 0; a < n; a++) {
+        for (uint32_t k = 0; k < chunk_words; k++) {
 #pragma HLS LOOP_TRIPCOUNT max = 8192
 #pragma HLS PIPELINE II = 1
-        pixels.write(read_payload(in, r, crc));
+            e.word[k % PE] = read_payload(in, r, crc);
+            if (k % PE == PE - 1 || k + 1 == chunk_words) {
+                for (unsigned w = 0; w < PE; w++) {
+#pragma HLS UNROLL
+                    if (w > k % PE) e.word[w] = 0; /* the last entry's padding */
+                }
+                entries.write(e);
+            }
+        }
+        /* the chunk's layers */
+        const uint32_t out = segment ? (uint32_t)mul(mul(g.out_words, g.chunk), j) : 0;
+input_body:
+        for (uint32_t i = 0; i < (segment ? g.count : 0u); i++) {
+#pragma HLS LOOP_TRIPCOUNT max = 4
+            Command b = g.body[i];
+            if (j != 0) {
+                b.first = false; /* counted with the first chunk */
+                b.words = 0;
+            }
+            if (i + 1 == g.count) b.s.dst_base = g.region + out;
+            cmds.write(b);
+        }
     }
 }
 
-/* INPUT's field word, after the CRC: the images' shape, which must account for
- * exactly the words the packet carried. */
+/* INPUT's field word, after the CRC: the images' shape, which must account for exactly the
+ * words the packet carried (after a SEGMENT: its shape, the batch in its chunks). */
 void input_fields(Run& r, uint64_t f, uint32_t length) {
 #pragma HLS INLINE
     Shape s;
@@ -277,6 +376,17 @@ void input_fields(Run& r, uint64_t f, uint32_t length) {
     s.width = bits(f, SCNN_IN_W_SHIFT, SCNN_IN_FIELD_BITS);
     const uint32_t batch = bits(f, SCNN_IN_B_SHIFT, SCNN_IN_FIELD_BITS);
     if (batch != r.batch) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_BATCH);
+    if (r.seg.open) {
+        if (s.channels != r.seg.in.channels) return fail(r, SCNN_ERR_SHAPE, SCNN_F_CHANNELS);
+        if (s.height != r.seg.in.height) return fail(r, SCNN_ERR_SHAPE, SCNN_F_HEIGHT);
+        if (s.width != r.seg.in.width) return fail(r, SCNN_ERR_SHAPE, SCNN_F_WIDTH);
+        /* the chunks' outputs, the whole batch's, side by side after the scratch */
+        r.seg.open = false;
+        r.images = r.batch;
+        r.act_base = r.seg.region;
+        r.have_act = true;
+        return;
+    }
     if (s.channels == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_CHANNELS);
     if (s.height == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_HEIGHT);
     if (s.width == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_WIDTH);
@@ -288,6 +398,45 @@ void input_fields(Run& r, uint64_t f, uint32_t length) {
     r.act = s;
     r.have_act = true;
     r.batch_inner = false;
+    r.images = r.batch;
+    r.act_base = 0;
+}
+
+/* SEGMENT's field words, after the CRC: the images' shape, the chunks, the body's layers. */
+void segment_fields(Run& r, const uint64_t f[2]) {
+#pragma HLS INLINE
+    Segment& g = r.seg;
+    Shape s;
+    s.channels = bits(f[0], SCNN_SEG_C_SHIFT, SCNN_SEG_DIM_BITS);
+    s.height = bits(f[0], SCNN_SEG_H_SHIFT, SCNN_SEG_DIM_BITS);
+    s.width = bits(f[0], SCNN_SEG_W_SHIFT, SCNN_SEG_DIM_BITS);
+    const uint32_t chunk = bits(f[0], SCNN_SEG_CHUNK_SHIFT, SCNN_SEG_DIM_BITS);
+    const uint32_t chunks = bits(f[1], SCNN_SEG_CHUNKS_SHIFT, SCNN_SEG_DIM_BITS);
+    const uint32_t layers = bits(f[1], SCNN_SEG_LAYERS_SHIFT, SCNN_SEG_LAYERS_BITS);
+    if (bits(f[1], SCNN_SEG_RSVD_SHIFT, SCNN_SEG_RSVD_BITS)) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
+    if (s.channels == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_CHANNELS);
+    if (s.height == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_HEIGHT);
+    if (s.width == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_WIDTH);
+    if (s.channels > SCNN_CFG_MAX_CHANNELS) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_CHANNELS);
+    if (s.height > SCNN_CFG_MAX_DIM || s.width > SCNN_CFG_MAX_DIM) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_DIM);
+    if (chunk == 0 || chunks == 0 || mul(chunk, chunks) != r.batch) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_BATCH);
+    if (layers == 0 || layers > SEGMENT_MAX_LAYERS) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_SEGMENT_LAYERS);
+    const uint64_t words = mul(image_words(s), chunk);
+    if (words > SCNN_CFG_ACT_WORDS) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_ACT_WORDS);
+    g.open = true;
+    g.layers_left = layers;
+    g.chunk = chunk;
+    g.chunks = chunks;
+    g.in = s;
+    g.count = 0;
+    g.other = false;
+    g.weighted = false;
+    g.scratch = (uint32_t)words;
+    r.act = s;
+    r.have_act = true;
+    r.batch_inner = false;
+    r.images = chunk;
+    r.act_base = 0;
 }
 
 /* Field words of CONV, FC, POOL, RELU and OUTPUT; checked after the CRC. */
@@ -316,7 +465,7 @@ void check_layer(Run& r, uint32_t opcode, const uint64_t f[2]) {
     if (bits(f[1], SCNN_L1_RSVD0_SHIFT, SCNN_L1_RSVD0_BITS) || bits(f[1], SCNN_L1_RSVD1_SHIFT, SCNN_L1_RSVD1_BITS))
         return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
     /* A dense layer takes batch-innermost activations, a convolution images one after another. */
-    if (r.batch > 1 && r.batch_inner != fc) return fail(r, SCNN_ERR_SEQUENCE, opcode);
+    if (r.images > 1 && r.batch_inner != fc) return fail(r, SCNN_ERR_SEQUENCE, opcode);
     if (fc) {
         /* Flatten: the current activations, in buffer order, are the inputs. */
         const uint32_t in_features = bits(f[0], SCNN_FC_IN_SHIFT, SCNN_FC_IN_BITS);
@@ -363,7 +512,7 @@ void check_layer(Run& r, uint32_t opcode, const uint64_t f[2]) {
     /* in_groups <= 512 and kernels <= 7 (checked above): blocks <= 25,088, x tile_groups <= 64 */
     L.blocks = (uint32_t)mul((uint32_t)mul(L.in_groups, L.kernel_h), L.kernel_w);
     if (mul(L.blocks, L.tile_groups) > SCNN_CFG_WEIGHT_ENTRIES) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_WEIGHT_ENTRIES);
-    if (mul(image_words(L.out), r.batch) > SCNN_CFG_ACT_WORDS) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_ACT_WORDS);
+    if (mul(image_words(L.out), r.images) > SCNN_CFG_ACT_WORDS) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_ACT_WORDS);
 }
 
 /* TILE: the field word, the requantization words and the weights, eight words
@@ -383,7 +532,8 @@ void packet_tile(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries,
     Command c = command(CMD_LOAD);
     c.groups = count;
     c.blocks = blocks;
-    c.stream = r.batch == 1 && L.out.height == 1 && L.out.width == 1; /* each block used once */
+    /* each block used once (and not kept for a segment's later chunks) */
+    c.stream = r.images == 1 && L.out.height == 1 && L.out.width == 1 && !recording(r);
     cmds.write(c);
     /* All (count + blocks) entries, zeros past a truncation: the command announced them. */
     const uint32_t words = PE * (count + blocks);
@@ -424,7 +574,7 @@ bool pool_geometry(Run& r, uint64_t f, Layer& L) {
     L.relu = bits(f, SCNN_POOL_MODE_SHIFT, 1) == SCNN_POOL_AVG; /* mean */
     const uint32_t kernel = L.kernel_h, stride = L.stride_h;
     if (bits(f, SCNN_POOL_RSVD_SHIFT, SCNN_POOL_RSVD_BITS)) return failed(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
-    if (r.batch > 1 && r.batch_inner) return failed(r, SCNN_ERR_SEQUENCE, SCNN_OP_POOL); /* images one after another */
+    if (r.images > 1 && r.batch_inner) return failed(r, SCNN_ERR_SEQUENCE, SCNN_OP_POOL); /* images one after another */
     if (L.in.channels != r.act.channels) return failed(r, SCNN_ERR_SHAPE, SCNN_F_CHANNELS);
     if (L.in.height != r.act.height) return failed(r, SCNN_ERR_SHAPE, SCNN_F_HEIGHT);
     if (L.in.width != r.act.width) return failed(r, SCNN_ERR_SHAPE, SCNN_F_WIDTH);
@@ -445,11 +595,13 @@ void packet_pool(command_fifo_t& cmds, Run& r, uint64_t f) {
     if (!pool_geometry(r, f, L)) return;
     Command c = command(CMD_POOL);
     c.opcode = SCNN_OP_POOL;
-    c.s = schedule_pool(L, r.batch);
+    c.layer = r.layers;
+    c.first = c.last = true;
+    c.s = schedule_pool(L, r.images);
+    c.s.src_base = r.act_base;
     c.words = 1 + SCNN_POOL_FIELD_WORDS;
-    cmds.write(c);
-    r.layers++;
-    r.act = L.out;
+    issue(cmds, r, c);
+    layer_done(r, L.out, true);
     r.batch_inner = false;
 }
 
@@ -473,35 +625,40 @@ bool shape_field_matches(Run& r, uint64_t f) {
     return false;
 }
 
-/* A layer whose only field is the activations' shape: counted, then its command.
- * False (and the run failed) if the layer count is at its maximum. */
+/* A layer whose only field is the activations' shape: counted, then its command (RELU in
+ * place, FLATTEN into the other buffer).  False (and the run failed) if the layer count is at
+ * its maximum. */
 bool shape_command(command_fifo_t& cmds, Run& r, uint32_t op, uint32_t opcode, uint32_t field_words) {
 #pragma HLS INLINE
     if (!count_layer(r)) return false;
     Command c = command(op);
     c.opcode = opcode;
-    c.s = (op == CMD_FLATTEN) ? schedule_flatten(r.act, r.batch) : schedule_words((uint32_t)mul(image_words(r.act), r.batch));
+    c.layer = r.layers;
+    c.first = c.last = true;
+    c.s = (op == CMD_FLATTEN) ? schedule_flatten(r.act, r.images) : schedule_words((uint32_t)mul(image_words(r.act), r.images));
+    c.s.src_base = r.act_base;
     c.words = 1 + field_words;
-    cmds.write(c);
-    r.layers++;
+    issue(cmds, r, c);
     return true;
 }
 
 void packet_relu(command_fifo_t& cmds, Run& r, uint64_t f) {
     if (!shape_field_matches(r, f)) return;
-    shape_command(cmds, r, CMD_RELU, SCNN_OP_RELU, SCNN_RELU_FIELD_WORDS);
+    if (shape_command(cmds, r, CMD_RELU, SCNN_OP_RELU, SCNN_RELU_FIELD_WORDS)) layer_done(r, r.act, false);
 }
 
 /* FLATTEN: the activations' shape, checked; a dense layer's input follows. */
 void packet_flatten(command_fifo_t& cmds, Run& r, uint64_t f) {
 #pragma HLS INLINE
     if (!shape_field_matches(r, f)) return;
-    if (r.batch > 1 && r.batch_inner) return fail(r, SCNN_ERR_SEQUENCE, SCNN_OP_FLATTEN); /* already flat */
+    if (r.images > 1 && r.batch_inner) return fail(r, SCNN_ERR_SEQUENCE, SCNN_OP_FLATTEN); /* already flat */
     const uint64_t features = mul((uint32_t)mul(r.act.channels, r.act.height), r.act.width);
     if (features > SCNN_CFG_MAX_FC_IN) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_FC_IN);
     if (!shape_command(cmds, r, CMD_FLATTEN, SCNN_OP_FLATTEN, SCNN_FLATTEN_FIELD_WORDS)) return;
-    r.act.channels = (uint32_t)features;
-    r.act.height = r.act.width = 1;
+    Shape flat;
+    flat.channels = (uint32_t)features;
+    flat.height = flat.width = 1;
+    layer_done(r, flat, true);
     r.batch_inner = true;
 }
 
@@ -516,6 +673,7 @@ bool fixed_length(uint32_t opcode, uint32_t& length) {
     case SCNN_OP_RELU: length = SCNN_RELU_FIELD_WORDS; return true;
     case SCNN_OP_FLATTEN: length = SCNN_FLATTEN_FIELD_WORDS; return true;
     case SCNN_OP_OUTPUT: length = SCNN_OUT_FIELD_WORDS; return true;
+    case SCNN_OP_SEGMENT: length = SCNN_SEG_FIELD_WORDS; return true;
     default: return false;
     }
 }
@@ -526,7 +684,7 @@ bool known_opcode(uint32_t opcode) {
 }
 
 /* One packet: header, payload (CRC folded in), CRC check, then its command. */
-void packet(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, pixel_fifo_t& pixels, Run& r) {
+void packet(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, Run& r) {
 #pragma HLS INLINE
     if (r.words >= r.total) return fail(r, SCNN_ERR_NO_END, r.words);
     const uint64_t head = read_word(in, r);
@@ -544,13 +702,19 @@ void packet(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, pixe
     const bool needs_act = opcode == SCNN_OP_CONV || opcode == SCNN_OP_FC || opcode == SCNN_OP_POOL ||
                            opcode == SCNN_OP_RELU || opcode == SCNN_OP_FLATTEN || opcode == SCNN_OP_OUTPUT;
     if (needs_act && !r.have_act) return fail(r, SCNN_ERR_SEQUENCE, opcode);
+    /* A segment: first its body's convolutions, pools and ReLUs (TILE packets: r.pending), then
+     * its INPUT, nothing else; and no segment inside another. */
+    if (r.seg.open && !r.pending) {
+        const bool body_layer = opcode == SCNN_OP_CONV || opcode == SCNN_OP_POOL || opcode == SCNN_OP_RELU;
+        if (recording(r) ? !body_layer : opcode != SCNN_OP_INPUT) return fail(r, SCNN_ERR_SEQUENCE, opcode);
+    }
 
     /* Payload. */
     uint64_t f[2] = {0, 0};
     bool requant_ok = true;
     if (opcode == SCNN_OP_INPUT) {
         r.have_act = false; /* the old activations are gone either way */
-        packet_input(in, cmds, pixels, r, length, crc, f[0]);
+        packet_input(in, cmds, entries, r, length, crc, f[0]);
     } else if (opcode == SCNN_OP_TILE) {
         packet_tile(in, cmds, entries, r, length, crc, f[0], requant_ok);
     } else {
@@ -570,8 +734,15 @@ void packet(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, pixe
     case SCNN_OP_CONV:
     case SCNN_OP_FC:
         check_layer(r, opcode, f);
+        /* a segment keeps its CONV's weights for every chunk: one CONV, in one tile */
+        if (r.status == SCNN_OK && recording(r)) {
+            if (r.seg.weighted) return fail(r, SCNN_ERR_SEQUENCE, opcode);
+            if (r.layer.tile_groups < r.layer.out_groups) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_TILE_GROUPS);
+            r.seg.weighted = true;
+        }
         if (r.status == SCNN_OK && count_layer(r)) r.pending = true;
         break;
+    case SCNN_OP_SEGMENT: segment_fields(r, f); break;
     case SCNN_OP_TILE: {
         tile_fields(r, f[0]);
         if (r.status != SCNN_OK) return;
@@ -579,17 +750,18 @@ void packet(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, pixe
         const uint32_t count = tile_count(r.layer);
         Command c = command(CMD_TILE);
         c.opcode = r.layer.opcode;
-        c.s = r.layer.opcode == SCNN_OP_FC ? schedule_fc(r.layer, r.layer.next_group, count, r.batch)
-                                           : schedule_conv(r.layer, r.layer.next_group, count, r.batch);
+        c.layer = r.layers;
+        c.s = r.layer.opcode == SCNN_OP_FC ? schedule_fc(r.layer, r.layer.next_group, count, r.images)
+                                           : schedule_conv(r.layer, r.layer.next_group, count, r.images);
+        c.s.src_base = r.act_base;
         c.first = r.layer.next_group == 0;
         c.last = r.layer.next_group + count == r.layer.out_groups;
-        c.words = 1 + length;
-        cmds.write(c);
+        c.words = 1 + length + (c.first ? 1 + SCNN_LAYER_FIELD_WORDS : 0u); /* with the layer's own packet */
+        issue(cmds, r, c);
         r.layer.next_group += count;
         if (c.last) {
             r.pending = false;
-            r.layers++;
-            r.act = r.layer.out;
+            layer_done(r, r.layer.out, true);
             r.batch_inner = r.layer.opcode == SCNN_OP_FC;
         }
         break;
@@ -599,18 +771,20 @@ void packet(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, pixe
     case SCNN_OP_FLATTEN: packet_flatten(cmds, r, f[0]); break;
     case SCNN_OP_OUTPUT: {
         if (bits(f[0], SCNN_OUT_RSVD_SHIFT, SCNN_OUT_RSVD_BITS)) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
-        const uint32_t n = (uint32_t)mul(image_words(r.act), r.batch); /* <= ACT_WORDS */
+        const uint32_t n = (uint32_t)mul(image_words(r.act), r.images); /* <= ACT_WORDS */
         if (!reserve(r, 1 + SCNN_TENSOR_HEAD_WORDS + n)) return;
         Command c = command(CMD_OUTPUT);
         c.s = schedule_words(n);
+        c.s.src_base = r.act_base;
         c.head[0] = (uint64_t)r.act.channels | ((uint64_t)r.act.height << 16) | ((uint64_t)r.act.width << 32) |
-                    ((uint64_t)r.batch << 48);
+                    ((uint64_t)r.images << 48);
         c.head[1] = bits(f[0], SCNN_OUT_TAG_SHIFT, SCNN_OUT_TAG_BITS); /* execute adds the layer count */
         cmds.write(c);
         break;
     }
     case SCNN_OP_END:
         r.ended = true;
+        if (r.seg.open) return fail(r, SCNN_ERR_SEQUENCE, opcode);
         if (!r.last_seen) return fail(r, SCNN_ERR_TRAILING_DATA, r.words);
         if (r.words != r.total) return fail(r, SCNN_ERR_BAD_LENGTH, r.words);
         break;
@@ -647,8 +821,7 @@ drain_word:
 
 /* The decode process: header, packets until END or the first failure, the
  * rest of the stream drained, and one END command with the verdict. */
-void decode(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, pixel_fifo_t& pixels,
-            uint32_t& hw_version) {
+void decode(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, uint32_t& hw_version) {
     /* The CRC ROMs: eight tables read in one cycle, as LUT ROM (latency 1: a BRAM's clock-to-out
      * plus the 8-way XOR would take most of the 10 ns cycle), one copy shared by every packet. */
 #pragma HLS ARRAY_PARTITION variable = SCNN_CRC32_TABLE complete dim = 1
@@ -669,7 +842,7 @@ packet_loop:
 #pragma HLS LOOP_TRIPCOUNT max = 64
         if (r.status != SCNN_OK || r.ended) break;
         r.packet = p;
-        packet(in, cmds, entries, pixels, r);
+        packet(in, cmds, entries, r);
     }
     if (r.status == SCNN_OK) r.packet = SCNN_NO_PACKET;
     drain(in, r);

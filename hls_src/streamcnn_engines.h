@@ -33,16 +33,18 @@ inline void mac_block(int32_t acc[PIX][PE], const int8_t w[PE][LANES], const int
 #pragma HLS UNROLL
                 mul_pair(w[o][l], x[q][l], x[q + 1][l], prod[q][l], prod[q + 1][l]);
             }
-            if (PIX % 2) prod[PIX - 1][l] = (int32_t)w[o][l] * (int32_t)x[PIX - 1][l];
+            if (PIX % 2) prod[PIX - 1][l] = mul_one(w[o][l], x[PIX - 1][l]);
         }
         for (unsigned p = 0; p < PIX; p++) {
 #pragma HLS UNROLL
-            int32_t sum = first ? 0 : acc[p][o];
+            /* the lanes' tree first, then one add onto the sum: the loop-carried path is one
+             * adder and a mux, not the tree */
+            int32_t lanes = 0;
             for (unsigned l = 0; l < LANES; l++) {
 #pragma HLS UNROLL
-                sum += prod[p][l];
+                lanes += prod[p][l];
             }
-            acc[p][o] = sum;
+            acc[p][o] = (first ? 0 : acc[p][o]) + lanes;
         }
     }
 }
@@ -95,7 +97,8 @@ uint64_t conv_tile(const Schedule& s, entry_fifo_t& entries, bool stream, const 
     pixel_t valid = s.out_w < PIX ? pixel_t(s.out_w) : pixel_t(PIX); /* pixels of the group inside the row */
     /* Address bases: image (b x in_img), plane (image + i x in_plane), block (g x blocks), the
      * group's first output word, and the output image's first word of the tile. */
-    addr_t img_base = 0, plane_base = 0, out_addr = s.first_out, out_img_base = s.first_out;
+    addr_t img_base = s.src_base, plane_base = s.src_base;
+    addr_t out_addr = s.dst_base + s.first_out, out_img_base = s.dst_base + s.first_out;
     entry_t block_base = 0;
     /* The first pixel's window corner and current tap, and their row offsets (y x in_w). */
     coord_t y0 = s.top, x0 = s.left, iy = s.top, ix = s.left;
@@ -118,7 +121,7 @@ uint64_t conv_tile(const Schedule& s, entry_fifo_t& entries, bool stream, const 
     }
 conv_step:
     for (steps_t step = 0; step < s.steps; step++) {
-#pragma HLS LOOP_TRIPCOUNT max = 1048576
+#pragma HLS LOOP_TRIPCOUNT max = 4194308
 #pragma HLS PIPELINE II = 1
         /* Store: one pixel of the previous group. */
         if (done_left != 0u) {
@@ -250,11 +253,11 @@ uint64_t pool(const Schedule& s, const act_mem_t& src, act_mem_t& dst) {
     const int32_t neutral = mean ? 0 : -128;
     kernel_t ky = 0, kx = 0;                     /* window position; kx even */
     dim_t ox = 0, oy = 0;                        /* output pixel */
-    addr_t plane_base = 0;                       /* first input word of the plane */
-    addr_t corner = 0;                           /* input word of the window's top-left tap */
-    addr_t tap_row = 0;                          /* corner + ky x in_w */
-    addr_t row_start = 0;                        /* input word of the window row's first output */
-    addr_t out_addr = 0;
+    addr_t plane_base = s.src_base;              /* first input word of the plane */
+    addr_t corner = s.src_base;                  /* input word of the window's top-left tap */
+    addr_t tap_row = s.src_base;                 /* corner + ky x in_w */
+    addr_t row_start = s.src_base;               /* input word of the window row's first output */
+    addr_t out_addr = s.dst_base;
     int32_t acc[LANES];
 #pragma HLS ARRAY_PARTITION variable = acc complete
     for (unsigned l = 0; l < LANES; l++) {
@@ -321,7 +324,7 @@ pool_step:
 
 /* In place: the current buffer, every word of the batch. */
 uint64_t relu(const Schedule& s, act_mem_t& buf) {
-    addr_t a = 0;
+    addr_t a = s.src_base;
 relu_word:
     for (steps_t step = 0; step < s.steps; step++) {
 #pragma HLS LOOP_TRIPCOUNT max = 8192
@@ -354,8 +357,8 @@ inline uint64_t lane_mask(lane_t n) { return n >= LANES ? ~0ull : ((1ull << (8u 
  * image to write its partial last word: never more than one store a step.  The bytes
  * not yet written (at most 7 between steps) wait in `pending`.  Returns its trip count. */
 uint64_t flatten(const Schedule& s, const act_mem_t& src, act_mem_t& dst) {
-    addr_t a = 0, out_addr = 0;   /* input and output words */
-    addr_t out_base = 0;          /* the image's first output word: b */
+    addr_t a = s.src_base, out_addr = s.dst_base; /* input and output words */
+    addr_t out_base = s.dst_base;                 /* the image's first output word: b */
     addr_t k = 0, p = 0;          /* step within the image; pixel of word a */
     group_t g = 0;                /* group of word a */
     uint64_t pending = 0;         /* bytes not yet written, the first lowest */

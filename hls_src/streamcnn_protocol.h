@@ -16,9 +16,9 @@
 
 /* Versions.  The format version changes whenever a layout below changes. */
 enum scnn_version {
-    SCNN_FORMAT_VERSION = 5,
+    SCNN_FORMAT_VERSION = 6,
     SCNN_HW_VERSION_MAJOR = 2,
-    SCNN_HW_VERSION_MINOR = 1,
+    SCNN_HW_VERSION_MINOR = 2,
     SCNN_HW_VERSION_PATCH = 0
 };
 
@@ -66,6 +66,7 @@ enum scnn_opcode {
     SCNN_OP_POOL = 0x30,   /* max or average pooling                          */
     SCNN_OP_RELU = 0x31,   /* standalone ReLU (conv/fc fuse theirs)           */
     SCNN_OP_FLATTEN = 0x32, /* pack the valid lanes densely, before an FC     */
+    SCNN_OP_SEGMENT = 0x40, /* the next layers run image chunk by image chunk */
     SCNN_OP_OUTPUT = 0x50, /* emit the current activations as a record        */
     SCNN_OP_END = 0x7F     /* end of program; must carry TLAST                */
 };
@@ -143,6 +144,25 @@ enum scnn_pool_fields {
     SCNN_POOL_MAX = 0, SCNN_POOL_AVG = 1,
     SCNN_RELU_FIELD_WORDS = 1, SCNN_RELU_RSVD_SHIFT = 48, SCNN_RELU_RSVD_BITS = 16,
     SCNN_FLATTEN_FIELD_WORDS = 1
+};
+
+/* SEGMENT payload: 2 field words.  The next `layers` layers (1 to SCNN_SEG_MAX_LAYERS: at most
+ * one CONV, in a single tile, and POOL or RELU; the last a CONV or POOL whose output lands in
+ * the buffer INPUT writes, after an even number of layers that change buffers) are its
+ * body; then comes one INPUT packet with the whole batch, `chunks` chunks of `chunk` images
+ * (chunk x chunks = the header's batch), and the body runs on each chunk in turn as soon as
+ * its images are in, its weights loaded once.  The chunks' outputs are kept side by side (the
+ * batch's, images one after another) after the words a chunk needs, in the buffer INPUT
+ * writes, and the layers after the INPUT take them as the batch's activations.
+ *   w0: channels[15:0] | height[31:16] | width[47:32] | chunk[63:48] (the images' shape)
+ *   w1: chunks[15:0] | layers[23:16] | reserved[63:24] = 0 */
+enum scnn_segment_fields {
+    SCNN_SEG_FIELD_WORDS = 2,
+    SCNN_SEG_C_SHIFT = 0, SCNN_SEG_H_SHIFT = 16, SCNN_SEG_W_SHIFT = 32, SCNN_SEG_CHUNK_SHIFT = 48,
+    SCNN_SEG_DIM_BITS = 16,
+    SCNN_SEG_CHUNKS_SHIFT = 0, SCNN_SEG_LAYERS_SHIFT = 16, SCNN_SEG_LAYERS_BITS = 8,
+    SCNN_SEG_RSVD_SHIFT = 24, SCNN_SEG_RSVD_BITS = 40,
+    SCNN_SEG_MAX_LAYERS = 4
 };
 
 /* OUTPUT payload: 1 field word: tag[31:0] (echoed in the record) | reserved[63:32] = 0 */
@@ -234,7 +254,7 @@ enum scnn_field_id {
     SCNN_F_BATCH = 1, SCNN_F_RESERVED, SCNN_F_CHANNELS, SCNN_F_HEIGHT, SCNN_F_WIDTH,
     SCNN_F_OUT_CHANNELS, SCNN_F_KERNEL, SCNN_F_STRIDE, SCNN_F_PAD, SCNN_F_TILE_GROUPS,
     SCNN_F_TILE_FIRST, SCNN_F_TILE_COUNT, SCNN_F_REQUANT, SCNN_F_POOL_MODE, SCNN_F_IN_FEATURES,
-    SCNN_F_OUT_SIZE, SCNN_F_RESP_CAPACITY
+    SCNN_F_OUT_SIZE, SCNN_F_RESP_CAPACITY, SCNN_F_SEGMENT_LAYERS
 };
 
 /* cdef-end */

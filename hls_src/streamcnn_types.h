@@ -27,10 +27,11 @@ const uint32_t HW_VERSION =
 /* Commands in flight between decode and execute: decode runs ahead through
  * layers without weights (pooling, ReLU) while execute computes. */
 const unsigned CMD_FIFO_DEPTH = 16;
-/* Image words pass at the DMA's rate; a short FIFO decouples the two sides. */
-const unsigned PIXEL_FIFO_DEPTH = 64;
-/* Each packet issues at most two commands (LOAD + TILE), plus the final END. */
-const uint32_t MAX_COMMANDS = 2 * SCNN_CFG_MAX_PROGRAM_WORDS + 1;
+const unsigned SEGMENT_MAX_LAYERS = SCNN_SEG_MAX_LAYERS; /* a segment's body (SEGMENT packet) */
+/* Each packet issues at most two commands (LOAD + TILE), plus the final END; an INPUT packet
+ * after a SEGMENT one command per chunk and per body layer for each of its images' chunks, at
+ * least one word each. */
+const uint32_t MAX_COMMANDS = (SEGMENT_MAX_LAYERS + 2) * SCNN_CFG_MAX_PROGRAM_WORDS + 1;
 
 static_assert((int)SCNN_CFG_PE_OUT == (int)SCNN_CFG_LANES && (int)SCNN_CFG_LANES == (int)SCNN_LANES,
               "a layer's output word must be the next layer's input word");
@@ -51,10 +52,13 @@ static_assert(SCNN_CFG_PREFETCH_ENTRIES >= SCNN_CFG_WEIGHT_ENTRIES + SCNN_CFG_TI
  *
  * Each is ACT_BANKS memories, word a in bank a % ACT_BANKS at row a / ACT_BANKS: the
  * convolution reads its PIX pixels' words a + k x stride (k < PIX) in one cycle, which the
- * cyclic banks hold in PIX distinct memories as long as (PIX - 1) x MAX_STRIDE < ACT_BANKS.
- * Every other engine reads or writes at most two words a cycle, on the banks' two ports. */
+ * cyclic banks hold in PIX distinct memories as long as (PIX - 1) x MAX_STRIDE < ACT_BANKS,
+ * and INPUT stores an entry of 8 words a cycle, one in each of 8 banks.  Every other engine
+ * reads or writes at most two words a cycle, on the banks' two ports. */
 constexpr unsigned pow2_at_least(unsigned n) { return n <= 1 ? 1 : 2 * pow2_at_least((n + 1) / 2); }
-const unsigned ACT_BANKS = pow2_at_least((PIX - 1) * SCNN_CFG_MAX_STRIDE + 1);
+/* At least 8: an INPUT entry's 8 words are stored in one cycle, one to a bank. */
+const unsigned ACT_BANKS = pow2_at_least((PIX - 1) * SCNN_CFG_MAX_STRIDE + 1 > (unsigned)SCNN_LANES
+                                             ? (PIX - 1) * SCNN_CFG_MAX_STRIDE + 1 : (unsigned)SCNN_LANES);
 const unsigned ACT_ROWS = SCNN_CFG_ACT_WORDS / ACT_BANKS;
 constexpr unsigned log2_of(unsigned n) { return n <= 1 ? 0 : 1 + log2_of(n / 2); }
 const unsigned ACT_BANK_BITS = log2_of(ACT_BANKS); /* address bits that pick the bank */
@@ -151,18 +155,20 @@ struct Schedule {
     addr_t first_out;     /* conv: first x out_plane, the tile's first output word */
     addr_t row_step;      /* stride_h x in_w */
     addr_t row_top;       /* conv: -pad_h x in_w (mod 2^14), the first window row's offset */
+    addr_t src_base;      /* where the engine's input starts in its source buffer */
+    addr_t dst_base;      /* where its output starts in the destination */
     lane_t last_lanes;    /* flatten: valid lanes of the last group */
 };
 
-/* One FIFO entry: 8 stream words, i.e. one 8x8 weight block or the
- * requantization words of one output group. */
+/* One FIFO entry: 8 stream words, i.e. one 8x8 weight block, the requantization words of one
+ * output group, or 8 image words. */
 struct Entry {
     uint64_t word[PE];
 };
 
 enum CommandOp {
     CMD_CAPS,   /* emit the capabilities record */
-    CMD_INPUT,  /* s.steps image words follow in the pixel FIFO */
+    CMD_INPUT,  /* s.steps image words follow in the entry FIFO, eight to an entry */
     CMD_LOAD,   /* groups + blocks entries follow in the entry FIFO */
     CMD_TILE,   /* compute the tile's output groups */
     CMD_POOL,
@@ -175,20 +181,22 @@ enum CommandOp {
 struct Command {
     ap_uint<4> op;
     ap_uint<SCNN_PKT_OPCODE_BITS> opcode; /* TILE, POOL, RELU, FLATTEN: the layer's, for its counters */
+    ap_uint<bits_for(SCNN_CFG_MAX_LAYERS - 1)> layer; /* TILE, POOL, RELU, FLATTEN: the layer's index */
     Schedule s;
     group_t groups;          /* LOAD: requantization entries */
     entry_t blocks;          /* LOAD: weight entries */
     bool stream;             /* LOAD: the weights stay in the FIFO for the TILE to consume */
-    bool first, last;        /* TILE: the layer's first and last tile */
+    /* TILE, POOL, RELU, FLATTEN: the layer's first command (its counters start) and its last (it
+     * is complete: the next layer reads its output); a segment's layers have one per chunk */
+    bool first, last;
     uint64_t head[SCNN_TENSOR_HEAD_WORDS]; /* OUTPUT: the tensor record's header words */
-    uint32_t words;          /* TILE/POOL/RELU/FLATTEN: stream words for the counter; END: words read */
+    uint32_t words;          /* TILE/POOL/RELU/FLATTEN: stream words for the counter (0: counted); END: words read */
     uint32_t status, detail, packet, records; /* END */
 };
 static_assert(SCNN_TENSOR_HEAD_WORDS == 2, "OUTPUT's header: shape and batch, tag and layers");
 
 typedef hls::stream<Command, CMD_FIFO_DEPTH> command_fifo_t;
 typedef hls::stream<Entry, SCNN_CFG_PREFETCH_ENTRIES> entry_fifo_t;
-typedef hls::stream<uint64_t, PIXEL_FIFO_DEPTH> pixel_fifo_t;
 
 inline uint32_t bits(uint64_t w, unsigned shift, unsigned width) {
     return (uint32_t)((w >> shift) & ((width >= 32) ? 0xFFFFFFFFull : ((1ull << width) - 1)));

@@ -54,7 +54,7 @@ def test_prefetch_is_what_hides_the_weight_stream(device):
 def test_fifo_depths_are_the_accelerators():
     text = (Path(__file__).resolve().parent.parent / "hls_src" / "streamcnn_types.h").read_text()
     depth = {m[0]: int(m[1]) for m in re.findall(r"const unsigned (\w+_FIFO_DEPTH) = (\d+);", text)}
-    assert depth == {"CMD_FIFO_DEPTH": cycles.COMMAND_FIFO, "PIXEL_FIFO_DEPTH": cycles.PIXEL_FIFO}
+    assert depth == {"CMD_FIFO_DEPTH": cycles.COMMAND_FIFO}
 
 
 def test_bench_command():

@@ -99,5 +99,5 @@ def test_shim_reports_internal_fifo_faults(tmp_path):
 def test_design_fifos_are_named_so_the_simulator_checks_them():
     text = kernel_text()
     declared = re.findall(r"^\s*(\w+_fifo_t) (\w+)(\(\"\w+\"\))?;", text, re.M)
-    assert {name for _, name, _ in declared} == {"cmds", "entries", "pixels"}
+    assert {name for _, name, _ in declared} == {"cmds", "entries"}
     assert all(named for _, _, named in declared)

@@ -132,4 +132,7 @@ def test_every_layer_output(device, rng):
 def test_default_batch_fills_the_buffers(device):
     net = zoo.lenet5()
     prog = device.load(net)
-    assert prog.batch == net.max_batch(device.caps) == device.caps.act_words // 1024
+    # conv1 and pool1 image chunk by image chunk (a segment): 36 images, where the whole batch's
+    # 1,024 input words each would allow 8
+    assert prog.batch == net.max_batch(device.caps) == 36 and prog.compiled.segment is not None
+    assert net.max_batch(device.caps, segments=False) == device.caps.act_words // 1024

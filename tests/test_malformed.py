@@ -23,7 +23,7 @@ def net():
 
 @pytest.fixture
 def prog(net, caps):
-    p = compiler.compile_network(net, caps, batch=2)
+    p = compiler.compile_network(net, caps, batch=2, segments=False)  # segments: tests/test_segment.py
     p.set_images(net.quantize_input(np.random.default_rng(0).uniform(-1, 1, (2, 3, 8, 8)).astype(np.float32)))
     return p
 

@@ -12,14 +12,15 @@ from streamcnn.caps import Capabilities
 HLS = Path(__file__).resolve().parent.parent / "hls_src"
 
 
-def test_format_version_5_layout_is_frozen():
-    """The driver reads every constant from the header; these literal values pin format 5, so a
+def test_format_version_6_layout_is_frozen():
+    """The driver reads every constant from the header; these literal values pin format 6, so a
     layout change that forgets to bump SCNN_FORMAT_VERSION fails here."""
-    assert P.FORMAT_VERSION == 5
+    assert P.FORMAT_VERSION == 6
     assert P.C["SCNN_PROGRAM_MAGIC"] == int.from_bytes(b"SCNN", "little")
     assert P.C["SCNN_STATUS_MAGIC"] == int.from_bytes(b"SCST", "little")
     assert {op.name: int(op) for op in P.Op} == {"CAPS": 0x01, "INPUT": 0x10, "CONV": 0x20, "FC": 0x21, "TILE": 0x22,
-                                                 "POOL": 0x30, "RELU": 0x31, "FLATTEN": 0x32, "OUTPUT": 0x50,
+                                                 "POOL": 0x30, "RELU": 0x31, "FLATTEN": 0x32, "SEGMENT": 0x40,
+                                                 "OUTPUT": 0x50,
                                                  "END": 0x7F}
     assert P.C["SCNN_FLATTEN_FIELD_WORDS"] == 1
     assert [int(s) for s in P.Status] == list(range(15))

@@ -19,9 +19,9 @@ import numpy as np
 from . import protocol as P
 from .caps import Capabilities
 from .errors import InputError, LimitError, NetworkError, ProtocolError
-from .lowering import (ColumnPacking, HwLayer, check, conv_blocks, fc_weight_on_chip, groups, image_words,
-                       images_first, lower, pack_columns, requant_words, tile_groups, unpack_images, unpack_ordered,
-                       write_lanes)
+from .lowering import (ColumnPacking, HwLayer, Segment, check, conv_blocks, fc_weight_on_chip, groups, image_words,
+                       images_first, lower, pack_columns, plan_segment, requant_words, tile_groups, unpack_images,
+                       unpack_ordered, write_lanes)
 from .network import AvgPool2d, Network
 
 C = P.C
@@ -111,6 +111,7 @@ class CompiledProgram:
     input_shape: tuple = ()  # the network's, per image
     input_layout: tuple = ()  # what the INPUT packet carries per image (differs with column packing)
     columns: Optional[ColumnPacking] = None
+    segment: Optional[Segment] = None  # the first layers' chunks, when they run image chunk by image chunk
     stats: dict = field(default_factory=dict)
 
     @property
@@ -184,23 +185,35 @@ def compile_caps_request() -> CompiledProgram:
 
 
 def compile_network(network: Network, caps: Capabilities, batch: int = 1, *,
-                    all_layers: bool = False, column_packing: bool = True) -> CompiledProgram:
+                    all_layers: bool = False, column_packing: bool = True, segments: bool = True) -> CompiledProgram:
     """Pack ``network`` for a device with ``caps``, for batches of ``batch`` images.
 
     The INPUT slot holds zeros until :meth:`CompiledProgram.set_images`.  With
     ``all_layers`` the program asks for every accelerator layer's output;
     ``column_packing`` lets a first Conv2d with few channels use the idle lanes
-    (:class:`ColumnPacking`)."""
-    plan = check(network, caps, batch)
+    (:class:`ColumnPacking`); ``segments`` lets the first layers of a batch run image chunk by
+    image chunk (:class:`Segment`: each chunk's images stream in while the one before computes,
+    and a batch fits whose first activations would not), except with ``all_layers``."""
+    segments = segments and not all_layers
+    plan = check(network, caps, batch, segments=segments)
     if not plan.layers:
         raise NetworkError(f"{network.name} has no layer the accelerator executes")
-    columns = pack_columns(plan, caps, batch) if column_packing else None
+    columns = pack_columns(plan, caps, batch, segments) if column_packing else None
+    segment = plan_segment(plan, caps, batch) if segments else None
     hw = plan.layers
     b = _Builder()
     c, h, w = plan.input_shape
     fields = [P.put(c, C["SCNN_IN_C_SHIFT"], 16) | P.put(h, C["SCNN_IN_H_SHIFT"], 16)
               | P.put(w, C["SCNN_IN_W_SHIFT"], 16) | P.put(batch, C["SCNN_IN_B_SHIFT"], 16)]
-    input_offset = b.add(P.Op.INPUT, fields + [0] * (batch * image_words(plan.input_shape)), f"{batch} input images")
+    body = 0
+    if segment is not None:
+        bits = C["SCNN_SEG_DIM_BITS"]
+        b.add(P.Op.SEGMENT, [P.put(c, C["SCNN_SEG_C_SHIFT"], bits) | P.put(h, C["SCNN_SEG_H_SHIFT"], bits)
+                             | P.put(w, C["SCNN_SEG_W_SHIFT"], bits) | P.put(segment.chunk, C["SCNN_SEG_CHUNK_SHIFT"], bits),
+                             P.put(segment.chunks, C["SCNN_SEG_CHUNKS_SHIFT"], bits)
+                             | P.put(segment.layers, C["SCNN_SEG_LAYERS_SHIFT"], C["SCNN_SEG_LAYERS_BITS"])],
+              f"{segment.layers} layers image chunk by image chunk: {segment.chunks} chunks of {segment.chunk}")
+        body = segment.layers
     outputs: list[OutputSpec] = []
     weight_words = 0
     shape_of = {layer.name: out for layer, out in zip(network.layers, network.shapes())}
@@ -218,7 +231,11 @@ def compile_network(network: Network, caps: Capabilities, batch: int = 1, *,
                 | P.put(sh, C["SCNN_POOL_H_SHIFT"], C["SCNN_POOL_DIM_BITS"])
                 | P.put(sw, C["SCNN_POOL_W_SHIFT"], C["SCNN_POOL_DIM_BITS"]))
 
+    input_offset = None
     for i, layer in enumerate(hw):
+        if i == body:  # the images: after a segment's body, before the layers that take the batch
+            input_offset = b.add(P.Op.INPUT, fields + [0] * (batch * image_words(plan.input_shape)),
+                                 f"{batch} input images")
         b.layer = layer.names[0]  # the conv/dense/pool/relu layer itself (its output may carry a later name)
         if layer.op in (P.Op.CONV, P.Op.FC):
             weight_words += _add_weighted(b, layer, caps)
@@ -237,7 +254,7 @@ def compile_network(network: Network, caps: Capabilities, batch: int = 1, *,
     record_words = sum(1 + C["SCNN_TENSOR_HEAD_WORDS"] + batch * o.words for o in outputs)
     prog = _finish(b, batch, record_words + caps.response_reserve_words, network=network, outputs=outputs,
                    hw_layers=hw, input_offset=input_offset, input_shape=network.input_shape,
-                   input_layout=plan.input_shape, columns=columns)
+                   input_layout=plan.input_shape, columns=columns, segment=segment)
     prog.stats = {"weight_words": weight_words, "input_words": batch * image_words(plan.input_shape),
                   "program_words": len(prog.words), "response_words": prog.response_words}
     for what, words in (("program", len(prog.words)), ("response", prog.response_words)):

@@ -57,13 +57,13 @@ class Pipeline:
 
 #: Every pipelined loop in hls_src/ (tests/test_cycles.py checks the C++ has exactly these).
 PIPELINES = (
-    Pipeline("input_word", 1, "stream", "decode: image words into the pixel FIFO"),
+    Pipeline("input_word", 1, "stream", "decode: image words into the entry FIFO, eight to an entry"),
     Pipeline("tile_word", 1, "stream", "decode: a tile's words into the entry FIFO, eight to an entry"),
     Pipeline("drain_word", 1, "stream", "decode: the rest of a failed program, up to TLAST"),
-    Pipeline("input_copy", 1, "copy", "execute: pixel FIFO into the activation buffer"),
+    Pipeline("input_copy", 1, "copy", "execute: an entry of 8 image words into the activation buffer"),
     Pipeline("tile_copy", 1, "copy", "execute: a tile's entries into the weight buffer"),
     Pipeline("discard_entry", 1, "copy", "execute: a failed tile's entries dropped"),
-    Pipeline("conv_step", 1, "conv", "execute: one 8 x 8 weight block against one input word"),
+    Pipeline("conv_step", 1, "conv", "execute: one 8 x 8 weight block against PIX input words"),
     Pipeline("pool_step", 1, "pool", "execute: two taps of a window row"),
     Pipeline("relu_word", 1, "relu", "execute: one word, in place"),
     Pipeline("flatten_step", 1, "flatten", "execute: one word, packed"),
@@ -71,10 +71,9 @@ PIPELINES = (
     Pipeline("caps_word", 1, "output", "execute: one word of the capabilities record"),
     Pipeline("trailer_layer", 2, "output", "execute: a layer's two counter words"),
 )
-#: FIFO depths of hls_src/streamcnn_types.h (CMD_FIFO_DEPTH, PIXEL_FIFO_DEPTH); the prefetch
-#: FIFO's depth is a capability.  tests/test_cycles.py reads them from the C++.
+#: The command FIFO's depth in hls_src/streamcnn_types.h (CMD_FIFO_DEPTH; tests/test_cycles.py
+#: reads it from the C++); the prefetch FIFO's, which images pass through too, is a capability.
 COMMAND_FIFO = 16
-PIXEL_FIFO = 64
 WORDS_PER_ENTRY = P.LANES
 
 
@@ -156,14 +155,14 @@ class _Timeline:
     def run(self, cycles: int) -> None:
         self.execute += cycles
 
-    def push_entries(self, n: int) -> list[int]:
-        """Decode reads n entries' words, writing each entry when its eighth word is in,
-        and stalls while the prefetch FIFO is full.  Returns the cycles they were written.
-        (A tile is smaller than the FIFO, so the entries a push waits for were popped
-        by an earlier command, already replayed.)"""
+    def push_entries(self, n: int, words: int = 0) -> list[int]:
+        """Decode reads n entries' words (``words`` of them, if the last entry is short),
+        writing each entry when its last word is in, and stalls while the prefetch FIFO is
+        full.  Returns the cycles they were written.  (The entries a push waits for were
+        popped by an earlier command, already replayed.)"""
         times = []
-        for _ in range(n):
-            self.decode += WORDS_PER_ENTRY
+        for i in range(n):
+            self.decode += min(WORDS_PER_ENTRY, words - i * WORDS_PER_ENTRY) if words else WORDS_PER_ENTRY
             oldest = self.pushed - self.prefetch
             if oldest >= 0:
                 self.decode = max(self.decode, self.entry_pop[oldest] + 1)
@@ -187,20 +186,11 @@ class _Timeline:
         self.execute = t + 1 + depth
         return self.execute - start
 
-    def input(self, words: int) -> None:
-        """Image words through the pixel FIFO, which is shorter than an image: decode and
-        execute move word by word."""
-        t = self.execute - 1
-        popped: list[int] = []
-        for i in range(words):
-            self.decode += 1
-            if i >= PIXEL_FIFO:
-                self.decode = max(self.decode, popped[i - PIXEL_FIFO] + 1)
-            nxt = max(t + 1, self.decode + 1)
-            self.wait += nxt - (t + 1)
-            t = nxt
-            popped.append(t)
-        self.execute = t + 1 + DEPTH["copy"]
+    def input(self, words: int) -> int:
+        """INPUT's command and its image words, through the prefetch FIFO eight to an entry;
+        execute stores an entry a cycle.  Returns execute's cycles."""
+        self.command()
+        return self.pop_entries(self.push_entries(-(-words // WORDS_PER_ENTRY), words), DEPTH["copy"])
 
 
 def model(program: CompiledProgram, caps: Capabilities) -> dict:
@@ -209,20 +199,53 @@ def model(program: CompiledProgram, caps: Capabilities) -> dict:
     words = {name: size // 8 for name, size in program.layer_bytes().items()}
     layers = {hw.names[0]: layer_work(hw, program.batch, words[hw.names[0]], caps) for hw in program.hw_layers}
     hw_of = {hw.names[0]: hw for hw in program.hw_layers}
+    segment = program.segment
+    body = [hw.names[0] for hw in program.hw_layers[:segment.layers]] if segment else []
+    for name in body:  # a segment's layers count every chunk: the accelerator's counters add them up
+        per_chunk = layer_work(hw_of[name], segment.chunk, words[name], caps)
+        layers[name].iterations = segment.chunks * per_chunk.iterations
+        layers[name].compute = segment.chunks * per_chunk.compute
+    recorded: list = []  # the body's compute, (layer, cycles per chunk), run after each chunk's images
     tiles_done: dict = {}
     t = _Timeline(caps.prefetch_entries)
     t.read(C["SCNN_HDR_WORDS"])
     outputs = iter(program.outputs)  # in the order of their OUTPUT packets
     n_layers = 0
     last_done = 0
+
+    def finish(row: LayerCycles) -> None:
+        nonlocal n_layers, last_done
+        n_layers += 1
+        row.done = t.execute
+        row.cycles = row.done - last_done
+        last_done = row.done
+
     for p in program.packets:
         t.read(1)  # packet header
         row = layers.get(p.layer)
+        in_body = p.layer in body
         wait_before = t.wait
         if p.opcode == P.Op.INPUT:
             t.read(C["SCNN_IN_FIELD_WORDS"])
-            t.command()
-            t.input(p.length - C["SCNN_IN_FIELD_WORDS"])
+            image_words = p.length - C["SCNN_IN_FIELD_WORDS"]
+            if segment is None:
+                t.input(image_words)
+            else:  # chunk by chunk, each computed by the body's layers as soon as its images are in
+                start = last_done
+                for _ in range(segment.chunks):
+                    t.input(image_words // segment.chunks)
+                    for name, cycles in recorded:
+                        before = t.wait
+                        t.command()
+                        t.run(cycles)
+                        layers[name].wait += t.wait - before
+                for name in body:
+                    layers[name].done = t.execute
+                    layers[name].cycles = layers[name].compute + layers[name].wait
+                # the images' arrival and what is left of the span: the first layer's share
+                layers[body[0]].cycles = t.execute - start - sum(layers[n].cycles for n in body[1:])
+                n_layers += len(body)
+                last_done = t.execute
             t.read(DEPTH["stream"])
         elif p.opcode == P.Op.TILE:
             hw = hw_of[p.layer]
@@ -245,12 +268,20 @@ def model(program: CompiledProgram, caps: Capabilities) -> dict:
             else:
                 row.copy += t.pop_entries(t.push_entries(count + blocks), DEPTH["copy"])
                 t.read(DEPTH["stream"])
-                t.command()  # TILE
-                t.run(_tile_iterations(hw, program.batch, count, caps.pixels) + DEPTH["conv"])
-        elif p.opcode in (P.Op.CONV, P.Op.FC):
+                images = segment.chunk if in_body else program.batch
+                cycles = _tile_iterations(hw, images, count, caps.pixels) + DEPTH["conv"]
+                if in_body:
+                    recorded.append((p.layer, cycles))
+                else:
+                    t.command()  # TILE
+                    t.run(cycles)
+        elif p.opcode in (P.Op.CONV, P.Op.FC, P.Op.SEGMENT):
             t.read(p.length + DEPTH["stream"])
         else:
             t.read(p.length + DEPTH["stream"])
+            if in_body:  # POOL, RELU
+                recorded.append((p.layer, row.compute // segment.chunks))
+                continue
             t.command()
             if p.opcode in (P.Op.POOL, P.Op.RELU, P.Op.FLATTEN):
                 t.run(row.compute)
@@ -260,15 +291,12 @@ def model(program: CompiledProgram, caps: Capabilities) -> dict:
                 t.run(1 + P.CAP_COUNT)
             elif p.opcode == P.Op.END:
                 t.run(C["SCNN_TRAILER_HEAD_WORDS"] + C["SCNN_COUNTER_WORDS"] * n_layers)
-        if row is not None:
+        if row is not None and not in_body:
             row.wait += t.wait - wait_before
             finished = (p.opcode in (P.Op.POOL, P.Op.RELU, P.Op.FLATTEN)
                         or (p.opcode == P.Op.TILE and tiles_done[p.layer] == len(hw_of[p.layer].tiles)))
             if finished:
-                n_layers += 1
-                row.done = t.execute
-                row.cycles = row.done - last_done
-                last_done = row.done
+                finish(row)
     total = t.execute
     rows = [layers[hw.names[0]] for hw in program.hw_layers]
     macs = sum(r.macs for r in rows)
@@ -297,7 +325,9 @@ def model(program: CompiledProgram, caps: Capabilities) -> dict:
         "ratio_to_bound": round(total / bound, 3),
         "clock_mhz": CLOCK_HZ / 1e6,
         "depths": dict(DEPTH),
-        "fifos": {"commands": COMMAND_FIFO, "pixels": PIXEL_FIFO, "prefetch_entries": caps.prefetch_entries},
+        "fifos": {"commands": COMMAND_FIFO, "prefetch_entries": caps.prefetch_entries},
+        "segment": None if segment is None else {"layers": segment.layers, "chunk": segment.chunk,
+                                                 "chunks": segment.chunks},
     }
 
 

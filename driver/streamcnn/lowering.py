@@ -187,12 +187,83 @@ def lower(network: Network) -> Plan:
     return Plan(input_shape, input_order, hw)
 
 
+# -- segments: the first layers image chunk by image chunk -----------------------------------
+
+
+@dataclass(frozen=True)
+class Segment:
+    """The plan's first ``layers`` accelerator layers (the body) run on ``chunks`` chunks of
+    ``chunk`` images in turn, the body's weights loaded once, each chunk's images streaming in
+    while the one before computes; their outputs gather at word ``region`` of the buffer the
+    images arrive in, the whole batch's, for the layers after (docs/protocol.md, SEGMENT)."""
+
+    layers: int
+    chunk: int
+    chunks: int
+    region: int
+
+
+def single_tile(hw: HwLayer, caps: Capabilities) -> bool:
+    """Whether a CONV/FC layer's weights and requantization words fit one tile."""
+    c, _, _ = hw.in_shape
+    kh, kw = hw.layer.kernel_size if hw.op == P.Op.CONV else (1, 1)
+    blocks = groups(c) * kh * kw
+    return blocks <= caps.weight_entries and groups(hw.out_shape[0]) <= min(caps.tile_channels // LANES,
+                                                                             caps.weight_entries // blocks)
+
+
+def plan_segment(plan: Plan, caps: Capabilities, batch: int) -> Optional[Segment]:
+    """The longest body of leading layers a SEGMENT can run for this batch (at most
+    SCNN_SEG_MAX_LAYERS: at most one Conv2d, in one tile, pools and ReLUs, ending in a Conv2d
+    or a pool that writes the buffer the images arrive in), with the largest chunk whose words
+    fit; None at batch 1 or when no body fits.  A chunk's images stay within half the
+    prefetch FIFO, so the next chunk streams in while one computes."""
+    if batch < 2:
+        return None
+    best = None
+    in_words = image_words(plan.input_shape)
+    for k in range(1, min(P.C["SCNN_SEG_MAX_LAYERS"], len(plan.layers) - 1) + 1):  # layers left for the batch
+        body = plan.layers[:k]
+        if body[-1].op not in (P.Op.CONV, P.Op.POOL, P.Op.RELU) or sum(hw.op == P.Op.CONV for hw in body) > 1:
+            break
+        if body[-1].op == P.Op.CONV and not single_tile(body[-1], caps):
+            break
+        swaps = sum(hw.op in (P.Op.CONV, P.Op.POOL) for hw in body)
+        if body[-1].op == P.Op.RELU or swaps % 2:
+            continue
+        if any(batch * image_words(hw.out_shape) > caps.act_words for hw in plan.layers[k:]):
+            continue
+        out_words = image_words(body[-1].out_shape)
+        for chunk in sorted((d for d in range(1, batch + 1) if batch % d == 0), reverse=True):
+            mine, other, in_other = chunk * in_words, 0, False  # words used in each buffer
+            for hw in body[:-1]:
+                in_other ^= hw.op in (P.Op.CONV, P.Op.POOL)
+                words = chunk * image_words(hw.out_shape)
+                mine, other = (mine, max(other, words)) if in_other else (max(mine, words), other)
+            if (mine + batch * out_words <= caps.act_words and other <= caps.act_words
+                    and 2 * chunk * in_words <= caps.prefetch_entries * LANES):
+                best = Segment(k, chunk, batch // chunk, mine)
+                break
+    return best
+
+
+def activation_words(plan: Plan, batch: int, segment: Optional[Segment]) -> int:
+    """The most words one buffer holds at once for this batch: every tensor's batch, or, with a
+    segment, the body's per chunk and the whole batch's after it."""
+    if segment is None:
+        return batch * plan.image_words()
+    rest = [batch * image_words(hw.out_shape) for hw in plan.layers[segment.layers:]]
+    return max([segment.region + batch * image_words(plan.layers[segment.layers - 1].out_shape)] + rest)
+
+
 # -- the device's limits ----------------------------------------------------------------
 
 
-def check(network: Network, caps: Capabilities, batch: int = 1) -> Plan:
+def check(network: Network, caps: Capabilities, batch: int = 1, *, segments: bool = True) -> Plan:
     """Raise :class:`LimitError` naming the layer and the limit if ``network``, at this batch
-    size, does not fit the device; return its plan otherwise."""
+    size, does not fit the device; return its plan otherwise.  With ``segments``, a batch whose
+    first layers' activations do not fit at once may run them image chunk by image chunk
+    (:func:`plan_segment`)."""
 
     def limit(layer: str, what: str, value: int, maximum: int, cap: str, hint: str = "") -> None:
         if value > maximum:
@@ -238,6 +309,10 @@ def check(network: Network, caps: Capabilities, batch: int = 1) -> Plan:
             limit(n, "pooling stride", layer.stride, caps.max_pool_stride, "max_pool_stride")
     limit("input (flattened on the host)", "channels", plan.input_shape[0], caps.max_channels, "max_channels")
     words = plan.image_words()
+    if batch * words > caps.act_words and segments:
+        segment = plan_segment(plan, caps, batch)
+        if segment is not None:
+            return plan
     limit(network.name, f"activation words of a batch of {batch} ({words} per image)", batch * words,
           caps.act_words, "act_words")
     return plan
@@ -326,9 +401,9 @@ class ColumnPacking:
                 lanes[:, 0, :, ok, ch * self.kernel_w + j] = q[:, ch][:, :, cols].transpose(2, 0, 1)
 
 
-def pack_columns(plan: Plan, caps: Capabilities, batch: int) -> Optional[ColumnPacking]:
+def pack_columns(plan: Plan, caps: Capabilities, batch: int, segments: bool = True) -> Optional[ColumnPacking]:
     """Rewrite the plan's first layer for column packing when it is a Conv2d that benefits
-    and fits."""
+    and fits (with a segment, if ``segments`` and the batch needs one)."""
     first = plan.layers[0]
     if first.op != P.Op.CONV:
         return None
@@ -337,13 +412,17 @@ def pack_columns(plan: Plan, caps: Capabilities, batch: int) -> Optional[ColumnP
     o, _, kh, kw = conv.weight.shape
     out_w = first.out_shape[2]
     packed_shape = (c * kw, h, out_w)
-    if kw == 1 or c * kw > LANES or batch * image_words(packed_shape) > caps.act_words:
+    if kw == 1 or c * kw > LANES:
         return None
     weight = np.ascontiguousarray(conv.weight.transpose(0, 1, 3, 2)).reshape(o, c * kw, kh, 1)
     packed = Conv2d(weight=weight, bias=conv.bias, multiplier=conv.multiplier, shift=conv.shift,
                     stride=(conv.stride[0], 1), padding=(conv.padding[0], 0), name=conv.name)
-    plan.layers[0] = HwLayer(P.Op.CONV, packed, packed_shape, first.out_shape, first.names, first.relu,
-                             in_order=chip_order(packed_shape))
+    layer = HwLayer(P.Op.CONV, packed, packed_shape, first.out_shape, first.names, first.relu,
+                    in_order=chip_order(packed_shape))
+    trial = Plan(packed_shape, plan.input_order, [layer] + plan.layers[1:])
+    if activation_words(trial, batch, plan_segment(trial, caps, batch) if segments else None) > caps.act_words:
+        return None  # the packed images would not fit where the plain ones do
+    plan.layers[0] = layer
     plan.input_shape = packed_shape
     return ColumnPacking(kw, conv.stride[1], conv.padding[1], out_w)
 

@@ -380,9 +380,17 @@ class Network:
 
         return lower(self).image_words()
 
-    def max_batch(self, caps: Capabilities) -> int:
-        """The largest batch whose activations fit the device's buffers."""
-        return min(caps.max_batch, caps.act_words // self.image_words())
+    def max_batch(self, caps: Capabilities, segments: bool = True) -> int:
+        """The largest batch whose activations fit the device's buffers (with ``segments``, the
+        first layers image chunk by image chunk where that makes it fit: a SEGMENT)."""
+        from .lowering import lower, plan_segment
+
+        plan = lower(self)
+        fits = min(caps.max_batch, caps.act_words // plan.image_words())
+        for batch in range(caps.max_batch if segments else fits, fits, -1):
+            if plan_segment(plan, caps, batch) is not None:
+                return batch
+        return fits
 
     def check(self, caps: Capabilities, batch: int = 1) -> None:
         """Raise :class:`LimitError` naming the layer and the limit if this network,

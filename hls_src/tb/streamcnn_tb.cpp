@@ -114,6 +114,8 @@ static bool check_packed_multiply() {
                 mul_pair((int8_t)w, (int8_t)x0, (int8_t)x1, p0, p1);
                 bad += (p0 != w * x0) + (p1 != w * x1);
             }
+    for (int w = -128; w < 128; w++)
+        for (int x = -128; x < 128; x++) bad += mul_one((int8_t)w, (int8_t)x) != w * x;
     std::printf("%s: packed multiply, %u weight x activation pairs, %u wrong products\n", bad ? "FAIL" : "ok",
                 checked, bad);
     return bad == 0;

@@ -237,7 +237,10 @@ class Program:
     def _variant(self, all_layers: bool) -> _Loaded:
         with self._compile_lock:  # two threads asking for a new variant compile it once
             if all_layers not in self._variants:
-                prog = compiler.compile_network(self.network, self.device.caps, self.batch, all_layers=all_layers,
+                batch = self.batch
+                if all_layers:  # every layer's output is asked for: no segment, so perhaps a smaller batch
+                    batch = max(1, min(batch, self.network.max_batch(self.device.caps, segments=False)))
+                prog = compiler.compile_network(self.network, self.device.caps, batch, all_layers=all_layers,
                                                 **self._options)
                 self._variants[all_layers] = _Loaded(self.device, prog)
             return self._variants[all_layers]
@@ -379,7 +382,8 @@ class Program:
         single = x.ndim == 3
         q = self.network.quantize_input(x[None] if single else x)
         loaded = self._variant(True)
-        prog, b = loaded.prog, self.batch
+        prog = loaded.prog
+        b = prog.batch  # at most the program's: every output kept needs no segment
         parts: dict = {spec.layer: [] for spec in prog.outputs}
         stats = RunStats(images=len(q))
         start = time.perf_counter()
