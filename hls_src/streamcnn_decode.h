@@ -146,7 +146,19 @@ Schedule schedule_fc(const Layer& L, uint32_t first, uint32_t count, uint32_t ba
     return schedule_conv(row, first, count, 1);
 }
 
-/* POOL after pool_geometry: every output word's window, k rows of ceil(k / 2) tap pairs. */
+/* The output pixels pooling computes a step for kernel k and stride s: as many as PIX whose
+ * windows' taps in a row, (p - 1) s + k words, fit the ACT_BANKS words read in one cycle. */
+inline uint32_t pool_pixels(uint32_t k, uint32_t s) {
+    uint32_t p = 1;
+    for (uint32_t q = 2; q <= PIX; q++) {
+#pragma HLS UNROLL
+        if ((q - 1) * s + k <= ACT_BANKS) p = q; /* fewer pixels fit whenever more do */
+    }
+    return p;
+}
+
+/* POOL after pool_geometry: per output row, groups of pool_pixels neighbouring outputs, k
+ * steps each (one per window row). */
 Schedule schedule_pool(const Layer& L, uint32_t batch) {
 #pragma HLS INLINE
     Schedule s = Schedule();
@@ -158,11 +170,18 @@ Schedule schedule_pool(const Layer& L, uint32_t batch) {
     s.relu = L.relu != 0; /* average */
     s.in_plane = mul(L.in.height, L.in.width);
     s.row_step = times_small(L.in.width, L.stride_h);
-    const uint32_t pairs_per_window = L.kernel_h == 3 ? 6 : L.kernel_h; /* k x ceil(k / 2) */
-    s.steps = mul((uint32_t)mul(image_words(L.out), batch), pairs_per_window);
+    const uint32_t pixels = pool_pixels(L.kernel_h, L.stride_h);
+    s.count = pixels;
+    s.group_dx = times_small(pixels, L.stride_h);
+    /* pixel groups per row: ceil(out_w / pixels), pixels 1 to 4 */
+    const uint32_t row_groups = pixels == 4 ? (L.out.width + 3) >> 2 : div_by_stride(L.out.width + pixels - 1, pixels);
+    /* out_h x row_groups x groups(C) x batch <= image_words(out) x batch <= ACT_WORDS (check_layer) */
+    const uint32_t planes = (uint32_t)mul(groups_of(L.out.channels), batch);
+    s.steps = mul((uint32_t)mul(planes, (uint32_t)mul(L.out.height, row_groups)), L.kernel_h);
     return s;
 }
-static_assert(SCNN_CFG_MAX_POOL_KERNEL <= 3, "schedule_pool's k x ceil(k / 2)");
+static_assert(SCNN_CFG_MAX_POOL_KERNEL <= 3 && SCNN_CFG_MAX_POOL_STRIDE <= 3 && SCNN_CFG_PIXELS <= 4,
+              "schedule_pool: a window row in the banks, groups per row by div_by_stride or a shift");
 
 /* FLATTEN of activations of shape in: each image's words, plus a step to write its last word. */
 Schedule schedule_flatten(const Shape& in, uint32_t batch) {

@@ -242,64 +242,75 @@ conv_step:
     return s.steps;
 }
 
-/* Max or average pooling, no padding, floor mode; 8 channels per cycle.  One pipeline with
- * II = 1 walks image, group, output pixel and, innermost, the window's rows and, within a
- * row, pairs of taps (kx, kx + 1): the source buffer's two ports read both taps of a pair in
- * the same cycle, so a 2x2 window takes 2 cycles and a 3x3 one 6.  Images and groups are one
- * sequence of planes (s.count planes per image, the batch's planes back to back).  Returns its
- * trip count. */
+/* Max or average pooling, no padding, floor mode.  One pipeline with II = 1 walks image,
+ * group, output row, groups of s.count neighbouring outputs (pool_pixels: up to PIX, as many as
+ * have their window row's taps within ACT_BANKS words) and, innermost, the windows' rows: a
+ * step reads ACT_BANKS words of a row, one from every bank, and adds each output's taps of it
+ * (k words at its offset p x stride) to its 8 lanes; on a window's last row it stores the
+ * group's outputs, one word to each of as many banks.  So a 2 x 2 window takes 2 steps for
+ * 4 outputs.  Images and groups are one sequence of planes (the batch's planes back to back).
+ * Returns its trip count. */
 uint64_t pool(const Schedule& s, const act_mem_t& src, act_mem_t& dst) {
     const bool mean = s.relu;
     const int32_t neutral = mean ? 0 : -128;
-    kernel_t ky = 0, kx = 0;                     /* window position; kx even */
-    dim_t ox = 0, oy = 0;                        /* output pixel */
+    kernel_t ky = 0;                             /* window row */
+    dim_t ox = 0, oy = 0;                        /* output pixel: the group's first */
     addr_t plane_base = s.src_base;              /* first input word of the plane */
-    addr_t corner = s.src_base;                  /* input word of the window's top-left tap */
+    addr_t corner = s.src_base;                  /* input word of the group's first window's top-left tap */
     addr_t tap_row = s.src_base;                 /* corner + ky x in_w */
-    addr_t row_start = s.src_base;               /* input word of the window row's first output */
+    addr_t row_start = s.src_base;               /* input word of the output row's first window */
     addr_t out_addr = s.dst_base;
-    int32_t acc[LANES];
-#pragma HLS ARRAY_PARTITION variable = acc complete
-    for (unsigned l = 0; l < LANES; l++) {
+    const pixel_t pixels = s.count;
+    pixel_t valid = s.out_w < s.count ? pixel_t(s.out_w) : pixels; /* outputs of the group inside the row */
+    int32_t acc[PIX][LANES];
+#pragma HLS ARRAY_PARTITION variable = acc complete dim = 0
+    for (unsigned p = 0; p < PIX; p++) {
 #pragma HLS UNROLL
-        acc[l] = 0; /* the first step of every window overwrites it; zeroed for the compilers' sake */
+        for (unsigned l = 0; l < LANES; l++) {
+#pragma HLS UNROLL
+            acc[p][l] = 0; /* the first step of every window overwrites it; zeroed for the compilers' sake */
+        }
     }
 pool_step:
     for (steps_t step = 0; step < s.steps; step++) {
-#pragma HLS LOOP_TRIPCOUNT max = 1048576
+#pragma HLS LOOP_TRIPCOUNT max = 24576
 #pragma HLS PIPELINE II = 1
-        const addr_t a = tap_row + kx;
-        const addr_t a1 = a + 1u;
-        const bool pair = kx + 1u < s.kh; /* the second tap is inside the window */
-        const bool first = ky == 0 && kx == 0;
-        const bool last = ky + 1u == s.kh && kx + 2u >= s.kh;
-        const uint64_t w0 = load(src, a);
-        const uint64_t w1 = pair ? load(src, a1) : 0; /* the second port: the second tap, when there is one */
-        for (unsigned l = 0; l < LANES; l++) {
-#pragma HLS UNROLL
-            const int32_t v0 = (int8_t)(uint8_t)(w0 >> (8 * l));
-            const int32_t v1 = pair ? (int32_t)(int8_t)(uint8_t)(w1 >> (8 * l)) : neutral;
-            const int32_t base = first ? neutral : acc[l];
-            if (mean) {
-                acc[l] = base + v0 + v1;
-            } else {
-                const int32_t m = v0 > v1 ? v0 : v1;
-                acc[l] = m > base ? m : base;
-            }
-        }
-        if (last) {
-            int8_t y[LANES];
+        uint64_t row[ACT_BANKS];
+#pragma HLS ARRAY_PARTITION variable = row complete
+        window(src, tap_row, row);
+        const bool first = ky == 0u;
+        const bool last = ky + 1u == s.kh;
+        uint64_t y[PIX];
 #pragma HLS ARRAY_PARTITION variable = y complete
+        for (unsigned p = 0; p < PIX; p++) {
+#pragma HLS UNROLL
+            /* output p's taps: words p x stride + kx, kx < k (past the window row: unused pixels) */
+            const unsigned at = p * (unsigned)s.sh;
+            int8_t out[LANES];
+#pragma HLS ARRAY_PARTITION variable = out complete
             for (unsigned l = 0; l < LANES; l++) {
 #pragma HLS UNROLL
-                y[l] = mean ? average(acc[l], s.kh) : (int8_t)acc[l];
+                int32_t v = first ? neutral : acc[p][l];
+                for (unsigned kx = 0; kx < SCNN_CFG_MAX_POOL_KERNEL; kx++) {
+#pragma HLS UNROLL
+                    if (kx < s.kh) {
+                        const int32_t t = (int8_t)(uint8_t)(row[(at + kx) & (ACT_BANKS - 1u)] >> (8 * l));
+                        v = mean ? v + t : (t > v ? t : v);
+                    }
+                }
+                acc[p][l] = v;
+                out[l] = mean ? average(v, s.kh) : (int8_t)v;
             }
-            store(dst, out_addr, pack(y));
-            ++out_addr;
-            ky = kx = 0;
-            /* next output pixel, row, plane */
-            corner += s.sh;
-            if (++ox == s.out_w) {
+            y[p] = pack(out);
+        }
+        if (last) {
+            scatter(dst, out_addr, y, valid);
+            out_addr += valid;
+            ky = 0;
+            /* next group, row, plane */
+            ox += s.count;
+            corner += s.group_dx;
+            if (ox >= s.out_w) {
                 ox = 0;
                 row_start += s.row_step;
                 corner = row_start;
@@ -310,13 +321,12 @@ pool_step:
                     corner = row_start;
                 }
             }
+            const dim_t left = s.out_w - ox;
+            valid = left < pixels ? pixel_t(left) : pixels;
             tap_row = corner;
-        } else if (kx + 2u >= s.kh) {
-            kx = 0; /* next window row */
-            ++ky;
-            tap_row += s.in_w;
         } else {
-            kx += 2u;
+            ++ky; /* next window row */
+            tap_row += s.in_w;
         }
     }
     return s.steps;

@@ -240,6 +240,37 @@ inline uint64_t load(const act_mem_t& m, addr_t a) { return m[bank_of(a)][row_of
 
 inline void store(act_mem_t& m, addr_t a, uint64_t w) { m[bank_of(a)][row_of(a)] = w; }
 
+/* The ACT_BANKS words a, a + 1, ... in one cycle, each bank read once, in address order. */
+inline void window(const act_mem_t& m, addr_t a, uint64_t out[ACT_BANKS]) {
+#pragma HLS INLINE
+    const bank_t first = bank_of(a);
+    const row_t row = row_of(a);
+    uint64_t word[ACT_BANKS];
+#pragma HLS ARRAY_PARTITION variable = word complete
+    for (unsigned j = 0; j < ACT_BANKS; j++) {
+#pragma HLS UNROLL
+        word[j] = m[j][row_t(row + (j < first ? 1u : 0u))];
+    }
+    for (unsigned k = 0; k < ACT_BANKS; k++) {
+#pragma HLS UNROLL
+        out[k] = word[(first + k) & (ACT_BANKS - 1u)];
+    }
+}
+
+/* Up to PIX words to a, a + 1, ... (the first n of w) in one cycle, each bank written at most
+ * once: consecutive addresses fall in distinct banks. */
+inline void scatter(act_mem_t& m, addr_t a, const uint64_t w[PIX], pixel_t n) {
+#pragma HLS INLINE
+    static_assert(PIX <= ACT_BANKS, "a pixel group's words in distinct banks");
+    const bank_t first = bank_of(a);
+    const row_t row = row_of(a);
+    for (unsigned j = 0; j < ACT_BANKS; j++) {
+#pragma HLS UNROLL
+        const unsigned k = (j - first) & (ACT_BANKS - 1u); /* the word bank j takes, if any */
+        if (k < n) m[j][row_t(row + (j < first ? 1u : 0u))] = w[k < PIX ? k : 0];
+    }
+}
+
 /* The PIX words a + k x stride (k < PIX) in one cycle, each bank read once: bank j holds the
  * first word at or after a in it, at a's row or (for the banks before a's) the next one, and
  * word k is whichever bank its address falls in.  The offsets k x stride stay below ACT_BANKS,

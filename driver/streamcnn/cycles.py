@@ -64,7 +64,7 @@ PIPELINES = (
     Pipeline("tile_copy", 1, "copy", "execute: a tile's entries into the weight buffer"),
     Pipeline("discard_entry", 1, "copy", "execute: a failed tile's entries dropped"),
     Pipeline("conv_step", 1, "conv", "execute: one 8 x 8 weight block against PIX input words"),
-    Pipeline("pool_step", 1, "pool", "execute: two taps of a window row"),
+    Pipeline("pool_step", 1, "pool", "execute: a window row of up to PIX outputs"),
     Pipeline("relu_word", 1, "relu", "execute: one word, in place"),
     Pipeline("flatten_step", 1, "flatten", "execute: one word, packed"),
     Pipeline("tensor_word", 1, "output", "execute: one word of an OUTPUT record"),
@@ -111,8 +111,10 @@ def layer_work(hw: HwLayer, batch: int, stream_words: int, caps: Capabilities) -
         reach = layer.weight.shape[1] * (layer.weight.shape[2] * layer.weight.shape[3] if isinstance(layer, Conv2d) else 1)
         macs = batch * layer.weight.shape[0] * pixels * reach
     elif hw.op == P.Op.POOL:
-        k = hw.layer.kernel_size
-        iterations = batch * groups(hw.out_shape[0]) * pixels * k * ((k + 1) // 2)  # two taps of a window row a cycle
+        k, stride = hw.layer.kernel_size, hw.layer.stride
+        per_step = pool_pixels(k, stride, caps.pixels)
+        rows, width = hw.out_shape[1], hw.out_shape[2]
+        iterations = batch * groups(hw.out_shape[0]) * rows * -(-width // per_step) * k  # a window row a step
         compute = iterations + DEPTH["pool"]  # one pipeline over every pixel's window
         macs = 0
     elif hw.op == P.Op.FLATTEN:  # a step per input word, and one per image for its last word
@@ -329,6 +331,16 @@ def model(program: CompiledProgram, caps: Capabilities) -> dict:
         "segment": None if segment is None else {"layers": segment.layers, "chunk": segment.chunk,
                                                  "chunks": segment.chunks},
     }
+
+
+#: Activation words one cycle reads, one from each bank (hls_src/streamcnn_types.h ACT_BANKS).
+ACT_BANKS = 8
+
+
+def pool_pixels(kernel: int, stride: int, pixels: int) -> int:
+    """Outputs pooling computes a step (hls_src pool_pixels): as many as the array's pixels
+    whose window rows' taps, (p - 1) x stride + kernel words, fit one read of every bank."""
+    return max(p for p in range(1, pixels + 1) if p == 1 or (p - 1) * stride + kernel <= ACT_BANKS)
 
 
 def _pixels(hw: HwLayer) -> int:
