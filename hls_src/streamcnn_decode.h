@@ -127,11 +127,21 @@ Schedule schedule_conv(const Layer& L, uint32_t first, uint32_t count, uint32_t 
     s.first_out = mul(out_plane, first);
     s.row_step = times_small(L.in.width, L.stride_h);
     s.row_top = 0u - times_small(L.in.width, L.pad_h);
-    /* Pixel groups per row: ceil(out_w / PIX), a shift.  out_h x that x batch <= out_plane x batch
-     * <= ACT_WORDS, x count <= ACT_WORDS (both check_layer), x span <= WEIGHT_ENTRIES / count
-     * (count x blocks <= WEIGHT_ENTRIES, count x PIX <= TILE_GROUPS_MAX x PIX) */
-    const uint32_t row_groups = (L.out.width + PIX - 1) >> log2_of(PIX);
-    const uint32_t groups = (uint32_t)mul((uint32_t)mul((uint32_t)mul(L.out.height, row_groups), batch), count);
+    /* Groups run on across rows when the width leaves a row's last one short, there is a next
+     * row to take pixels from, and a wrapped pixel's tap is at most ACT_BANKS - 1 words on. */
+    const uint32_t row_words = times_small(L.in.width, L.stride_h), row_pixels = times_small(L.out.width, L.stride_w);
+    const uint32_t max_skip = ACT_BANKS - 1 - (PIX - 1) * L.stride_w;
+    s.wrap = PIX > 1 && (L.out.width & (PIX - 1)) != 0 && L.out.width >= PIX && L.out.height > 1 &&
+             row_words >= row_pixels && row_words - row_pixels <= max_skip;
+    s.wrap_skip = row_words - row_pixels; /* used only when wrap */
+    s.wrap_dx = row_pixels;
+    /* Pixel groups per plane: ceil(out_h x out_w / PIX) (wrap) or out_h x ceil(out_w / PIX), a
+     * shift.  That x batch <= out_plane x batch <= ACT_WORDS, x count <= ACT_WORDS (both
+     * check_layer), x span <= WEIGHT_ENTRIES / count (count x blocks <= WEIGHT_ENTRIES, count x
+     * PIX <= TILE_GROUPS_MAX x PIX) */
+    const uint32_t plane_groups = s.wrap ? (out_plane + PIX - 1) >> log2_of(PIX)
+                                         : (uint32_t)mul(L.out.height, (L.out.width + PIX - 1) >> log2_of(PIX));
+    const uint32_t groups = (uint32_t)mul((uint32_t)mul(plane_groups, batch), count);
     s.mac_steps = mul(groups, span);
     s.steps = (uint32_t)s.mac_steps + PIX;
     return s;

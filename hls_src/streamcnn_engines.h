@@ -94,7 +94,10 @@ uint64_t conv_tile(const Schedule& s, entry_fifo_t& entries, bool stream, const 
     dim_t oy = 0, ox = 0;
     kernel_t ky = 0, kx = 0;
     entry_t blk = 0;
-    pixel_t valid = s.out_w < PIX ? pixel_t(s.out_w) : pixel_t(PIX); /* pixels of the group inside the row */
+    /* pixels of the plane still to come (s.wrap), and of the group inside the row or plane */
+    addr_t rest = s.out_plane;
+    pixel_t valid = s.wrap ? (s.out_plane < PIX ? pixel_t(s.out_plane) : pixel_t(PIX))
+                           : (s.out_w < PIX ? pixel_t(s.out_w) : pixel_t(PIX));
     /* Address bases: image (b x in_img), plane (image + i x in_plane), block (g x blocks), the
      * group's first output word, and the output image's first word of the tile. */
     addr_t img_base = s.src_base, plane_base = s.src_base;
@@ -145,16 +148,26 @@ conv_step:
         if (step < s.mac_steps) { /* the last PIX steps only store */
             /* Compute: one weight block against the group's pixels. */
             if (blk < s.blocks) {
-                uint64_t words[PIX];
-#pragma HLS ARRAY_PARTITION variable = words complete
-                gather(src, plane_base + row + offset_of(ix), s.sw, words); /* pixel 0's tap may be padding */
-                int8_t x[PIX][LANES];
-#pragma HLS ARRAY_PARTITION variable = x complete dim = 0
-                const bool row_inside = iy < s.in_h;
+                /* pixel k's tap: k x stride on, or, past the row's end (s.wrap), in the next row */
+                bool wrapped[PIX];
+                unsigned off[PIX];
+#pragma HLS ARRAY_PARTITION variable = wrapped complete
+#pragma HLS ARRAY_PARTITION variable = off complete
                 for (unsigned k = 0; k < PIX; k++) {
 #pragma HLS UNROLL
-                    const coord_t ixk = ix + (s.sw == 2u ? 2u * k : k); /* pixel k's tap */
-                    const bool inside = row_inside && ixk < s.in_w;
+                    wrapped[k] = s.wrap && ox + k >= s.out_w;
+                    off[k] = (s.sw == 2u ? 2u * k : k) + (wrapped[k] ? (unsigned)s.wrap_skip : 0u);
+                }
+                uint64_t words[PIX];
+#pragma HLS ARRAY_PARTITION variable = words complete
+                gather(src, plane_base + row + offset_of(ix), off, words); /* pixel 0's tap may be padding */
+                int8_t x[PIX][LANES];
+#pragma HLS ARRAY_PARTITION variable = x complete dim = 0
+                for (unsigned k = 0; k < PIX; k++) {
+#pragma HLS UNROLL
+                    const coord_t ixk = ix + (s.sw == 2u ? 2u * k : k) - (wrapped[k] ? s.wrap_dx : coord_t(0));
+                    const coord_t iyk = wrapped[k] ? coord_t(iy + s.sh) : iy;
+                    const bool inside = iyk < s.in_h && ixk < s.in_w;
                     for (unsigned l = 0; l < LANES; l++) {
 #pragma HLS UNROLL
                         x[k][l] = inside ? (int8_t)(uint8_t)(words[k] >> (8 * l)) : (int8_t)0; /* zero padding */
@@ -193,29 +206,36 @@ conv_step:
                 out_addr += valid;
                 blk = 0;
                 ky = kx = 0;
-                ox += PIX;
-                x0 += s.group_dx;
-                if (ox >= s.out_w) {
-                    ox = 0;
+                const bool row_end = ox + PIX >= s.out_w;
+                const bool plane_end = s.wrap ? rest <= PIX : (row_end && oy + 1u == s.out_h);
+                if (plane_end) {
+                    ox = oy = 0;
                     x0 = s.left;
+                    y0 = s.top;
+                    row0 = s.row_top;
+                    rest = s.out_plane;
+                    block_base += s.blocks;
+                    if (++g == s.count) { /* next image */
+                        g = 0;
+                        block_base = 0;
+                        img_base += s.in_img;
+                        out_img_base += s.out_img;
+                        out_addr = out_img_base;
+                    }
+                } else if (row_end) { /* next row: its first pixels, or (wrap) those after the ones taken */
+                    ox = s.wrap ? dim_t(ox + PIX - s.out_w) : dim_t(0);
+                    x0 = s.wrap ? coord_t(x0 + s.group_dx - s.wrap_dx) : s.left;
+                    ++oy;
                     y0 += s.sh;
                     row0 += s.row_step;
-                    if (++oy == s.out_h) {
-                        oy = 0;
-                        y0 = s.top;
-                        row0 = s.row_top;
-                        block_base += s.blocks;
-                        if (++g == s.count) { /* next image */
-                            g = 0;
-                            block_base = 0;
-                            img_base += s.in_img;
-                            out_img_base += s.out_img;
-                            out_addr = out_img_base;
-                        }
-                    }
+                    rest -= PIX;
+                } else {
+                    ox += PIX;
+                    x0 += s.group_dx;
+                    rest -= PIX;
                 }
                 const dim_t left = s.out_w - ox;
-                valid = left < PIX ? pixel_t(left) : pixel_t(PIX);
+                valid = s.wrap ? (rest < PIX ? pixel_t(rest) : pixel_t(PIX)) : (left < PIX ? pixel_t(left) : pixel_t(PIX));
                 plane_base = img_base;
                 iy = y0;
                 ix = x0;

@@ -148,6 +148,13 @@ struct Schedule {
     entry_t span;         /* conv: steps per pixel group, max(blocks, PIX) */
     steps_t mac_steps;    /* conv: the steps that compute (the last PIX only store) */
     coord_t group_dx;     /* conv: PIX x stride_w, from one pixel group's window to the next */
+    /* conv: pixel groups run on across rows (the row's last group takes the next row's first
+     * pixels: no slots lost to a width that is not a multiple of PIX), when a wrapped pixel's
+     * taps stay within the group's ACT_BANKS words: wrap_skip = stride_h x in_w - out_w x
+     * stride_w further on, at wrap_dx = out_w x stride_w fewer columns */
+    bool wrap;
+    coord_t wrap_dx;
+    kernel_t wrap_skip;
     addr_t in_plane;      /* in_h x in_w */
     addr_t in_img;        /* conv: in_groups x in_plane; flatten: words per image */
     addr_t out_plane;     /* out_h x out_w; flatten: batch, the stride of an image's words */
@@ -271,11 +278,11 @@ inline void scatter(act_mem_t& m, addr_t a, const uint64_t w[PIX], pixel_t n) {
     }
 }
 
-/* The PIX words a + k x stride (k < PIX) in one cycle, each bank read once: bank j holds the
+/* The PIX words a + off[k] (k < PIX) in one cycle, each bank read once: bank j holds the
  * first word at or after a in it, at a's row or (for the banks before a's) the next one, and
- * word k is whichever bank its address falls in.  The offsets k x stride stay below ACT_BANKS,
- * so no two words of a call share a bank. */
-inline void gather(const act_mem_t& m, addr_t a, stride_t stride, uint64_t out[PIX]) {
+ * word k is whichever bank its address falls in.  The offsets are distinct and below
+ * ACT_BANKS (the caller's: k x stride, plus a row's wrap), so no two words share a bank. */
+inline void gather(const act_mem_t& m, addr_t a, const unsigned off[PIX], uint64_t out[PIX]) {
 #pragma HLS INLINE
     static_assert((PIX - 1) * SCNN_CFG_MAX_STRIDE < ACT_BANKS && SCNN_CFG_MAX_STRIDE <= 2,
                   "a pixel group's words sit in distinct banks, k x stride is k or 2k");
@@ -289,8 +296,7 @@ inline void gather(const act_mem_t& m, addr_t a, stride_t stride, uint64_t out[P
     }
     for (unsigned k = 0; k < PIX; k++) {
 #pragma HLS UNROLL
-        const unsigned offset = stride == 2u ? 2 * k : k;
-        out[k] = word[(first + offset) & (ACT_BANKS - 1u)];
+        out[k] = word[(first + off[k]) & (ACT_BANKS - 1u)];
     }
 }
 

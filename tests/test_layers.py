@@ -132,7 +132,9 @@ def test_every_layer_output(device, rng):
 def test_default_batch_fills_the_buffers(device):
     net = zoo.lenet5()
     prog = device.load(net)
-    # conv1 and pool1 image chunk by image chunk (a segment): 36 images, where the whole batch's
-    # 1,024 input words each would allow 8
-    assert prog.batch == net.max_batch(device.caps) == 36 and prog.compiled.segment is not None
+    # conv1 and pool1 image chunk by image chunk (a segment), conv1 column-packed: 37 images
+    # (896 words for one image's input, then 37 x 196 of pool1's outputs), where the whole
+    # batch's 1,024 input words each would allow 8
+    assert prog.batch == net.max_batch(device.caps) == 37 and prog.compiled.segment is not None
+    assert prog.compiled.columns is not None
     assert net.max_batch(device.caps, segments=False) == device.caps.act_words // 1024

@@ -20,7 +20,8 @@ from . import protocol as P
 from .caps import Capabilities
 from .errors import InputError, LimitError, NetworkError, ProtocolError
 from .lowering import (ColumnPacking, HwLayer, Segment, check, conv_blocks, fc_weight_on_chip, groups, image_words,
-                       images_first, lower, pack_columns, plan_segment, requant_words, tile_groups, unpack_images,
+                       activation_words, images_first, lower, pack_columns, plan_segment, requant_words, tile_groups,
+                       unpack_images,
                        unpack_ordered, write_lanes)
 from .network import AvgPool2d, Network
 
@@ -200,6 +201,11 @@ def compile_network(network: Network, caps: Capabilities, batch: int = 1, *,
         raise NetworkError(f"{network.name} has no layer the accelerator executes")
     columns = pack_columns(plan, caps, batch, segments) if column_packing else None
     segment = plan_segment(plan, caps, batch) if segments else None
+    words = activation_words(plan, batch, segment)
+    if words > caps.act_words:  # it fit column-packed, and column packing is off
+        raise LimitError(f"{network.name}: activation words of a batch of {batch} is {words}, the device's maximum "
+                         f"is {caps.act_words} (act_words) without column packing", layer=network.name,
+                         limit="act_words", value=words, maximum=caps.act_words)
     hw = plan.layers
     b = _Builder()
     c, h, w = plan.input_shape

@@ -360,8 +360,20 @@ def _tile_iterations(hw: HwLayer, batch: int, count: int, pixels: int) -> int:
     and ``pixels`` steps at the end to store the last group (hls_src conv_tile).  A dense
     layer's row is the batch: its pixel slots take that many images at once."""
     if hw.op == P.Op.FC:  # one row of the batch's images, side by side (batch-innermost)
-        rows, width, batch = 1, batch, 1
+        plane_groups, batch = -(-batch // pixels), 1
+    elif conv_wraps(hw, pixels):  # groups run on across rows
+        plane_groups = -(-hw.out_shape[1] * hw.out_shape[2] // pixels)
     else:
-        rows, width = hw.out_shape[1], hw.out_shape[2]
-    row_groups = -(-width // pixels)
-    return batch * count * rows * row_groups * _span(hw, pixels) + pixels
+        plane_groups = hw.out_shape[1] * -(-hw.out_shape[2] // pixels)
+    return batch * count * plane_groups * _span(hw, pixels) + pixels
+
+
+def conv_wraps(hw: HwLayer, pixels: int) -> bool:
+    """Whether a convolution's pixel groups run on across rows (hls_src schedule_conv): when
+    its width leaves a row's last group short, and a wrapped pixel's taps, stride_h x in_w -
+    out_w x stride_w words further on, stay within one read of every bank."""
+    (sh, sw), in_w = hw.layer.stride, hw.in_shape[2]
+    out_h, out_w = hw.out_shape[1], hw.out_shape[2]
+    skip = sh * in_w - sw * out_w
+    return (pixels > 1 and out_w % pixels != 0 and out_w >= pixels and out_h > 1
+            and 0 <= skip <= ACT_BANKS - 1 - (pixels - 1) * sw)

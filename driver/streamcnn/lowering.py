@@ -309,13 +309,19 @@ def check(network: Network, caps: Capabilities, batch: int = 1, *, segments: boo
             limit(n, "pooling stride", layer.stride, caps.max_pool_stride, "max_pool_stride")
     limit("input (flattened on the host)", "channels", plan.input_shape[0], caps.max_channels, "max_channels")
     words = plan.image_words()
-    if batch * words > caps.act_words and segments:
-        segment = plan_segment(plan, caps, batch)
-        if segment is not None:
-            return plan
+    if batch * words > caps.act_words and segments and segment_fits(plan, caps, batch):
+        return plan
     limit(network.name, f"activation words of a batch of {batch} ({words} per image)", batch * words,
           caps.act_words, "act_words")
     return plan
+
+
+def segment_fits(plan: Plan, caps: Capabilities, batch: int) -> bool:
+    """Whether this batch fits with a segment, its first layer column-packed if that helps."""
+    if plan_segment(plan, caps, batch) is not None:
+        return True
+    trial = Plan(plan.input_shape, plan.input_order, list(plan.layers))
+    return pack_columns(trial, caps, batch, True) is not None
 
 
 # -- memory layouts ---------------------------------------------------------------------------

@@ -383,12 +383,12 @@ class Network:
     def max_batch(self, caps: Capabilities, segments: bool = True) -> int:
         """The largest batch whose activations fit the device's buffers (with ``segments``, the
         first layers image chunk by image chunk where that makes it fit: a SEGMENT)."""
-        from .lowering import lower, plan_segment
+        from .lowering import lower, segment_fits
 
         plan = lower(self)
         fits = min(caps.max_batch, caps.act_words // plan.image_words())
         for batch in range(caps.max_batch if segments else fits, fits, -1):
-            if plan_segment(plan, caps, batch) is not None:
+            if segment_fits(plan, caps, batch):
                 return batch
         return fits
 
