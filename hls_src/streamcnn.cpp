@@ -206,6 +206,7 @@ void execute(command_fifo_t& cmds, entry_fifo_t& entries, scnn_stream_t& out, ui
 #pragma HLS ALLOCATION function instances = pool limit = 1
 #pragma HLS ALLOCATION function instances = relu limit = 1
 #pragma HLS ALLOCATION function instances = flatten limit = 1
+#pragma HLS ALLOCATION function instances = transpose limit = 1
 #pragma HLS ALLOCATION function instances = emit_tensor limit = 1
 #pragma HLS ALLOCATION function instances = load_input limit = 1
 #pragma HLS ARRAY_PARTITION variable = weight_buf complete dim = 2
@@ -254,7 +255,10 @@ command_loop:
             break;
         case CMD_RELU: iterations = (cur == 0) ? relu(c.s, act_a) : relu(c.s, act_b); break;
         case CMD_FLATTEN:
-            iterations = (cur == 0) ? flatten(c.s, act_a, act_b) : flatten(c.s, act_b, act_a);
+            if (c.s.wrap) /* whole words: a transposition */
+                iterations = (cur == 0) ? transpose(c.s, act_a, act_b) : transpose(c.s, act_b, act_a);
+            else
+                iterations = (cur == 0) ? flatten(c.s, act_a, act_b) : flatten(c.s, act_b, act_a);
             swap = true;
             break;
         case CMD_OUTPUT:

@@ -352,6 +352,46 @@ pool_step:
     return s.steps;
 }
 
+/* FLATTEN when every word is whole (C a multiple of 8: nothing to pack): a transposition, word
+ * k of image b to k x batch + b.  One pipeline with II = 1 takes word k of PIX images a step:
+ * they are s.in_img words apart, in distinct banks when in_img is not a multiple of 4 (decode
+ * checks it), and go to consecutive words.  Word by word, groups of images innermost.  Returns
+ * its trip count. */
+uint64_t transpose(const Schedule& s, const act_mem_t& src, act_mem_t& dst) {
+    addr_t word_base = s.src_base;      /* word k of image 0 */
+    addr_t in = s.src_base;             /* word k of the group's first image */
+    addr_t out = s.dst_base;            /* k x batch + the group's first image */
+    addr_t left = s.count;              /* images of the batch still to come for this word */
+    const addr_t image_step = s.in_img;
+transpose_step:
+    for (steps_t step = 0; step < s.steps; step++) {
+#pragma HLS LOOP_TRIPCOUNT max = 8192
+#pragma HLS PIPELINE II = 1
+        const pixel_t n = left < PIX ? pixel_t(left) : pixel_t(PIX);
+        addr_t a[PIX];
+#pragma HLS ARRAY_PARTITION variable = a complete
+        a[0] = in;
+        for (unsigned p = 1; p < PIX; p++) {
+#pragma HLS UNROLL
+            a[p] = a[p - 1] + image_step; /* adders, not a multiplier */
+        }
+        uint64_t w[PIX];
+#pragma HLS ARRAY_PARTITION variable = w complete
+        gather_any(src, a, n, w);
+        scatter(dst, out, w, n);
+        out += n;
+        if (left <= PIX) { /* next word */
+            ++word_base;
+            in = word_base;
+            left = s.count;
+        } else {
+            in += s.row_step; /* PIX images on */
+            left -= PIX;
+        }
+    }
+    return s.steps;
+}
+
 /* In place: the current buffer, every word of the batch. */
 uint64_t relu(const Schedule& s, act_mem_t& buf) {
     addr_t a = s.src_base;

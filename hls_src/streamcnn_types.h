@@ -152,7 +152,7 @@ struct Schedule {
      * pixels: no slots lost to a width that is not a multiple of PIX), when a wrapped pixel's
      * taps stay within the group's ACT_BANKS words: wrap_skip = stride_h x in_w - out_w x
      * stride_w further on, at wrap_dx = out_w x stride_w fewer columns */
-    bool wrap;
+    bool wrap;            /* (flatten: whole words, a transposition, PIX images a step) */
     coord_t wrap_dx;
     kernel_t wrap_skip;
     addr_t in_plane;      /* in_h x in_w */
@@ -261,6 +261,28 @@ inline void window(const act_mem_t& m, addr_t a, uint64_t out[ACT_BANKS]) {
     for (unsigned k = 0; k < ACT_BANKS; k++) {
 #pragma HLS UNROLL
         out[k] = word[(first + k) & (ACT_BANKS - 1u)];
+    }
+}
+
+/* The first n of the PIX words at addresses a[k] in one cycle, each bank read once: the caller
+ * guarantees the n addresses fall in distinct banks; bank j reads the row of the one that falls
+ * in it. */
+inline void gather_any(const act_mem_t& m, const addr_t a[PIX], pixel_t n, uint64_t out[PIX]) {
+#pragma HLS INLINE
+    uint64_t word[ACT_BANKS];
+#pragma HLS ARRAY_PARTITION variable = word complete
+    for (unsigned j = 0; j < ACT_BANKS; j++) {
+#pragma HLS UNROLL
+        row_t r = row_of(a[0]);
+        for (unsigned k = 0; k < PIX; k++) {
+#pragma HLS UNROLL
+            if (k < n && bank_of(a[k]) == j) r = row_of(a[k]);
+        }
+        word[j] = m[j][r];
+    }
+    for (unsigned k = 0; k < PIX; k++) {
+#pragma HLS UNROLL
+        out[k] = word[bank_of(a[k])];
     }
 }
 

@@ -35,7 +35,7 @@ DMA_BYTES_PER_CYCLE = 8
 #: Pipeline depths (cycles to fill and drain) of the pipelined loops; assumptions to be
 #: checked against Vitis HLS's schedule.  "stream" is decode's per-packet cost beyond its
 #: words (the CRC compare and the checks), "copy" the FIFO-to-buffer copies.
-DEPTH = {"stream": 3, "copy": 3, "conv": 12, "pool": 5, "relu": 3, "flatten": 3, "output": 3}
+DEPTH = {"stream": 3, "copy": 3, "conv": 16, "pool": 7, "relu": 3, "flatten": 3, "output": 3}
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,7 @@ PIPELINES = (
     Pipeline("pool_step", 1, "pool", "execute: a window row of up to PIX outputs"),
     Pipeline("relu_word", 1, "relu", "execute: one word, in place"),
     Pipeline("flatten_step", 1, "flatten", "execute: one word, packed"),
+    Pipeline("transpose_step", 1, "flatten", "execute: a FLATTEN of whole words: one word of PIX images"),
     Pipeline("tensor_word", 1, "output", "execute: one word of an OUTPUT record"),
     Pipeline("caps_word", 1, "output", "execute: one word of the capabilities record"),
     Pipeline("trailer_layer", 2, "output", "execute: a layer's two counter words"),
@@ -117,8 +118,12 @@ def layer_work(hw: HwLayer, batch: int, stream_words: int, caps: Capabilities) -
         iterations = batch * groups(hw.out_shape[0]) * rows * -(-width // per_step) * k  # a window row a step
         compute = iterations + DEPTH["pool"]  # one pipeline over every pixel's window
         macs = 0
-    elif hw.op == P.Op.FLATTEN:  # a step per input word, and one per image for its last word
-        iterations = batch * (image_words(hw.in_shape) + 1)
+    elif hw.op == P.Op.FLATTEN:
+        words = image_words(hw.in_shape)
+        if hw.in_shape[0] % P.LANES == 0 and batch > 1 and (caps.pixels == 1 or words % 4):
+            iterations = words * -(-batch // caps.pixels)  # whole words: a transposition, PIX images a step
+        else:  # a step per input word, and one per image for its last word
+            iterations = batch * (words + 1)
         compute = iterations + DEPTH["flatten"]
         macs = 0
     else:  # RELU, in place
