@@ -300,25 +300,19 @@ inline void scatter(act_mem_t& m, addr_t a, const uint64_t w[PIX], pixel_t n) {
     }
 }
 
-/* The PIX words a + off[k] (k < PIX) in one cycle, each bank read once: bank j holds the
- * first word at or after a in it, at a's row or (for the banks before a's) the next one, and
- * word k is whichever bank its address falls in.  The offsets are distinct and below
- * ACT_BANKS (the caller's: k x stride, plus a row's wrap), so no two words share a bank. */
+/* The PIX words a + off[k] (k < PIX) in one cycle: the window of ACT_BANKS words from a (each
+ * bank read once), word k picked at its offset.  The offsets are below ACT_BANKS (the
+ * caller's: k x stride, plus a row's wrap). */
 inline void gather(const act_mem_t& m, addr_t a, const unsigned off[PIX], uint64_t out[PIX]) {
 #pragma HLS INLINE
     static_assert((PIX - 1) * SCNN_CFG_MAX_STRIDE < ACT_BANKS && SCNN_CFG_MAX_STRIDE <= 2,
                   "a pixel group's words sit in distinct banks, k x stride is k or 2k");
-    const bank_t first = bank_of(a);
-    const row_t row = row_of(a);
-    uint64_t word[ACT_BANKS];
-#pragma HLS ARRAY_PARTITION variable = word complete
-    for (unsigned j = 0; j < ACT_BANKS; j++) {
-#pragma HLS UNROLL
-        word[j] = m[j][row_t(row + (j < first ? 1u : 0u))];
-    }
+    uint64_t words[ACT_BANKS];
+#pragma HLS ARRAY_PARTITION variable = words complete
+    window(m, a, words);
     for (unsigned k = 0; k < PIX; k++) {
 #pragma HLS UNROLL
-        out[k] = word[(first + off[k]) & (ACT_BANKS - 1u)];
+        out[k] = words[off[k] & (ACT_BANKS - 1u)];
     }
 }
 

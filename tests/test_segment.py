@@ -8,6 +8,8 @@ from streamcnn.errors import LimitError
 from streamcnn.network import Flatten, MaxPool2d, ReLU
 from streamcnn.quantization import FloatConv2d, FloatLinear, quantize
 
+from test_malformed import packet, recrc, set_field
+
 C, S, F = P.C, P.Status, P.Field
 RESPONSE = 1 << 16
 
@@ -25,19 +27,6 @@ def prog(net, caps):
     p = compiler.compile_network(net, caps, batch=4)
     p.set_images(net.quantize_input(np.random.default_rng(0).uniform(-1, 1, (4, 3, 8, 8)).astype(np.float32)))
     return p
-
-
-def packet(prog, opcode, nth=0):
-    return [p for p in prog.packets if p.opcode == opcode][nth]
-
-
-def set_field(words, index, shift, bits, value):
-    mask = ((1 << bits) - 1) << shift
-    words[index] = np.uint64((int(words[index]) & ~mask) | (value << shift))
-
-
-def recrc(words, info):
-    words[info.offset] = compiler.packet_header(info.opcode, words[info.offset + 1:info.offset + 1 + info.length])
 
 
 def send(device, words):
