@@ -241,7 +241,13 @@ def main(argv=None) -> int:
     parser.add_argument("--write-seeds", action="store_true",
                         help="only rewrite the seed programs in tests/fuzz_corpus/ (after a format change)")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON line")
+    parser.add_argument("--config", default="mac256", choices=("mac256", "mac64"),
+                        help="the accelerator configuration to fuzz (hls_src/config/; default mac256)")
     args = parser.parse_args(argv)
+    if args.config != "mac256":  # the other configuration's harness, in its own build directory
+        global BUILD
+        COMMON.append(f"-DSCNN_CONFIG_{args.config.upper()}")
+        BUILD = BUILD.parent / f"fuzz-{args.config}"
     if args.write_seeds:
         for path in write_seeds(CORPUS):
             print(path.relative_to(ROOT))
