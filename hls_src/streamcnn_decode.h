@@ -23,7 +23,7 @@ namespace {
  * before, say how many and how large: the length must match), and after each chunk the body's
  * commands compute it while the next chunk streams in.  They compute on images whose CRC is
  * not checked yet: images are data, and a corrupted packet still ends the run with ERR_CRC
- * before any record is written (a segment's INPUT comes before every OUTPUT). */
+ * before any record of what they computed is written. */
 void packet_input(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, Run& r, uint32_t length,
                   uint32_t& crc, uint64_t& f) {
     if (length <= SCNN_IN_FIELD_WORDS) return fail(r, SCNN_ERR_LENGTH, length);
@@ -36,6 +36,9 @@ void packet_input(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries
     if (n > SCNN_CFG_ACT_WORDS && !segment) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_ACT_WORDS);
     f = read_payload(in, r, crc);
     if (r.overrun) return fail(r, SCNN_ERR_TRUNCATED, r.words);
+    /* where the chunk's outputs go, and how far the next chunk's are on (<= ACT_WORDS: layer_done) */
+    uint32_t out = segment ? g.region : 0;
+    const uint32_t out_step = segment ? (uint32_t)mul(g.out_words, g.chunk) : 0;
 input_chunk:
     for (uint32_t j = 0; j < chunks; j++) {
 #pragma HLS LOOP_TRIPCOUNT max = 256
@@ -59,7 +62,6 @@ input_word:
             }
         }
         /* the chunk's layers */
-        const uint32_t out = segment ? (uint32_t)mul(mul(g.out_words, g.chunk), j) : 0;
 input_body:
         for (uint32_t i = 0; i < (segment ? g.count : 0u); i++) {
 #pragma HLS LOOP_TRIPCOUNT max = 4
@@ -68,9 +70,10 @@ input_body:
                 b.first = false; /* counted with the first chunk */
                 b.words = 0;
             }
-            if (i + 1 == g.count) b.s.dst_base = g.region + out;
+            if (i + 1 == g.count) b.s.dst_base = out;
             cmds.write(b);
         }
+        out += out_step;
     }
 }
 

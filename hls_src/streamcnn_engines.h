@@ -265,8 +265,8 @@ conv_step:
 /* Max or average pooling, no padding, floor mode.  One pipeline with II = 1 walks image,
  * group, output row, groups of s.count neighbouring outputs (pool_pixels: up to PIX, as many as
  * have their window row's taps within ACT_BANKS words) and, innermost, the windows' rows: a
- * step reads ACT_BANKS words of a row, one from every bank, and adds each output's taps of it
- * (k words at its offset p x stride) to its 8 lanes; on a window's last row it stores the
+ * step reads ACT_BANKS words of a row, one from every bank, reduces each output's taps of it
+ * (k words at its offset p x stride) and folds them into its 8 lanes; on a window's last row it stores the
  * group's outputs, one word to each of as many banks.  So a 2 x 2 window takes 2 steps for
  * 4 outputs.  Images and groups are one sequence of planes (the batch's planes back to back).
  * Returns its trip count. */
@@ -310,14 +310,18 @@ pool_step:
 #pragma HLS ARRAY_PARTITION variable = out complete
             for (unsigned l = 0; l < LANES; l++) {
 #pragma HLS UNROLL
-                int32_t v = first ? neutral : acc[p][l];
+                /* the row's taps first, then one max or add onto the window's: the loop-carried
+                 * path is one operator, not the taps' chain */
+                int32_t taps = neutral;
                 for (unsigned kx = 0; kx < SCNN_CFG_MAX_POOL_KERNEL; kx++) {
 #pragma HLS UNROLL
                     if (kx < s.kh) {
                         const int32_t t = (int8_t)(uint8_t)(row[(at + kx) & (ACT_BANKS - 1u)] >> (8 * l));
-                        v = mean ? v + t : (t > v ? t : v);
+                        taps = mean ? taps + t : (t > taps ? t : taps);
                     }
                 }
+                const int32_t before = acc[p][l];
+                const int32_t v = first ? taps : (mean ? before + taps : (taps > before ? taps : before));
                 acc[p][l] = v;
                 out[l] = mean ? average(v, s.kh) : (int8_t)v;
             }

@@ -165,3 +165,23 @@ def test_a_segment_keeps_one_conv_in_one_tile(device, caps):
     recrc(w, conv)
     r = send(device, w)
     assert (r.status, r.packet, r.detail) == (S.ERR_BAD_FIELD, conv.index, F.TILE_GROUPS)
+
+
+def test_the_default_batch_follows_the_compile_options(device):
+    """load() without a batch takes the largest one that fits as asked: with segments and column
+    packing (37 for LeNet-5), without segments (8: the whole batch's images in one buffer), or
+    without column packing (the segment's images are 1,024 words each)."""
+    net = models.load("lenet5-mnist")
+    x = np.random.default_rng(4).uniform(0, 1, (3, 1, 32, 32)).astype(np.float32)
+    for options, batch in (({}, 37), ({"segments": False}, 8), ({"column_packing": False}, 36)):
+        program = device.load(net, **options)
+        assert program.batch == batch, options
+        assert np.array_equal(program.run(x), golden.run(net, x))
+
+
+def test_one_chunk_is_no_segment(caps):
+    """A segment needs at least two chunks: with one, nothing would overlap."""
+    net = models.load("lenet5-mnist")
+    for batch in (2, 4, 8):
+        seg = compiler.compile_network(net, caps, batch).segment
+        assert seg is not None and seg.chunks >= 2 and seg.chunk * seg.chunks == batch

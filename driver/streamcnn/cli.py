@@ -380,8 +380,9 @@ def parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="modeled cycles and MAC utilization per layer beside the DMA and MAC bounds",
                            description="The accelerator's cycle model (docs/performance.md) for a model: per "
                                        "layer and in total, modeled cycles and latency at 100 MHz beside the "
-                                       "physical bounds (bytes streamed / 800 MB/s, MACs / (64 x 100 MHz)); "
-                                       "optionally the images/s measured on the device.")
+                                       "physical bounds (bytes streamed / 800 MB/s, MACs / (the device's MACs per cycle x "
+                                       "100 MHz)) and each layer's MAC utilization; optionally the images/s measured "
+                                       "on the device.")
     _model_arg(bench)
     _device_arg(bench)
     bench.add_argument("--batch", type=positive_int, action="append", metavar="B",

@@ -196,7 +196,7 @@ def compile_network(network: Network, caps: Capabilities, batch: int = 1, *,
     image chunk (:class:`Segment`: each chunk's images stream in while the one before computes,
     and a batch fits whose first activations would not), except with ``all_layers``."""
     segments = segments and not all_layers
-    plan = check(network, caps, batch, segments=segments)
+    plan = check(network, caps, batch, segments=segments, column_packing=column_packing)
     if not plan.layers:
         raise NetworkError(f"{network.name} has no layer the accelerator executes")
     columns = pack_columns(plan, caps, batch, segments) if column_packing else None

@@ -243,6 +243,7 @@ def model(program: CompiledProgram, caps: Capabilities) -> dict:
                     t.input(image_words // segment.chunks)
                     for name, cycles in recorded:
                         before = t.wait
+                        t.read(1)  # decode issues the recorded command: a cycle
                         t.command()
                         t.run(cycles)
                         layers[name].wait += t.wait - before

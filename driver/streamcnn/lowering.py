@@ -234,7 +234,8 @@ def plan_segment(plan: Plan, caps: Capabilities, batch: int) -> Optional[Segment
         if any(batch * image_words(hw.out_shape) > caps.act_words for hw in plan.layers[k:]):
             continue
         out_words = image_words(body[-1].out_shape)
-        for chunk in sorted((d for d in range(1, batch + 1) if batch % d == 0), reverse=True):
+        # at least two chunks: one would overlap nothing
+        for chunk in sorted((d for d in range(1, batch) if batch % d == 0), reverse=True):
             mine, other, in_other = chunk * in_words, 0, False  # words used in each buffer
             for hw in body[:-1]:
                 in_other ^= hw.op in (P.Op.CONV, P.Op.POOL)
@@ -259,7 +260,8 @@ def activation_words(plan: Plan, batch: int, segment: Optional[Segment]) -> int:
 # -- the device's limits ----------------------------------------------------------------
 
 
-def check(network: Network, caps: Capabilities, batch: int = 1, *, segments: bool = True) -> Plan:
+def check(network: Network, caps: Capabilities, batch: int = 1, *, segments: bool = True,
+          column_packing: bool = True) -> Plan:
     """Raise :class:`LimitError` naming the layer and the limit if ``network``, at this batch
     size, does not fit the device; return its plan otherwise.  With ``segments``, a batch whose
     first layers' activations do not fit at once may run them image chunk by image chunk
@@ -309,17 +311,20 @@ def check(network: Network, caps: Capabilities, batch: int = 1, *, segments: boo
             limit(n, "pooling stride", layer.stride, caps.max_pool_stride, "max_pool_stride")
     limit("input (flattened on the host)", "channels", plan.input_shape[0], caps.max_channels, "max_channels")
     words = plan.image_words()
-    if batch * words > caps.act_words and segments and segment_fits(plan, caps, batch):
+    if batch * words > caps.act_words and segments and segment_fits(plan, caps, batch, column_packing):
         return plan
     limit(network.name, f"activation words of a batch of {batch} ({words} per image)", batch * words,
           caps.act_words, "act_words")
     return plan
 
 
-def segment_fits(plan: Plan, caps: Capabilities, batch: int) -> bool:
-    """Whether this batch fits with a segment, its first layer column-packed if that helps."""
+def segment_fits(plan: Plan, caps: Capabilities, batch: int, column_packing: bool = True) -> bool:
+    """Whether this batch fits with a segment, its first layer column-packed if that helps
+    (and ``column_packing`` allows it)."""
     if plan_segment(plan, caps, batch) is not None:
         return True
+    if not column_packing:
+        return False
     trial = Plan(plan.input_shape, plan.input_order, list(plan.layers))
     return pack_columns(trial, caps, batch, True) is not None
 

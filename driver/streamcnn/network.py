@@ -380,15 +380,16 @@ class Network:
 
         return lower(self).image_words()
 
-    def max_batch(self, caps: Capabilities, segments: bool = True) -> int:
+    def max_batch(self, caps: Capabilities, segments: bool = True, column_packing: bool = True) -> int:
         """The largest batch whose activations fit the device's buffers (with ``segments``, the
-        first layers image chunk by image chunk where that makes it fit: a SEGMENT)."""
+        first layers image chunk by image chunk where that makes it fit: a SEGMENT, its first
+        layer column-packed if ``column_packing`` allows)."""
         from .lowering import lower, segment_fits
 
         plan = lower(self)
         fits = min(caps.max_batch, caps.act_words // plan.image_words())
         for batch in range(caps.max_batch if segments else fits, fits, -1):
-            if segment_fits(plan, caps, batch):
+            if segment_fits(plan, caps, batch, column_packing):
                 return batch
         return fits
 

@@ -194,7 +194,8 @@ class Device(ABC):
         self._check_open()
         caps = self.caps
         if batch is None:
-            batch = network.max_batch(caps)
+            batch = network.max_batch(caps, segments=compile_options.get("segments", True),
+                                      column_packing=compile_options.get("column_packing", True))
             if batch < 1:
                 network.check(caps, 1)  # raises, naming the limit
         elif isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
@@ -239,7 +240,8 @@ class Program:
             if all_layers not in self._variants:
                 batch = self.batch
                 if all_layers:  # every layer's output is asked for: no segment, so perhaps a smaller batch
-                    batch = max(1, min(batch, self.network.max_batch(self.device.caps, segments=False)))
+                    batch = max(1, min(batch, self.network.max_batch(
+                        self.device.caps, segments=False, column_packing=self._options.get("column_packing", True))))
                 prog = compiler.compile_network(self.network, self.device.caps, batch, all_layers=all_layers,
                                                 **self._options)
                 self._variants[all_layers] = _Loaded(self.device, prog)
