@@ -9,7 +9,8 @@
 # csim,csynth,export).  C simulation runs the testbench (hls_src/tb) on the
 # golden-checked vectors in <build dir>/vectors (make vectors writes them);
 # C/RTL co-simulation runs it on the small ones in <build dir>/vectors/cosim
-# (capabilities, a truncated program, a CRC error, LeNet-5 at batch 1) and
+# (capabilities, a truncated program, a CRC error, LeNet-5 at batch 1 and at batch 3, a
+# segment) and
 # fails the script unless every one passes.  A run with csynth starts the
 # solution afresh; one without (cosim, export after a checked csynth) reopens it.
 # The exported IP lands in <build dir>/hls/solution1/impl/ip with the VLNV

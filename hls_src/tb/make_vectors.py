@@ -21,8 +21,10 @@ import streamcnn
 from streamcnn import compiler, golden, protocol as P, zoo
 
 
-#: What C/RTL co-simulation runs: one of each kind of run, LeNet-5 at batch 1 the largest.
-COSIM = ("caps", "truncated", "lenet5_crc_error", "lenet5")
+#: What C/RTL co-simulation runs: one of each kind of run, LeNet-5 at batch 1 the largest, and
+#: LeNet-5 at batch 3, whose first layers are a segment (two chunks) and whose dense layers take
+#: the images side by side.
+COSIM = ("caps", "truncated", "lenet5_crc_error", "lenet5", "lenet5_batch3")
 
 
 def main(out: Path, config: str = P.CONFIGS[0]) -> None:
