@@ -255,7 +255,7 @@ command_loop:
             break;
         case CMD_RELU: iterations = (cur == 0) ? relu(c.s, act_a) : relu(c.s, act_b); break;
         case CMD_FLATTEN:
-            if (c.s.wrap) /* whole words: a transposition */
+            if (c.s.transpose) /* whole words */
                 iterations = (cur == 0) ? transpose(c.s, act_a, act_b) : transpose(c.s, act_b, act_a);
             else
                 iterations = (cur == 0) ? flatten(c.s, act_a, act_b) : flatten(c.s, act_b, act_a);

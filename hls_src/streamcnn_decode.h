@@ -77,6 +77,17 @@ input_body:
     }
 }
 
+/* The images' shape of INPUT or SEGMENT: none zero, all within the maxima.  False (and the run
+ * failed) otherwise. */
+bool image_shape_ok(Run& r, const Shape& s) {
+    if (s.channels == 0) return failed(r, SCNN_ERR_BAD_FIELD, SCNN_F_CHANNELS);
+    if (s.height == 0) return failed(r, SCNN_ERR_BAD_FIELD, SCNN_F_HEIGHT);
+    if (s.width == 0) return failed(r, SCNN_ERR_BAD_FIELD, SCNN_F_WIDTH);
+    if (s.channels > SCNN_CFG_MAX_CHANNELS) return failed(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_CHANNELS);
+    if (s.height > SCNN_CFG_MAX_DIM || s.width > SCNN_CFG_MAX_DIM) return failed(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_DIM);
+    return true;
+}
+
 /* INPUT's field word, after the CRC: the images' shape, which must account for exactly the
  * words the packet carried (after a SEGMENT: its shape, the batch in its chunks). */
 void input_fields(Run& r, uint64_t f, uint32_t length) {
@@ -98,11 +109,7 @@ void input_fields(Run& r, uint64_t f, uint32_t length) {
         r.have_act = true;
         return;
     }
-    if (s.channels == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_CHANNELS);
-    if (s.height == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_HEIGHT);
-    if (s.width == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_WIDTH);
-    if (s.channels > SCNN_CFG_MAX_CHANNELS) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_CHANNELS);
-    if (s.height > SCNN_CFG_MAX_DIM || s.width > SCNN_CFG_MAX_DIM) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_DIM);
+    if (!image_shape_ok(r, s)) return;
     const uint64_t n = mul(image_words(s), batch);
     if (n > SCNN_CFG_ACT_WORDS) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_ACT_WORDS);
     if (length != SCNN_IN_FIELD_WORDS + n) return fail(r, SCNN_ERR_LENGTH, length);
@@ -125,11 +132,7 @@ void segment_fields(Run& r, const uint64_t f[2]) {
     const uint32_t chunks = bits(f[1], SCNN_SEG_CHUNKS_SHIFT, SCNN_SEG_DIM_BITS);
     const uint32_t layers = bits(f[1], SCNN_SEG_LAYERS_SHIFT, SCNN_SEG_LAYERS_BITS);
     if (bits(f[1], SCNN_SEG_RSVD_SHIFT, SCNN_SEG_RSVD_BITS)) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
-    if (s.channels == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_CHANNELS);
-    if (s.height == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_HEIGHT);
-    if (s.width == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_WIDTH);
-    if (s.channels > SCNN_CFG_MAX_CHANNELS) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_CHANNELS);
-    if (s.height > SCNN_CFG_MAX_DIM || s.width > SCNN_CFG_MAX_DIM) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_DIM);
+    if (!image_shape_ok(r, s)) return;
     if (chunk == 0 || chunks == 0 || mul(chunk, chunks) != r.batch) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_BATCH);
     if (layers == 0 || layers > SEGMENT_MAX_LAYERS) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_SEGMENT_LAYERS);
     const uint64_t words = mul(image_words(s), chunk);

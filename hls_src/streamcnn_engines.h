@@ -96,8 +96,7 @@ uint64_t conv_tile(const Schedule& s, entry_fifo_t& entries, bool stream, const 
     entry_t blk = 0;
     /* pixels of the plane still to come (s.wrap), and of the group inside the row or plane */
     addr_t rest = s.out_plane;
-    pixel_t valid = s.wrap ? (s.out_plane < PIX ? pixel_t(s.out_plane) : pixel_t(PIX))
-                           : (s.out_w < PIX ? pixel_t(s.out_w) : pixel_t(PIX));
+    pixel_t valid = at_most(s.wrap ? unsigned(s.out_plane) : unsigned(s.out_w), PIX);
     /* Address bases: image (b x in_img), plane (image + i x in_plane), block (g x blocks), the
      * group's first output word, and the output image's first word of the tile. */
     addr_t img_base = s.src_base, plane_base = s.src_base;
@@ -235,7 +234,7 @@ conv_step:
                     rest -= PIX;
                 }
                 const dim_t left = s.out_w - ox;
-                valid = s.wrap ? (rest < PIX ? pixel_t(rest) : pixel_t(PIX)) : (left < PIX ? pixel_t(left) : pixel_t(PIX));
+                valid = at_most(s.wrap ? unsigned(rest) : unsigned(left), PIX);
                 plane_base = img_base;
                 iy = y0;
                 ix = x0;
@@ -281,7 +280,7 @@ uint64_t pool(const Schedule& s, const act_mem_t& src, act_mem_t& dst) {
     addr_t row_start = s.src_base;               /* input word of the output row's first window */
     addr_t out_addr = s.dst_base;
     const pixel_t pixels = s.count;
-    pixel_t valid = s.out_w < s.count ? pixel_t(s.out_w) : pixels; /* outputs of the group inside the row */
+    pixel_t valid = at_most(s.out_w, pixels); /* outputs of the group inside the row */
     int32_t acc[PIX][LANES];
 #pragma HLS ARRAY_PARTITION variable = acc complete dim = 0
     for (unsigned p = 0; p < PIX; p++) {
@@ -346,7 +345,7 @@ pool_step:
                 }
             }
             const dim_t left = s.out_w - ox;
-            valid = left < pixels ? pixel_t(left) : pixels;
+            valid = at_most(left, pixels);
             tap_row = corner;
         } else {
             ++ky; /* next window row */
@@ -371,7 +370,7 @@ transpose_step:
     for (steps_t step = 0; step < s.steps; step++) {
 #pragma HLS LOOP_TRIPCOUNT max = 8192
 #pragma HLS PIPELINE II = 1
-        const pixel_t n = left < PIX ? pixel_t(left) : pixel_t(PIX);
+        const pixel_t n = at_most(left, PIX);
         addr_t a[PIX];
 #pragma HLS ARRAY_PARTITION variable = a complete
         a[0] = in;

@@ -165,7 +165,7 @@ Schedule schedule_flatten(const Shape& in, uint32_t batch) {
     /* whole words at a batch: a transposition, PIX images a step, when their words are in
      * distinct banks (in_img words apart: not a multiple of 4) */
     if ((in.channels & (LANES - 1)) == 0 && batch > 1 && (PIX == 1 || (words & 3) != 0)) {
-        s.wrap = true;
+        s.transpose = true;
         s.count = batch;
         s.row_step = words << log2_of(PIX); /* PIX images on */
         const uint32_t per_word = (batch + PIX - 1) >> log2_of(PIX);

@@ -152,9 +152,10 @@ struct Schedule {
      * pixels: no slots lost to a width that is not a multiple of PIX), when a wrapped pixel's
      * taps stay within the group's ACT_BANKS words: wrap_skip = stride_h x in_w - out_w x
      * stride_w further on, at wrap_dx = out_w x stride_w fewer columns */
-    bool wrap;            /* (flatten: whole words, a transposition, PIX images a step) */
+    bool wrap;
     coord_t wrap_dx;
     kernel_t wrap_skip;
+    bool transpose;       /* flatten: whole words, a transposition, PIX images a step */
     addr_t in_plane;      /* in_h x in_w */
     addr_t in_img;        /* conv: in_groups x in_plane; flatten: words per image */
     addr_t out_plane;     /* out_h x out_w; flatten: batch, the stride of an image's words */
@@ -228,6 +229,9 @@ inline uint64_t pack(const int8_t lanes[LANES]) {
     }
     return w;
 }
+
+/* n, or at most `most` of them: the pixels of a group that are left. */
+inline pixel_t at_most(unsigned n, pixel_t most) { return n < most ? pixel_t(n) : most; }
 
 /* ------------------------------------------------------------------------- */
 /* Activation words by address: bank a % ACT_BANKS, row a / ACT_BANKS          */
