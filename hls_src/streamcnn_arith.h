@@ -61,16 +61,22 @@ inline uint32_t div_by_stride(uint32_t n, uint32_t stride) {
     }
 }
 
-/* The mean of a k x k window of int8 values, rounded half up: floor((2 sum + n) / 2n), n = k^2.
- * Adding 2n x 128 makes the dividend non-negative (|2 sum + n| < 2n x 128), so the floor is
- * a shift (k = 2) or a reciprocal multiply (k = 3: u / 18 = u x 3641 / 2^16 for u < 4608). */
+/* The mean of a k x k window of int8 values, rounded half to even (n = k^2).  Only k = 2 has
+ * ties (2 sum = n (2j + 1) needs n even): sum / 4 rounds as (sum + 1 + bit 2 of sum) >> 2,
+ * the extra 1 when the quotient below the tie is odd.  Adding n x 128 makes the dividend
+ * non-negative (|sum| <= n x 128) without changing a parity, so the floor is a shift (k = 2)
+ * or a reciprocal multiply (k = 3, where half up is half to even: u / 18 = u x 3641 / 2^16
+ * for u < 4608). */
 static_assert(SCNN_CFG_MAX_POOL_KERNEL == 3, "average() covers pooling kernels 1 to 3");
 const int32_t SCNN_AVG_BIAS = 128;
 
 inline int8_t average(int32_t sum, uint32_t kernel) {
     switch (kernel) {
     case 1: return (int8_t)sum;
-    case 2: return (int8_t)((int32_t)((uint32_t)(2 * sum + 4 + 8 * SCNN_AVG_BIAS) >> 3) - SCNN_AVG_BIAS);
+    case 2: {
+        const uint32_t u = (uint32_t)(sum + 4 * SCNN_AVG_BIAS);
+        return (int8_t)((int32_t)((u + 1u + ((u >> 2) & 1u)) >> 2) - SCNN_AVG_BIAS);
+    }
     default: return (int8_t)((int32_t)(((uint32_t)(2 * sum + 9 + 18 * SCNN_AVG_BIAS) * 3641u) >> 16) - SCNN_AVG_BIAS);
     }
 }

@@ -25,9 +25,12 @@ void check_layer(Run& r, uint32_t opcode, const uint64_t f[2]) {
     L.pad_w = bits(f[1], SCNN_L1_PW_SHIFT, SCNN_L1_GEOM_BITS);
     L.relu = bits(f[1], SCNN_L1_RELU_SHIFT, 1);
     L.tile_groups = bits(f[1], SCNN_L1_TILE_SHIFT, SCNN_L1_TILE_BITS);
+    L.in_zero = (int8_t)bits(f[1], SCNN_L1_IN_ZERO_SHIFT, SCNN_ZERO_BITS);
+    L.out_zero = (int8_t)bits(f[1], SCNN_L1_OUT_ZERO_SHIFT, SCNN_ZERO_BITS);
     L.next_group = 0;
-    if (bits(f[1], SCNN_L1_RSVD0_SHIFT, SCNN_L1_RSVD0_BITS) || bits(f[1], SCNN_L1_RSVD1_SHIFT, SCNN_L1_RSVD1_BITS))
-        return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
+    if (bits(f[1], SCNN_L1_RSVD0_SHIFT, SCNN_L1_RSVD0_BITS)) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
+    /* a dense layer has no padding, so no use for the input's zero point */
+    if (fc && L.in_zero != 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
     /* A dense layer takes batch-innermost activations, a convolution images one after another. */
     if (r.images > 1 && r.batch_inner != fc) return fail(r, SCNN_ERR_SEQUENCE, opcode);
     if (fc) {
@@ -169,11 +172,14 @@ void packet_pool(command_fifo_t& cmds, Run& r, uint64_t f) {
     r.batch_inner = false;
 }
 
-/* The field word of RELU and FLATTEN: the activations' shape and nothing else.
- * False (and the run failed) if it is not today's shape. */
-bool shape_field_matches(Run& r, uint64_t f) {
+/* The field word of RELU and FLATTEN: the activations' shape, and RELU's zero point, whose bits
+ * FLATTEN reserves.  False (and the run failed) if a reserved bit is set or it is not today's
+ * shape. */
+bool shape_field_matches(Run& r, uint64_t f, bool relu) {
     uint32_t status = SCNN_ERR_SHAPE, field;
-    if (bits(f, SCNN_RELU_RSVD_SHIFT, SCNN_RELU_RSVD_BITS)) {
+    const bool reserved = relu ? bits(f, SCNN_RELU_RSVD_SHIFT, SCNN_RELU_RSVD_BITS) != 0
+                               : bits(f, SCNN_FLATTEN_RSVD_SHIFT, SCNN_FLATTEN_RSVD_BITS) != 0;
+    if (reserved) {
         status = SCNN_ERR_BAD_FIELD;
         field = SCNN_F_RESERVED;
     } else if (bits(f, SCNN_POOL_C_SHIFT, SCNN_POOL_DIM_BITS) != r.act.channels) {
@@ -192,7 +198,8 @@ bool shape_field_matches(Run& r, uint64_t f) {
 /* A layer whose only field is the activations' shape: counted, then its command (RELU in
  * place, FLATTEN into the other buffer).  False (and the run failed) if the layer count is at
  * its maximum. */
-bool shape_command(command_fifo_t& cmds, Run& r, uint32_t op, uint32_t opcode, uint32_t field_words) {
+bool shape_command(command_fifo_t& cmds, Run& r, uint32_t op, uint32_t opcode, uint32_t field_words,
+                   int8_t zero) {
 #pragma HLS INLINE
     if (!count_layer(r)) return false;
     Command c = command(op);
@@ -201,24 +208,26 @@ bool shape_command(command_fifo_t& cmds, Run& r, uint32_t op, uint32_t opcode, u
     c.first = c.last = true;
     c.s = (op == CMD_FLATTEN) ? schedule_flatten(r.act, r.images) : schedule_words((uint32_t)mul(image_words(r.act), r.images));
     c.s.src_base = r.act_base;
+    c.s.zero = zero;
     c.words = 1 + field_words;
     issue(cmds, r, c);
     return true;
 }
 
 void packet_relu(command_fifo_t& cmds, Run& r, uint64_t f) {
-    if (!shape_field_matches(r, f)) return;
-    if (shape_command(cmds, r, CMD_RELU, SCNN_OP_RELU, SCNN_RELU_FIELD_WORDS)) layer_done(r, r.act, false);
+    if (!shape_field_matches(r, f, true)) return;
+    const int8_t zero = (int8_t)bits(f, SCNN_RELU_ZERO_SHIFT, SCNN_ZERO_BITS);
+    if (shape_command(cmds, r, CMD_RELU, SCNN_OP_RELU, SCNN_RELU_FIELD_WORDS, zero)) layer_done(r, r.act, false);
 }
 
 /* FLATTEN: the activations' shape, checked; a dense layer's input follows. */
 void packet_flatten(command_fifo_t& cmds, Run& r, uint64_t f) {
 #pragma HLS INLINE
-    if (!shape_field_matches(r, f)) return;
+    if (!shape_field_matches(r, f, false)) return;
     if (r.images > 1 && r.batch_inner) return fail(r, SCNN_ERR_SEQUENCE, SCNN_OP_FLATTEN); /* already flat */
     const uint64_t features = mul((uint32_t)mul(r.act.channels, r.act.height), r.act.width);
     if (features > SCNN_CFG_MAX_FC_IN) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_FC_IN);
-    if (!shape_command(cmds, r, CMD_FLATTEN, SCNN_OP_FLATTEN, SCNN_FLATTEN_FIELD_WORDS)) return;
+    if (!shape_command(cmds, r, CMD_FLATTEN, SCNN_OP_FLATTEN, SCNN_FLATTEN_FIELD_WORDS, 0)) return;
     Shape flat;
     flat.channels = (uint32_t)features;
     flat.height = flat.width = 1;

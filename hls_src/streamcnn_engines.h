@@ -49,16 +49,25 @@ inline void mac_block(int32_t acc[PIX][PE], const int8_t w[PE][LANES], const int
     }
 }
 
-/* y = clamp(relu?(round_half_up((acc + bias) * M / 2^S)), -128, 127) */
-inline int8_t requantize(int32_t acc, uint64_t rq, bool relu) {
+/* y = clamp(round_half_even((acc + bias) * M / 2^S) + zero, relu ? zero : -128, 127).
+ * r is the quotient with one more bit, whose lowest is the half; the bits below it (sticky)
+ * tell a tie from more than half, and a tie rounds to the even neighbour. */
+inline int8_t requantize(int32_t acc, uint64_t rq, bool relu, int8_t zero) {
     const int64_t bias = (int32_t)bits(rq, SCNN_RQ_BIAS_SHIFT, SCNN_RQ_BIAS_BITS);
     const int64_t mult = bits(rq, SCNN_RQ_MULT_SHIFT, SCNN_RQ_MULT_BITS);
     const uint32_t shift = bits(rq, SCNN_RQ_SHIFT_SHIFT, SCNN_RQ_SHIFT_BITS);
-    int64_t v = ((int64_t)acc + bias) * mult;
-    if (shift > 0) v = (v + ((int64_t)1 << (shift - 1))) >> shift;
-    if (relu && v < 0) v = 0;
+    const int64_t p = ((int64_t)acc + bias) * mult;
+    int64_t v = p;
+    if (shift > 0) {
+        const int64_t r = p >> (shift - 1);
+        const bool sticky = (p & (((int64_t)1 << (shift - 1)) - 1)) != 0;
+        v = (r + 1) >> 1;
+        if ((r & 1) && !sticky && (v & 1)) v -= 1;
+    }
+    v += zero;
+    const int64_t low = relu ? (int64_t)zero : (int64_t)-128;
     if (v > 127) v = 127;
-    if (v < -128) v = -128;
+    if (v < low) v = low;
     return (int8_t)v;
 }
 
@@ -131,7 +140,7 @@ conv_step:
 #pragma HLS ARRAY_PARTITION variable = y complete
             for (unsigned o = 0; o < PE; o++) {
 #pragma HLS UNROLL
-                y[o] = requantize(done[0][o], requant_buf[done_g][o], s.relu);
+                y[o] = requantize(done[0][o], requant_buf[done_g][o], s.relu, s.zero);
             }
             store(dst, done_addr, pack(y));
             ++done_addr;
@@ -169,7 +178,7 @@ conv_step:
                     const bool inside = iyk < s.in_h && ixk < s.in_w;
                     for (unsigned l = 0; l < LANES; l++) {
 #pragma HLS UNROLL
-                        x[k][l] = inside ? (int8_t)(uint8_t)(words[k] >> (8 * l)) : (int8_t)0; /* zero padding */
+                        x[k][l] = inside ? (int8_t)(uint8_t)(words[k] >> (8 * l)) : s.pad; /* padding: a real 0 */
                     }
                 }
                 int8_t w[PE][LANES];
@@ -395,7 +404,7 @@ transpose_step:
     return s.steps;
 }
 
-/* In place: the current buffer, every word of the batch. */
+/* In place: the current buffer, every word of the batch, clamped below at the zero point. */
 uint64_t relu(const Schedule& s, act_mem_t& buf) {
     addr_t a = s.src_base;
 relu_word:
@@ -411,7 +420,7 @@ relu_word:
         unpack(load(buf, a), v);
         for (unsigned l = 0; l < LANES; l++) {
 #pragma HLS UNROLL
-            if (v[l] < 0) v[l] = 0;
+            if (v[l] < s.zero) v[l] = s.zero;
         }
         store(buf, a, pack(v)); /* one load, one store of the whole word */
         ++a;

@@ -16,9 +16,9 @@
 
 /* Versions.  The format version changes whenever a layout below changes. */
 enum scnn_version {
-    SCNN_FORMAT_VERSION = 6,
+    SCNN_FORMAT_VERSION = 7,
     SCNN_HW_VERSION_MAJOR = 2,
-    SCNN_HW_VERSION_MINOR = 2,
+    SCNN_HW_VERSION_MINOR = 3,
     SCNN_HW_VERSION_PATCH = 0
 };
 
@@ -93,11 +93,13 @@ enum scnn_input_fields {
  *   w0: in_channels[15:0] | in_height[31:16] | in_width[47:32] | out_channels[63:48]
  *   w1: kernel_h[3:0] | kernel_w[7:4] | stride_h[11:8] | stride_w[15:12] |
  *       pad_h[19:16] | pad_w[23:20] | relu[24] | reserved[31:25] = 0 |
- *       groups per tile[47:32] | reserved[63:48] = 0
+ *       groups per tile[47:32] | input zero point int8[55:48] | output zero point int8[63:56]
+ *   Padding takes the input's zero point (it stands for a real 0); the output zero point is
+ *   added after rounding, and a ReLU clamps at it (docs/numerics.md).
  * FC payload: 2 field words; it flattens the current activations first.
  *   w0: in_features[31:0] (= 8 * groups * H * W of the current activations) |
  *       out_features[47:32] | reserved[63:48] = 0
- *   w1: as CONV w1 with kernel and stride 1 and pad 0. */
+ *   w1: as CONV w1 with kernel and stride 1, pad 0 and input zero point 0 (no padding). */
 enum scnn_layer_fields {
     SCNN_LAYER_FIELD_WORDS = 2,
     SCNN_CONV_INC_SHIFT = 0, SCNN_CONV_INH_SHIFT = 16, SCNN_CONV_INW_SHIFT = 32,
@@ -108,7 +110,7 @@ enum scnn_layer_fields {
     SCNN_L1_PH_SHIFT = 16, SCNN_L1_PW_SHIFT = 20, SCNN_L1_GEOM_BITS = 4,
     SCNN_L1_RELU_SHIFT = 24, SCNN_L1_RSVD0_SHIFT = 25, SCNN_L1_RSVD0_BITS = 7,
     SCNN_L1_TILE_SHIFT = 32, SCNN_L1_TILE_BITS = 16,
-    SCNN_L1_RSVD1_SHIFT = 48, SCNN_L1_RSVD1_BITS = 16
+    SCNN_L1_IN_ZERO_SHIFT = 48, SCNN_L1_OUT_ZERO_SHIFT = 56, SCNN_ZERO_BITS = 8
 };
 
 /* TILE payload: 1 field word, then 8 * groups requant words, then the weights.
@@ -130,8 +132,10 @@ enum scnn_tile_fields {
 /* POOL payload: 1 field word.
  *   channels[15:0] | in_height[31:16] | in_width[47:32] | kernel[51:48] |
  *   stride[55:52] | mode[56] (0 max, 1 average) | reserved[63:57] = 0
- * RELU payload: 1 field word: channels[15:0] | height[31:16] | width[47:32] | 0
- * FLATTEN payload: 1 field word, as RELU's.  (C, H, W) becomes (C*H*W, 1, 1): per
+ * RELU payload: 1 field word: channels[15:0] | height[31:16] | width[47:32] |
+ *   zero point int8[55:48] (the clamp: max(x, zero point)) | reserved[63:56] = 0
+ * FLATTEN payload: 1 field word: channels[15:0] | height[31:16] | width[47:32] |
+ *   reserved[63:48] = 0.  (C, H, W) becomes (C*H*W, 1, 1): per
  *   image, the valid lanes of its words, in memory order ([group][y][x], lanes
  *   0 .. min(8, C - 8g) - 1 of group g), packed 8 to a word; the image's last word
  *   zero-padded, written batch-innermost.  C*H*W is at most SCNN_CAP_MAX_FC_IN: it
@@ -142,8 +146,8 @@ enum scnn_pool_fields {
     SCNN_POOL_KERNEL_SHIFT = 48, SCNN_POOL_STRIDE_SHIFT = 52, SCNN_POOL_GEOM_BITS = 4,
     SCNN_POOL_MODE_SHIFT = 56, SCNN_POOL_RSVD_SHIFT = 57, SCNN_POOL_RSVD_BITS = 7,
     SCNN_POOL_MAX = 0, SCNN_POOL_AVG = 1,
-    SCNN_RELU_FIELD_WORDS = 1, SCNN_RELU_RSVD_SHIFT = 48, SCNN_RELU_RSVD_BITS = 16,
-    SCNN_FLATTEN_FIELD_WORDS = 1
+    SCNN_RELU_FIELD_WORDS = 1, SCNN_RELU_ZERO_SHIFT = 48, SCNN_RELU_RSVD_SHIFT = 56, SCNN_RELU_RSVD_BITS = 8,
+    SCNN_FLATTEN_FIELD_WORDS = 1, SCNN_FLATTEN_RSVD_SHIFT = 48, SCNN_FLATTEN_RSVD_BITS = 16
 };
 
 /* SEGMENT payload: 2 field words.  The next `layers` layers (1 to SCNN_SEG_MAX_LAYERS: at most

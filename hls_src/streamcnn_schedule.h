@@ -70,6 +70,8 @@ Schedule schedule_conv(const Layer& L, uint32_t first, uint32_t count, uint32_t 
     s.top = 0u - L.pad_h;  /* wraps: -pad_h */
     s.left = 0u - L.pad_w;
     s.relu = L.relu != 0;
+    s.pad = L.in_zero;
+    s.zero = L.out_zero;
     s.count = count;
     s.blocks = L.blocks;
     const uint32_t span = L.blocks > PIX ? L.blocks : PIX;

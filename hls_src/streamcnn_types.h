@@ -129,6 +129,7 @@ struct Layer {
     Shape in, out;
     uint32_t in_groups, out_groups;
     uint32_t kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, relu, tile_groups;
+    int8_t in_zero, out_zero; /* conv, fc: the input's zero point (padding) and the output's */
     uint32_t blocks; /* weight blocks per output group: in_groups x kernel_h x kernel_w */
     uint32_t next_group;
 };
@@ -143,6 +144,8 @@ struct Schedule {
     stride_t sh, sw;      /* pooling: sh */
     coord_t top, left;    /* conv: -pad_h, -pad_w */
     bool relu;            /* conv: ReLU; pooling: average */
+    int8_t pad;           /* conv: the value of padding, the input's zero point */
+    int8_t zero;          /* conv: the output's zero point; relu: the clamp */
     group_t count;        /* conv: output groups of the tile; pooling, flatten: groups */
     entry_t blocks;       /* conv: weight blocks per output group, in_groups x kh x kw */
     entry_t span;         /* conv: steps per pixel group, max(blocks, PIX) */

@@ -17,9 +17,10 @@ def test_compare_layers_reports_every_accelerator_layer(device):
     rows = evaluate.compare_layers(net, device, x)
     assert len(rows) == len(compiler.lower(net))
     assert all(r["device_vs_golden_mismatches"] == 0 for r in rows)
-    # the first layer's error is rounding alone (RMS of a uniform half-step error: 1/sqrt(12));
-    # later layers also carry their inputs' errors
-    assert 0.2 < rows[0]["rms_error_steps"] < 0.4 and rows[0]["max_error_steps"] <= 1.0
+    # the first layer's error is rounding alone (RMS of a uniform half-step error: 1/sqrt(12)),
+    # its own and its input's (which the asymmetric input range also clips by up to half a step
+    # at its ends, where the zero point's rounding moved it); later layers carry their inputs' errors
+    assert 0.2 < rows[0]["rms_error_steps"] < 0.4 and rows[0]["max_error_steps"] <= 1.5
     assert all(r["rms_error_steps"] < 3 for r in rows)
 
 

@@ -7,12 +7,32 @@ from streamcnn.network import AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, ReL
 from streamcnn.quantization import FloatConv2d, FloatLinear, quantize, requant_params
 
 
-def test_requantize_rounds_half_up_and_saturates():
+def test_requantize_rounds_half_to_even_and_saturates():
     m, s = np.array([1 << 23]), np.array([24])  # x 0.5
-    acc = np.array([[5, -5, 3, -3, 1000, -1000, 0]]).T.reshape(1, 1, -1)
-    out = golden.requantize(acc.reshape(1, 1, 7), m, s).ravel()
-    assert out.tolist() == [3, -2, 2, -1, 127, -128, 0]
+    acc = np.array([5, -5, 3, -3, 1, -1, 1000, -1000, 0, 4]).reshape(1, 1, -1)
+    out = golden.requantize(acc, m, s).ravel()
+    assert out.tolist() == [2, -2, 2, -2, 0, 0, 127, -128, 0, 2]  # 2.5 -> 2, 1.5 -> 2, 0.5 -> 0
     assert golden.requantize(np.array([[7, -7]]).reshape(1, 1, 2), np.array([3]), np.array([0])).ravel().tolist() == [21, -21]
+    # x 0.75: 0.75 -> 1, 2.25 -> 2, 3.75 -> 4; not a tie in sight
+    m3 = np.array([3 << 22])
+    assert golden.requantize(np.array([1, 3, 5]).reshape(1, 1, 3), m3, s).ravel().tolist() == [1, 2, 4]
+
+
+def test_requantize_adds_the_zero_point_before_saturating():
+    m, s = np.array([1 << 23]), np.array([24])
+    acc = np.array([5, -5, 300, -300]).reshape(1, 1, -1)
+    assert golden.requantize(acc, m, s, -128).ravel().tolist() == [-126, -128, 22, -128]
+    assert golden.requantize(acc, m, s, 100).ravel().tolist() == [102, 98, 127, -50]
+
+
+def test_round_half_even_matches_python_round_for_every_shift():
+    from fractions import Fraction
+
+    rng = np.random.default_rng(1)
+    num = np.concatenate([rng.integers(-2 ** 56, 2 ** 56, 300), np.arange(-40, 41)])
+    for shift in (0, 1, 2, 3, 17, 40, 56, 62, 63):
+        expected = [round(Fraction(int(v), 2 ** shift)) for v in num]  # Python's round: half to even
+        assert golden.round_half_even(num, shift).tolist() == expected, shift
 
 
 def test_requant_params_approximate_the_factor():
@@ -29,9 +49,13 @@ def test_requant_params_saturate_factors_beyond_int64():
     assert m.tolist() == [2 ** 24 - 1] * 3 and s.tolist() == [0, 0, 0]
 
 
-def test_avg_pool_is_the_mean_rounded_half_up():
-    x = np.array([1, 2, 2, 2,  -1, -2, -2, -2,  1, 0, 0, 0,  -3, 0, 0, 0], np.int8).reshape(4, 1, 2, 2)
-    assert golden.avg_pool(x, 2, 2).ravel().tolist() == [2, -2, 0, -1]  # 1.75, -1.75, 0.25, -0.75
+def test_avg_pool_is_the_mean_rounded_half_to_even():
+    windows = [[1, 2, 2, 2], [-1, -2, -2, -2], [1, 0, 0, 0], [-3, 0, 0, 0],  # 1.75, -1.75, 0.25, -0.75
+               [1, 1, 0, 0], [3, 3, 0, 0], [5, 5, 0, 0], [-1, -1, 0, 0], [-3, -3, 0, 0]]  # ties: 0.5 ... -1.5
+    x = np.array(windows, np.int8).reshape(-1, 1, 2, 2)
+    assert golden.avg_pool(x, 2, 2).ravel().tolist() == [2, -2, 0, -1, 0, 2, 2, 0, -2]
+    # 3x3 windows have no ties: 4.5 / 9 is not a mean of nine integers
+    assert golden.avg_pool(np.full((1, 1, 3, 3), -128, np.int8), 3, 3).item() == -128
 
 
 def naive_conv(x, w, stride, pad):

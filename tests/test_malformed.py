@@ -63,11 +63,13 @@ def test_bad_magic(device, prog):
     assert r.words_consumed == len(w)  # drained to TLAST
 
 
-def test_bad_version(device, prog):
+@pytest.mark.parametrize("version", [P.FORMAT_VERSION - 1, P.FORMAT_VERSION + 1])
+def test_bad_version(device, prog, version):
+    """The format before this one (whose layers meant other numerics) and the one after are refused."""
     w = prog.words.copy()
-    set_field(w, 0, C["SCNN_HDR_VERSION_SHIFT"], 16, 7)
+    set_field(w, 0, C["SCNN_HDR_VERSION_SHIFT"], 16, version)
     r = send(device, w)
-    assert (r.status, r.detail) == (S.ERR_BAD_VERSION, 7)
+    assert (r.status, r.detail) == (S.ERR_BAD_VERSION, version)
 
 
 @pytest.mark.parametrize("total,status", [(2, S.ERR_BAD_LENGTH), (C["SCNN_CFG_MAX_PROGRAM_WORDS"] + 1, S.ERR_BAD_LENGTH),
@@ -174,7 +176,8 @@ def patched(device, prog, opcode, word, shift, bits, value):
     (P.Op.CONV, 1, C["SCNN_L1_SW_SHIFT"], 4, 3, S.ERR_LIMIT, P.Cap.MAX_STRIDE),
     (P.Op.CONV, 1, C["SCNN_L1_PH_SHIFT"], 4, 4, S.ERR_LIMIT, P.Cap.MAX_PAD),
     (P.Op.CONV, 1, C["SCNN_L1_RSVD0_SHIFT"], 1, 1, S.ERR_BAD_FIELD, F.RESERVED),
-    (P.Op.CONV, 1, C["SCNN_L1_RSVD1_SHIFT"] + 5, 1, 1, S.ERR_BAD_FIELD, F.RESERVED),
+    # a dense layer has no padding: its input zero point field is reserved
+    (P.Op.FC, 1, C["SCNN_L1_IN_ZERO_SHIFT"], 8, 5, S.ERR_BAD_FIELD, F.RESERVED),
     (P.Op.CONV, 1, C["SCNN_L1_TILE_SHIFT"], 16, 0, S.ERR_BAD_FIELD, F.TILE_GROUPS),
     (P.Op.CONV, 1, C["SCNN_L1_TILE_SHIFT"], 16, 65, S.ERR_LIMIT, P.Cap.TILE_CHANNELS),
     # the layer's input shape must be the current activations'
@@ -187,7 +190,9 @@ def patched(device, prog, opcode, word, shift, bits, value):
     (P.Op.POOL, 0, C["SCNN_POOL_RSVD_SHIFT"], 1, 1, S.ERR_BAD_FIELD, F.RESERVED),
     (P.Op.FC, 0, C["SCNN_FC_IN_SHIFT"], 32, 8, S.ERR_SHAPE, F.IN_FEATURES),
     (P.Op.OUTPUT, 0, C["SCNN_OUT_RSVD_SHIFT"], 1, 1, S.ERR_BAD_FIELD, F.RESERVED),
-    (P.Op.FLATTEN, 0, C["SCNN_RELU_RSVD_SHIFT"] + 3, 1, 1, S.ERR_BAD_FIELD, F.RESERVED),
+    (P.Op.FLATTEN, 0, C["SCNN_FLATTEN_RSVD_SHIFT"] + 11, 1, 1, S.ERR_BAD_FIELD, F.RESERVED),
+    # where RELU keeps its zero point, FLATTEN reserves the bits
+    (P.Op.FLATTEN, 0, C["SCNN_RELU_ZERO_SHIFT"], 8, 1, S.ERR_BAD_FIELD, F.RESERVED),
     (P.Op.FLATTEN, 0, C["SCNN_POOL_C_SHIFT"], 16, 8, S.ERR_SHAPE, F.CHANNELS),
     (P.Op.FLATTEN, 0, C["SCNN_POOL_W_SHIFT"], 16, 5, S.ERR_SHAPE, F.WIDTH),
 ])

@@ -12,10 +12,10 @@ from streamcnn.caps import Capabilities
 HLS = Path(__file__).resolve().parent.parent / "hls_src"
 
 
-def test_format_version_6_layout_is_frozen():
-    """The driver reads every constant from the header; these literal values pin format 6, so a
+def test_format_version_7_layout_is_frozen():
+    """The driver reads every constant from the header; these literal values pin format 7, so a
     layout change that forgets to bump SCNN_FORMAT_VERSION fails here."""
-    assert P.FORMAT_VERSION == 6
+    assert P.FORMAT_VERSION == 7
     assert P.C["SCNN_PROGRAM_MAGIC"] == int.from_bytes(b"SCNN", "little")
     assert P.C["SCNN_STATUS_MAGIC"] == int.from_bytes(b"SCST", "little")
     assert {op.name: int(op) for op in P.Op} == {"CAPS": 0x01, "INPUT": 0x10, "CONV": 0x20, "FC": 0x21, "TILE": 0x22,
@@ -27,6 +27,8 @@ def test_format_version_6_layout_is_frozen():
     assert (P.C["SCNN_PKT_LENGTH_SHIFT"], P.C["SCNN_PKT_LENGTH_BITS"], P.C["SCNN_PKT_CRC_SHIFT"]) == (8, 24, 32)
     assert (P.C["SCNN_RQ_MULT_SHIFT"], P.C["SCNN_RQ_MULT_BITS"], P.C["SCNN_RQ_SHIFT_SHIFT"]) == (32, 24, 56)
     assert P.C["SCNN_L1_TILE_SHIFT"] == 32 and P.C["SCNN_L1_RELU_SHIFT"] == 24
+    assert (P.C["SCNN_L1_IN_ZERO_SHIFT"], P.C["SCNN_L1_OUT_ZERO_SHIFT"], P.C["SCNN_ZERO_BITS"]) == (48, 56, 8)
+    assert (P.C["SCNN_RELU_ZERO_SHIFT"], P.C["SCNN_RELU_RSVD_SHIFT"], P.C["SCNN_FLATTEN_RSVD_SHIFT"]) == (48, 56, 48)
     assert P.CAP_COUNT == 21 and P.Cap.MAX_KERNEL == 9 and P.Cap.PREFETCH_ENTRIES == 19 and P.Cap.PIXELS == 20
     assert P.NO_PACKET == 0xFFFFFFFF
 

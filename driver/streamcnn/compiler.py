@@ -124,7 +124,7 @@ class CompiledProgram:
         if q.dtype != np.int8 or q.shape != (self.batch,) + tuple(self.input_shape):
             raise InputError(f"the program takes int8 images of shape {(self.batch,) + tuple(self.input_shape)}, "
                              f"got {q.dtype} {q.shape}")
-        # straight into the send buffer's INPUT slot; padding lanes stay zero
+        # straight into the send buffer's INPUT slot; padding slots keep the zero point
         c, h, w = self.input_layout
         fields = C["SCNN_IN_FIELD_WORDS"]
         payload = self.words[self.input_offset + 1:self.input_offset + 1 + fields + self.batch * groups(c) * h * w]
@@ -134,7 +134,8 @@ class CompiledProgram:
     def place_images(self, q: np.ndarray, lanes: np.ndarray) -> None:
         """Lay (batch, C, H, W) images out in ``lanes``, a (batch, groups, H, W, 8) array of the
         same dtype, as the INPUT packet carries them: in channel lanes, column-packed, or
-        flattened if the network starts so.  Slots no image value fills are left as they are."""
+        flattened if the network starts so.  Slots no image value fills are left as they are (the
+        compiler fills them with the input's zero point)."""
         if self.columns is not None:
             self.columns.write(q, lanes)
         else:
@@ -240,7 +241,10 @@ def compile_network(network: Network, caps: Capabilities, batch: int = 1, *,
     input_offset = None
     for i, layer in enumerate(hw):
         if i == body:  # the images: after a segment's body, before the layers that take the batch
-            input_offset = b.add(P.Op.INPUT, fields + [0] * (batch * image_words(plan.input_shape)),
+            # every slot no image value fills (padding columns of column packing, spare lanes)
+            # holds the input's zero point: a real 0, as padding on chip
+            fill = (network.input_zero_point & 0xFF) * 0x0101010101010101
+            input_offset = b.add(P.Op.INPUT, fields + [fill] * (batch * image_words(plan.input_shape)),
                                  f"{batch} input images")
         b.layer = layer.names[0]  # the conv/dense/pool/relu layer itself (its output may carry a later name)
         if layer.op in (P.Op.CONV, P.Op.FC):
@@ -252,7 +256,10 @@ def compile_network(network: Network, caps: Capabilities, batch: int = 1, *,
                  | P.put(C["SCNN_POOL_AVG"] if isinstance(layer.layer, AvgPool2d) else C["SCNN_POOL_MAX"],
                          C["SCNN_POOL_MODE_SHIFT"], 1))
             b.add(P.Op.POOL, [f], layer.name)
-        else:  # RELU, FLATTEN: the shape of the activations they take
+        elif layer.op == P.Op.RELU:  # the shape of the activations it takes, and its clamp
+            b.add(P.Op.RELU, [shape_word(layer.in_shape)
+                              | P.put(layer.in_zero & 0xFF, C["SCNN_RELU_ZERO_SHIFT"], C["SCNN_ZERO_BITS"])], layer.name)
+        else:  # FLATTEN: the shape of the activations it takes
             b.add(layer.op, [shape_word(layer.in_shape)], layer.name)
         b.layer = None
         if all_layers or i == len(hw) - 1:
@@ -296,9 +303,12 @@ def _add_weighted(b: _Builder, hw: HwLayer, caps: Capabilities) -> int:
           | P.put(sh, C["SCNN_L1_SH_SHIFT"], geom) | P.put(sw, C["SCNN_L1_SW_SHIFT"], geom)
           | P.put(ph, C["SCNN_L1_PH_SHIFT"], geom) | P.put(pw, C["SCNN_L1_PW_SHIFT"], geom)
           | P.put(int(hw.relu), C["SCNN_L1_RELU_SHIFT"], 1)
-          | P.put(tg, C["SCNN_L1_TILE_SHIFT"], C["SCNN_L1_TILE_BITS"]))
+          | P.put(tg, C["SCNN_L1_TILE_SHIFT"], C["SCNN_L1_TILE_BITS"])
+          # a dense layer has no padding: its input zero point lives in the bias only
+          | P.put((0 if hw.op == P.Op.FC else hw.in_zero) & 0xFF, C["SCNN_L1_IN_ZERO_SHIFT"], C["SCNN_ZERO_BITS"])
+          | P.put(hw.out_zero & 0xFF, C["SCNN_L1_OUT_ZERO_SHIFT"], C["SCNN_ZERO_BITS"]))
     b.add(hw.op, [w0, w1], hw.names[0])
-    rq = requant_words(layer)
+    rq = requant_words(layer, hw.in_zero)
     flat = blocks.reshape(out_groups, -1).view(_U64)  # per out group: in groups x k x k x 8 words
     added = 0
     for first in range(0, out_groups, tg):

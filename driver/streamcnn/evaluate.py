@@ -105,11 +105,11 @@ def compare_layers(network: Network, device: Device, images: np.ndarray) -> list
     names = [layer.name for layer in network.layers]
     gold = golden.run(network, images, all_layers=True)
     flt = golden.run_float(network, images, all_layers=True)
-    scales = network.scales()
+    scales, zeros = network.scales(), network.zero_points()
     rows = []
     for name, out in outputs.items():
         i = names.index(name)
-        error = (out.astype(np.float64) * scales[i] - flt[i]) / scales[i]
+        error = (out.astype(np.float64) - zeros[i]) - flt[i] / scales[i]
         rows.append({
             "layer": name,
             "shape": tuple(out.shape[1:]),

@@ -1,19 +1,21 @@
 """The golden model: the integer arithmetic of streamcnn, in NumPy.
 
 This module *defines* what the accelerator computes (docs/numerics.md says the
-same in prose); the accelerator must equal :func:`run` bit for bit.  For one
-image x (int8, C x H x W) and each layer:
+same in prose); the accelerator must equal :func:`run` bit for bit.  Every
+activation tensor is int8 with a zero point z (its real value is
+scale * (q - z)).  For one image x (C x H x W, zero point zx) and each layer:
 
-* Conv2d:   acc[o, y, x] = sum_{c, i, j} W[o, c, i, j] * xpad[c, sh*y + i, sw*x + j]
-            (xpad: x with (ph, pw) zeros above/below and left/right; exact int32)
-            q = requantize(acc + bias[o], M[o], S[o])
-* Linear:   acc[o] = sum_i W[o, i] * x[i];  q = requantize(acc + bias[o], M[o], S[o])
-* requantize(v, M, S) = clamp(floor((v * M + 2**(S-1)) / 2**S), -128, 127)
-            (2**(S-1) is 0 when S = 0; i.e. round half up; exact in int64)
-* ReLU:     max(x, 0)
+* Conv2d:   acc[o, y, x] = sum_{c, i, j} W[o, c, i, j] * (x - zx)pad[c, sh*y + i, sw*x + j]
+            ((x - zx)pad: x - zx with (ph, pw) zeros above/below and left/right, i.e.
+            padding holds a real 0; exact int32)
+            q = requantize(acc + bias[o], M[o], S[o], zy)
+* Linear:   acc[o] = sum_i W[o, i] * (x[i] - zx);  q = requantize(acc + bias[o], M[o], S[o], zy)
+* requantize(v, M, S, zy) = clamp(round_half_even(v * M / 2**S) + zy, -128, 127)
+            (exact in int64)
+* ReLU:     max(x, zx): a real max(x, 0)
 * MaxPool:  max over each k x k window (stride s, no padding, floor mode)
-* AvgPool:  floor((2 * sum + n) / (2 * n)) over each window of n = k*k values
-            (the mean rounded half up)
+* AvgPool:  the mean of each window of n = k*k values, rounded half to even
+            (the zero point passes through: the mean of x - z is the mean of x, less z)
 * Flatten:  C, H, W order (PyTorch's)
 
 :func:`run_float` executes the same network in float32 with dequantized
@@ -30,19 +32,29 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .errors import InputError
 from .network import AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, Network, ReLU, pair
 
-__all__ = ["run", "run_float", "requantize", "conv2d", "linear", "max_pool", "avg_pool"]
+__all__ = ["run", "run_float", "requantize", "round_half_even", "conv2d", "linear", "max_pool", "avg_pool"]
 
 
 # -- the arithmetic --------------------------------------------------------------
 
 
-def requantize(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """int8 = clamp(round_half_up(acc * M / 2**S)); acc int64, M and S per channel (axis 1)."""
+def round_half_even(num: np.ndarray, shift) -> np.ndarray:
+    """num / 2**shift rounded to the nearest integer, ties to even (int64, shift >= 0)."""
+    num = num.astype(np.int64)
+    shift = np.asarray(shift, dtype=np.int64)
+    floor = num >> shift
+    rest = num - (floor << shift)  # in [0, 2**shift)
+    half = np.left_shift(np.int64(1), np.maximum(shift - 1, 0))  # 2**(shift - 1), within int64
+    up = (shift > 0) & ((rest > half) | ((rest == half) & (floor & 1 == 1)))
+    return floor + up
+
+
+def requantize(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray, zero_point: int = 0) -> np.ndarray:
+    """int8 = clamp(round_half_even(acc * M / 2**S) + zero_point); acc int64, M and S per channel (axis 1)."""
     shape = (1, -1) + (1,) * (acc.ndim - 2)
     m = multiplier.astype(np.int64).reshape(shape)
     s = shift.astype(np.int64).reshape(shape)
-    half = np.where(s > 0, np.left_shift(1, np.maximum(s - 1, 0)), 0)
-    v = (acc.astype(np.int64) * m + half) >> s
+    v = round_half_even(acc.astype(np.int64) * m, s) + int(zero_point)
     return np.clip(v, -128, 127).astype(np.int8)
 
 
@@ -78,12 +90,14 @@ def max_pool(x: np.ndarray, k: int, s: int) -> np.ndarray:
 
 
 def avg_pool(x: np.ndarray, k: int, s: int) -> np.ndarray:
-    """int8: the window mean rounded half up, floor((2 sum + n) / 2n); float: the mean."""
+    """int8: the window mean rounded half to even; float: the mean."""
     w = _windows(x, k, s)
     if np.issubdtype(x.dtype, np.integer):
         n = k * k
-        total = w.astype(np.int32).sum(axis=(-2, -1))
-        return np.floor_divide(2 * total + n, 2 * n).astype(x.dtype)
+        total = w.astype(np.int64).sum(axis=(-2, -1))
+        mean, rest = np.divmod(total, n)  # floor, and rest in [0, n)
+        up = (2 * rest > n) | ((2 * rest == n) & (mean & 1 == 1))
+        return (mean + up).astype(x.dtype)
     return w.mean(axis=(-2, -1), dtype=np.float32)
 
 
@@ -105,14 +119,19 @@ def run(network: Network, images: np.ndarray, *, all_layers: bool = False) -> Un
     ``all_layers=True`` the list of every layer's int8 output."""
     x, single = _batch(network, images)
     x = network.quantize_input(x)
+    z = network.input_zero_point
     outputs = []
     for layer in network.layers:
         if isinstance(layer, Conv2d):
-            acc = conv2d(x, layer.weight, layer.stride, layer.padding)
-            x = requantize(acc + layer.bias.astype(np.int64)[None, :, None, None], layer.multiplier, layer.shift)
+            acc = conv2d(x.astype(np.int16) - z, layer.weight, layer.stride, layer.padding)
+            z = layer.output_zero_point
+            x = requantize(acc + layer.bias.astype(np.int64)[None, :, None, None], layer.multiplier, layer.shift, z)
         elif isinstance(layer, Linear):
-            acc = linear(x, layer.weight)
-            x = requantize(acc + layer.bias.astype(np.int64)[None, :], layer.multiplier, layer.shift)
+            acc = linear(x.astype(np.int16) - z, layer.weight)
+            z = layer.output_zero_point
+            x = requantize(acc + layer.bias.astype(np.int64)[None, :], layer.multiplier, layer.shift, z)
+        elif isinstance(layer, ReLU):
+            x = np.maximum(x, np.int8(z))
         else:
             x = _shape_layer(layer, x)
         outputs.append(x)
@@ -127,7 +146,7 @@ def run_float(network: Network, images: np.ndarray, *, all_layers: bool = False)
     images are dequantized with the input scale."""
     x, single = _batch(network, images)
     if x.dtype == np.int8:
-        x = x.astype(np.float32) * np.float32(network.input_scale)
+        x = (x.astype(np.float32) - np.float32(network.input_zero_point)) * np.float32(network.input_scale)
     elif not np.issubdtype(x.dtype, np.floating):
         raise InputError(f"images must be float or int8, got {x.dtype}")
     network.quantize_input(x)  # shape and value checks

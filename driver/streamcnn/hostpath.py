@@ -48,13 +48,14 @@ class BatchPath:
         shape = network.input_shape
         features = int(np.prod(shape))
 
-        # Input: staged int8 images (then one zero, the value of every padding slot), gathered
+        # Input: staged int8 images (then the zero point, the value of every padding slot), gathered
         # into the INPUT packet's image words by the compiler's own layout.
         c, h, w = prog.input_layout
         source = np.full((b, groups(c), h, w, LANES), b * features, np.intp)
         prog.place_images(np.arange(b * features, dtype=np.intp).reshape((b,) + shape), source)
         self._source = source.reshape(-1)
-        self._stage = np.zeros(b * features + 1, np.int8)
+        self._zero = network.input_zero_point
+        self._stage = np.full(b * features + 1, self._zero, np.int8)
         self._staged = self._stage[:-1].reshape((b,) + shape)
         fields = C["SCNN_IN_FIELD_WORDS"]
         head = prog.input_offset
@@ -69,13 +70,13 @@ class BatchPath:
         self._crc_seed = zlib.crc32(send[head + 1:start].tobytes(), compiler.header_crc(self._low))
         self._crc_shift = C["SCNN_PKT_CRC_SHIFT"]
 
-        self._scale = network.input_scale
+        self._scale = np.float32(network.input_scale)  # divided by as a float32, as quantize_input does
         self._work: dict = {}  # float dtype -> quantization scratch (values, magnitudes) of the staged shape
         # uint8 pixels p stand for float32(p) / 255: their int8 values, and the largest
         # pixel whose value is not far outside the calibrated range
-        levels = np.rint(np.arange(256, dtype=np.float32) / np.float32(255) / self._scale)
+        levels = np.rint(np.arange(256, dtype=np.float32) / np.float32(255) / self._scale) + self._zero
         self._lut = np.clip(levels, -128, 127).astype(np.int8)
-        self._pixel_max = int(np.flatnonzero(np.abs(levels) <= _FAR).max())  # levels[0] is 0
+        self._pixel_max = int(np.flatnonzero(np.abs(levels) <= _FAR).max())  # levels[0] is the zero point
 
         # Output: the final record's values, gathered from the answer in the network's order,
         # and the words an OK answer holds besides values and counters.
@@ -143,6 +144,8 @@ class BatchPath:
                 work, size = work[:keep], size[:keep]
             np.divide(part, self._scale, out=work)
             np.rint(work, out=work)
+            if self._zero:
+                np.add(work, self._zero, out=work)
             # the ufuncs themselves, not np.clip or ndarray.max: each wrapper is a Python call
             np.absolute(work, out=size)
             if not np.maximum.reduce(size, None) <= _FAR:  # also true for NaN
@@ -164,7 +167,8 @@ class BatchPath:
         top = self._pixel_max / 255
         raise InputError(
             f"uint8 pixels (standing for pixels / 255) reach {part.max()}, far outside the range "
-            f"{self.network.name} was calibrated for (about [{-128 * self._scale:.4g}, {127 * self._scale:.4g}]: "
+            f"{self.network.name} was calibrated for (about [{(-128 - self._zero) * self._scale:.4g}, "
+            f"{(127 - self._zero) * self._scale:.4g}]: "
             f"pixels up to {self._pixel_max}, {top:.3g}); scale the images as for training")
 
     # -- results out --------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 Both importers turn a model into the float layers of :mod:`streamcnn.quantization`
 (BatchNorm folded into the convolution before it) and quantize them with
-calibration images.  Supported: Conv2d (groups 1, dilation 1, zero padding),
+calibration images; an ONNX model quantized already (QDQ) keeps its own integers,
+scales and zero points instead.  Supported: Conv2d (groups 1, dilation 1, zero padding),
 BatchNorm2d after a Conv2d, ReLU, MaxPool2d and AvgPool2d (square, no padding,
 floor mode), Flatten (and ``x.view(x.size(0), -1)``, ``torch.flatten(x, 1)``), Linear;
 Dropout and Identity are skipped (inference).  In a PyTorch forward() the functional
@@ -27,9 +28,13 @@ from typing import Optional
 
 import numpy as np
 
+from .errors import InputError, NetworkError
 from .importers_common import (GENERIC_TORCH_NAMES, MAX_TENSOR_ELEMENTS, calibrate, calibration_array,
-                               fold_batchnorm, network_metadata, network_name)
-from .importers_onnx import layers_of, live_graph, load_model, onnx_layers
+                               check_shapes, fold_batchnorm, network_metadata, network_name)
+from .importers_onnx import QDQ, layers_of, live_graph, load_model, onnx_layers
+from .importers_onnx_qdq import input_shape as qdq_input_shape
+from .importers_onnx_qdq import is_qdq
+from .importers_onnx_qdq import network as qdq_network
 from .importers_onnx import default_name as _onnx_default_name
 from .importers_torch import torch_layers
 from .network import Network
@@ -60,17 +65,34 @@ def from_torch(module, calibration_images: np.ndarray, *, input_scale: Optional[
     return calibrate(layers, x, input_scale, name, metadata)
 
 
-def from_onnx(path, calibration_images: np.ndarray, *, input_scale: Optional[float] = None,
+def from_onnx(path, calibration_images: Optional[np.ndarray] = None, *, input_scale: Optional[float] = None,
               name: Optional[str] = None, metadata: Optional[dict] = None) -> Network:
-    """Quantize an ONNX model (float, or int8 QDQ as onnxruntime's quantizer writes) for streamcnn.
+    """An ONNX model for streamcnn: a quantized (QDQ) model as it was quantized, a float one
+    quantized with calibration images.
 
-    ``path`` is a file or an ``onnx.ModelProto``.  ``calibration_images`` (N, C, H, W) set the
-    input shape and every activation scale.  The network is called ``name``, by default the
-    file's stem (for a ModelProto its graph's name unless that is an exporter's generic one,
-    else ``"onnx-model"``), and carries ``metadata``."""
-    x = calibration_array(calibration_images)
+    ``path`` is a file or an ``onnx.ModelProto``.  A QDQ model (as onnxruntime's
+    ``quantize_static`` writes, QInt8 or QUInt8 activations, weights per channel or per tensor)
+    runs with its own integer weights, scales and zero points, nothing recalibrated
+    (:mod:`streamcnn.importers_onnx_qdq`); ``calibration_images`` then only give the input's
+    size if the model leaves it open, and ``input_scale`` is refused.  For a float model,
+    ``calibration_images`` (N, C, H, W) set the input shape and every activation's scale and
+    zero point.  The network is called ``name``, by default the file's stem (for a ModelProto
+    its graph's name unless that is an exporter's generic one, else ``"onnx-model"``), and
+    carries ``metadata``."""
+    x = None if calibration_images is None else calibration_array(calibration_images)
     metadata = network_metadata(metadata)
     model, base_dir = load_model(path)
     name = network_name(name, _onnx_default_name(model, path))
-    layers = layers_of(model, base_dir)
+    qdq = QDQ()
+    layers = layers_of(model, base_dir, qdq)
+    if is_qdq(qdq):
+        if input_scale is not None:
+            raise NetworkError("input_scale: a quantized (QDQ) model brings its own input scale; streamcnn "
+                               "recalibrates nothing in it")
+        shape = qdq_input_shape(model, x)
+        check_shapes(layers, shape)
+        return qdq_network(layers, qdq, shape, name, metadata)
+    if x is None:
+        raise InputError("a float ONNX model needs calibration_images: they set every activation's scale "
+                         "(a QDQ model brings its own)")
     return calibrate(layers, x, input_scale, name, metadata)

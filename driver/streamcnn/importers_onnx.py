@@ -7,6 +7,7 @@ streamcnn does not run, both naming the node), and converts only the tensors it 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -173,16 +174,37 @@ def _pool(a: _Attributes, op: str, where: str, name: str):
     return (MaxPool2d if op == "MaxPool" else AvgPool2d)(k[0], s[0], name=name)
 
 
+@dataclass
+class QDQ:
+    """What the QuantizeLinear/DequantizeLinear nodes of a model said, recorded by
+    :func:`layers_of` as it walks the chain, for :mod:`streamcnn.importers_onnx_qdq`.
+
+    ``activations``: one (layers before it, scale, zero point, element dtype, node) per
+    QuantizeLinear on the chain.  ``weights`` and ``biases``: by the index of the layer that
+    uses them, the integer constant a DequantizeLinear turned into its float weights or bias,
+    as (values, scale, zero point or None, axis).  ``gemm``: (alpha, beta) of a Gemm layer;
+    ``merged``: indices of Linear layers made of a MatMul and an Add."""
+
+    activations: list = field(default_factory=list)
+    weights: dict = field(default_factory=dict)
+    biases: dict = field(default_factory=dict)
+    gemm: dict = field(default_factory=dict)
+    merged: set = field(default_factory=set)
+    _constants: dict = field(default_factory=dict)  # DequantizeLinear outputs of integer constants
+
+
 def onnx_layers(model) -> list:
     """The float layers of an ONNX model (a path or a ModelProto): a single chain of
     supported operators.  QuantizeLinear/DequantizeLinear (QDQ) pairs are read as the
     float values they stand for: weights and biases are dequantized, and activation
-    QDQ pairs pass values through (streamcnn calibrates its own symmetric scales)."""
+    QDQ pairs pass values through (:mod:`streamcnn.importers_onnx_qdq` takes a QDQ model's
+    own scales and zero points instead)."""
     return layers_of(*load_model(model))
 
 
-def layers_of(model, base_dir: Optional[Path]) -> list:
-    """:func:`onnx_layers` of a loaded model whose external data is relative to ``base_dir``."""
+def layers_of(model, base_dir: Optional[Path], qdq: Optional[QDQ] = None) -> list:
+    """:func:`onnx_layers` of a loaded model whose external data is relative to ``base_dir``;
+    with ``qdq``, what its quantization nodes say is recorded there."""
     graph = model.graph
     current, nodes, producer = live_graph(graph)
     consts = Tensors(graph, base_dir, producer)
@@ -222,12 +244,14 @@ def layers_of(model, base_dir: Optional[Path]) -> list:
             if len(node.input) > 2 and node.input[2] and consts[node.input[2]].dtype.kind not in "iu":
                 raise ModelFileError(f"{op} {where}: its zero point is {consts[node.input[2]].dtype}, not an integer")
         if op in ("QuantizeLinear", "DequantizeLinear") and node.input[0] in consts:
+            zp = consts[node.input[2]] if len(node.input) > 2 and node.input[2] else None
             try:
-                consts[node.output[0]] = _fold_qdq(op, consts[node.input[0]], consts[node.input[1]],
-                                                   consts[node.input[2]] if len(node.input) > 2 and node.input[2]
-                                                   else None, a.int("axis", 1))
+                consts[node.output[0]] = _fold_qdq(op, consts[node.input[0]], consts[node.input[1]], zp,
+                                                   a.int("axis", 1))
             except (ValueError, IndexError, TypeError) as e:
                 raise ModelFileError(f"{op} {where}: its scale and zero point do not fit its input ({e})") from None
+            if qdq is not None and op == "DequantizeLinear" and consts[node.input[0]].dtype.kind in "iu":
+                qdq._constants[node.output[0]] = (consts[node.input[0]], consts[node.input[1]], zp, a.int("axis", 1))
             continue
         if op == "Shape" and node.input[0] == current:
             symbolic[node.output[0]] = "shape"
@@ -252,6 +276,10 @@ def layers_of(model, base_dir: Optional[Path]) -> list:
             nonnegative = False
         elif op == "Relu":
             nonnegative = True
+        if op == "QuantizeLinear" and qdq is not None:
+            zp = consts[node.input[2]] if len(node.input) > 2 and node.input[2] else None
+            qdq.activations.append((len(layers), consts[node.input[1]], zp,
+                                    np.dtype(np.uint8) if zp is None else zp.dtype, node))
         if op == "QuantizeLinear" and _clips_negatives(node, consts) and not nonnegative:
             # onnxruntime's quantizer folds a ReLU into the range of the QuantizeLinear after it
             layers.append(ReLU(name=name))
@@ -265,6 +293,7 @@ def layers_of(model, base_dir: Optional[Path]) -> list:
             w = const(node.input[1], node)
             strides, padding = _conv(a, w, where)
             bias = _bias(consts, node, node.input[2] if len(node.input) > 2 else None, w.shape[0], where)
+            _record(qdq, len(layers), node.input[1], node.input[2] if len(node.input) > 2 else None)
             layers.append(FloatConv2d(w, bias, strides, padding, name))
         elif op == "BatchNormalization":
             eps = a.float("epsilon", 1e-5)
@@ -306,15 +335,23 @@ def layers_of(model, base_dir: Optional[Path]) -> list:
                 raise ModelFileError(f"Gemm {where}: B must be a matrix, got shape {w.shape}")
             w = alpha * (w if trans_b else w.T)  # Y = alpha A B + beta C
             bias = _bias(consts, node, node.input[2] if len(node.input) > 2 else None, w.shape[0], where)
+            _record(qdq, len(layers), node.input[1], node.input[2] if len(node.input) > 2 else None)
+            if qdq is not None:
+                qdq.gemm[len(layers)] = (alpha, beta, trans_b)
             layers.append(FloatLinear(w, None if bias is None else beta * bias, name))
         elif op == "MatMul":
             w = const(node.input[1], node)
             if w.ndim != 2:
                 raise UnsupportedError(f"MatMul {where}: only a matrix of weights is supported, got shape {w.shape}")
+            _record(qdq, len(layers), node.input[1], None)
+            if qdq is not None:
+                qdq.gemm[len(layers)] = (1.0, 1.0, 0)
             layers.append(FloatLinear(w.T, None, name))
             pending_matmul = layers[-1]
         elif op == "Add" and pending_matmul is not None and node.input[1] in consts:
             pending_matmul.bias = _bias(consts, node, node.input[1], np.shape(pending_matmul.weight)[0], where)
+            if qdq is not None:
+                qdq.merged.add(len(layers) - 1)
             pending_matmul = None
         else:
             raise UnsupportedError(f"unsupported operator {op} at {where}")
@@ -323,6 +360,16 @@ def layers_of(model, base_dir: Optional[Path]) -> list:
     if outputs != [current]:
         raise UnsupportedError(f"the model's outputs {outputs} are not the end of its operator chain ({current!r})")
     return layers
+
+
+def _record(qdq: Optional[QDQ], index: int, weight: str, bias: Optional[str]) -> None:
+    """Note the integer constants behind a layer's weights and bias, if a DequantizeLinear made them."""
+    if qdq is None:
+        return
+    if weight in qdq._constants:
+        qdq.weights[index] = qdq._constants[weight]
+    if bias and bias in qdq._constants:
+        qdq.biases[index] = qdq._constants[bias]
 
 
 def default_name(model, source) -> str:

@@ -20,7 +20,7 @@ import numpy as np
 from . import protocol as P
 from .caps import Capabilities
 from .errors import LimitError
-from .network import AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, Network, ReLU
+from .network import AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, Network, ReLU, folded_bias
 
 LANES = P.LANES
 Shape = tuple
@@ -70,6 +70,10 @@ class HwLayer:
     out_shape: tuple
     names: list  # the network layers it executes
     relu: bool = False
+    #: the zero points of its input (CONV: the value of padding; FC: folded into the bias only) and
+    #: of its output (CONV/FC: added after rounding; RELU: the clamp)
+    in_zero: int = 0
+    out_zero: int = 0
     #: where the values of this layer's input sit on chip (chip_order of in_shape unless a
     #: FLATTEN pass packed them); a Linear's weight columns follow it
     in_order: Optional[np.ndarray] = None
@@ -165,7 +169,8 @@ def lower(network: Network) -> Plan:
     input_shape, input_order = as_chw(chip), order
     hw: list[HwLayer] = []
     prev = None
-    for i, (layer, out) in enumerate(zip(layers, network.shapes())):
+    zeros = zip(network.zero_points(inputs=True), network.zero_points())
+    for i, (layer, out, (z_in, z_out)) in enumerate(zip(layers, network.shapes(), zeros)):
         if isinstance(layer, ReLU) and isinstance(prev, (Conv2d, Linear)):
             hw[-1].relu = True
             hw[-1].names.append(layer.name)
@@ -180,7 +185,7 @@ def lower(network: Network) -> Plan:
             op = {Conv2d: P.Op.CONV, Linear: P.Op.FC, MaxPool2d: P.Op.POOL, AvgPool2d: P.Op.POOL,
                   ReLU: P.Op.RELU}[type(layer)]
             hw.append(HwLayer(op, layer, as_chw(chip), as_chw(chip) if op == P.Op.RELU else as_chw(out),
-                              [layer.name], in_order=order))
+                              [layer.name], in_order=order, in_zero=z_in, out_zero=z_out))
             hw[-1].batch_inner = _batch_inner(hw)
             chip, order = hw[-1].out_shape, hw[-1].out_order
         prev = layer
@@ -335,7 +340,7 @@ def segment_fits(plan: Plan, caps: Capabilities, batch: int, column_packing: boo
 def write_lanes(q: np.ndarray, lanes: np.ndarray) -> None:
     """Write int8 (N, C, H, W) images into ``lanes``, a (N, groups, H, W, 8) int8 view
     of words laid out [n][channel group][y][x] (lane = channel % 8).  Lanes beyond C
-    are left as they are: zero in every buffer the compiler makes."""
+    are left as they are: the input's zero point in every buffer the compiler makes."""
     n, c, h, w = q.shape
     for g in range(groups(c)):
         part = q[:, g * LANES:(g + 1) * LANES]
@@ -402,7 +407,7 @@ class ColumnPacking:
     def write(self, q: np.ndarray, lanes: np.ndarray) -> None:
         """Write int8 (N, C, H, W) images, column-packed, into ``lanes`` (a
         (N, 1, H, out_w, 8) view): lane c*kw + j of (y, x) = xpad[c, y, x*sw + j].
-        Padding positions are left as they are: zero in every buffer the compiler makes."""
+        Padding positions are left as they are: the input's zero point in every buffer the compiler makes."""
         n, c, h, w = q.shape
         for j in range(self.kernel_w):
             src = np.arange(self.out_w) * self.stride_w + j - self.pad_w  # column in q; outside = padding
@@ -429,7 +434,7 @@ def pack_columns(plan: Plan, caps: Capabilities, batch: int, segments: bool = Tr
     packed = Conv2d(weight=weight, bias=conv.bias, multiplier=conv.multiplier, shift=conv.shift,
                     stride=(conv.stride[0], 1), padding=(conv.padding[0], 0), name=conv.name)
     layer = HwLayer(P.Op.CONV, packed, packed_shape, first.out_shape, first.names, first.relu,
-                    in_order=chip_order(packed_shape))
+                    in_zero=first.in_zero, out_zero=first.out_zero, in_order=chip_order(packed_shape))
     trial = Plan(packed_shape, plan.input_order, [layer] + plan.layers[1:])
     if activation_words(trial, batch, plan_segment(trial, caps, batch) if segments else None) > caps.act_words:
         return None  # the packed images would not fit where the plain ones do
@@ -438,12 +443,14 @@ def pack_columns(plan: Plan, caps: Capabilities, batch: int, segments: bool = Tr
     return ColumnPacking(kw, conv.stride[1], conv.padding[1], out_w)
 
 
-def requant_words(layer) -> np.ndarray:
-    """One word per output channel, padded to whole groups with zeros."""
+def requant_words(layer, in_zero: int = 0) -> np.ndarray:
+    """One word per output channel, padded to whole groups with zeros; the bias with the input
+    zero point's term folded in (:func:`streamcnn.network.folded_bias`, which Network checks
+    fits int32)."""
     n = layer.weight.shape[0]
     words = np.zeros(groups(n) * LANES, dtype=np.uint64)
     words[:n] = (
-        (layer.bias.astype(np.int64) & 0xFFFFFFFF).astype(np.uint64)
+        (folded_bias(layer, in_zero) & 0xFFFFFFFF).astype(np.uint64)
         | (layer.multiplier.astype(np.uint64) << np.uint64(P.C["SCNN_RQ_MULT_SHIFT"]))
         | (layer.shift.astype(np.uint64) << np.uint64(P.C["SCNN_RQ_SHIFT_SHIFT"]))
     )

@@ -2,10 +2,11 @@
 
 A zip archive (every entry CRC-checked by zip itself) holding
 
-* ``network.json``: ``{"format": "streamcnn-network", "version": 1, "name": ...,
-  "input_shape": [C, H, W], "input_scale": s, "metadata": {...}, "layers": [...]}``,
-  one object per layer with its type, name, geometry and scales, and the names
-  of its arrays;
+* ``network.json``: ``{"format": "streamcnn-network", "version": 2, "name": ...,
+  "input_shape": [C, H, W], "input_scale": s, "input_zero_point": z, "metadata": {...},
+  "layers": [...]}``, one object per layer with its type, name, geometry, scales and
+  zero points, and the names of its arrays (version 1 files, from before zero points,
+  are read with every zero point 0);
 * one ``.npy`` file per array (int8 weights, int32 biases, int64 multipliers and
   shifts, float64 weight scales), parsed here without ``np.load``: no pickles, no
   object dtypes, C order only.
@@ -41,7 +42,9 @@ from .errors import ModelFileError, NetworkError
 from .network import AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, Network, ReLU, check_metadata
 
 FORMAT = "streamcnn-network"
-VERSION = 1
+VERSION = 2
+#: The versions load() reads: 1 had no zero points (they are 0).
+READS = (1, 2)
 _ARRAYS = {"Conv2d": ("weight", "bias", "multiplier", "shift", "weight_scale"),
            "Linear": ("weight", "bias", "multiplier", "shift", "weight_scale")}
 _TYPES = {cls.__name__: cls for cls in (Conv2d, Linear, MaxPool2d, AvgPool2d, ReLU, Flatten)}
@@ -112,6 +115,7 @@ def save(network: Network, path: Union[str, Path]) -> Path:
                 entry.update(kernel_size=layer.kernel_size, stride=layer.stride)
             if kind in _ARRAYS:
                 entry["output_scale"] = layer.output_scale
+                entry["output_zero_point"] = layer.output_zero_point
                 entry["arrays"] = {}
                 for name in _ARRAYS[kind]:
                     value = getattr(layer, name)
@@ -125,7 +129,7 @@ def save(network: Network, path: Union[str, Path]) -> Path:
             layers.append(entry)
         header = {"format": FORMAT, "version": VERSION, "name": network.name,
                   "input_shape": list(network.input_shape), "input_scale": network.input_scale,
-                  "metadata": network.metadata, "layers": layers}
+                  "input_zero_point": network.input_zero_point, "metadata": network.metadata, "layers": layers}
         text = json.dumps(header, indent=1).encode()
         problem = (f"its network.json would take {len(text)} bytes, more than the {MAX_JSON_BYTES} a model file "
                    f"allows" if len(text) > MAX_JSON_BYTES else
@@ -206,7 +210,7 @@ def load(path: Union[str, Path]) -> Network:
             raise ModelFileError(f"{path} uses a zip feature model files never use ({_one_line(e)})") from e
     try:
         return Network(tuple(header["input_shape"]), layers, input_scale=header["input_scale"],
-                       name=header["name"], metadata=header["metadata"])
+                       input_zero_point=header["input_zero_point"], name=header["name"], metadata=header["metadata"])
     except NetworkError as e:
         raise ModelFileError(f"{path}: the network it holds is invalid: {_one_line(e)}") from e
 
@@ -341,9 +345,9 @@ def _header(reader: _Reader) -> dict:
         got = header.get("format") if isinstance(header, dict) else type(header).__name__
         raise ModelFileError(f"{path} is not a streamcnn model (format {_short(got)})")
     version = header.get("version")
-    if not _is_int(version) or version != VERSION:
+    if not _is_int(version) or version not in READS:
         raise ModelFileError(f"{path} is model format version {_short(version)}; this streamcnn reads "
-                             f"version {VERSION}: upgrade streamcnn or re-export the model")
+                             f"versions {' and '.join(map(str, READS))}: upgrade streamcnn or re-export the model")
     where = f"{path}: network.json"
     name = _field(header, "name", str, where)
     shape = _field(header, "input_shape", list, where)
@@ -352,6 +356,7 @@ def _header(reader: _Reader) -> dict:
     for v in shape:
         _geometry(v, "input_shape", where)
     _number(_field(header, "input_scale", (int, float), where), "input_scale", where)
+    zero = _zero_point(header, "input_zero_point", where)
     metadata = header.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         raise ModelFileError(f"{where}: metadata must be an object, got {type(metadata).__name__}")
@@ -361,8 +366,16 @@ def _header(reader: _Reader) -> dict:
     for i, entry in enumerate(layers):
         if not isinstance(entry, dict):
             raise ModelFileError(f"{where}: layer {i} must be an object, got {type(entry).__name__}")
-    return {"name": name, "input_shape": shape, "input_scale": header["input_scale"],
+    return {"name": name, "input_shape": shape, "input_scale": header["input_scale"], "input_zero_point": zero,
             "metadata": dict(metadata or {}), "layers": layers}
+
+
+def _zero_point(entry: dict, key: str, where: str) -> int:
+    """A zero point: an integer, 0 when absent (version 1); its range is the network's to judge."""
+    v = entry.get(key, 0)
+    if not _is_int(v) or abs(v) > 1 << 16:
+        raise ModelFileError(f"{where}: {key} must be an integer in [-128, 127], got {_short(v)}")
+    return v
 
 
 def _is_int(v: Any) -> bool:
@@ -423,8 +436,9 @@ def _layer(reader: _Reader, i: int, entry: dict):
                 if len(v) != 2:
                     raise ModelFileError(f"{where}: {key} must be [height, width], got {_short(v)}")
                 extra[key] = tuple(_geometry(x, key, where) for x in v)
+        zero = _zero_point(entry, "output_zero_point", where)
         arrays = _arrays(reader, kind, _field(entry, "arrays", dict, where), where)
-        return cls(**arrays, output_scale=scale, name=name, **extra)
+        return cls(**arrays, output_scale=scale, output_zero_point=zero, name=name, **extra)
     if kind in ("MaxPool2d", "AvgPool2d"):
         k = _geometry(_field(entry, "kernel_size", int, where), "kernel_size", where)
         stride = entry.get("stride")

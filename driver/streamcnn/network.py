@@ -6,11 +6,13 @@ device runs the compiled program.  Its layers follow PyTorch's names and
 conventions (NCHW activations, ``Conv2d`` weights as (out, in, k, k), ``Linear``
 weights as (out, in), ``Flatten`` in C, H, W order).
 
-Quantization (docs/numerics.md): activations are int8 with one scale per
-tensor and zero point 0; weights are int8 with one scale per output channel;
-biases are int32 in units of ``input_scale * weight_scale``.  Each Conv2d and
-Linear carries its requantization as an integer multiplier (< 2**24) and right
-shift (0..63) per output channel.
+Quantization (docs/numerics.md): activations are int8 with one scale and one
+zero point per tensor (a real value is ``scale * (q - zero_point)``; an unsigned
+uint8 tensor of another runtime is the int8 ``q - 128`` with zero point
+``zero_point - 128``); weights are int8 with one scale per output channel and
+zero point 0; biases are int32 in units of ``input_scale * weight_scale``.  Each
+Conv2d and Linear carries its requantization as an integer multiplier (< 2**24)
+and right shift (0..63) per output channel, and its output's zero point.
 """
 from __future__ import annotations
 
@@ -57,6 +59,15 @@ def _check_scales(name: str, out: int, weight_scale, output_scale) -> None:
         _positive_scale(f"{name}: output_scale", output_scale)
 
 
+def _check_zero_point(name: str, zero_point) -> int:
+    if isinstance(zero_point, (bool, np.bool_)) or not isinstance(zero_point, (int, np.integer)):
+        raise NetworkError(f"{name}: a zero point must be an integer, got {zero_point!r}")
+    if not -128 <= int(zero_point) <= 127:
+        raise NetworkError(f"{name}: a zero point must lie in the int8 range [-128, 127], got {zero_point} (a uint8 "
+                           f"tensor's zero point z is z - 128 here, its values q - 128)")
+    return int(zero_point)
+
+
 def _positive_scale(what: str, value) -> None:
     try:
         v = float(value)
@@ -97,6 +108,8 @@ class Conv2d:
     weight_scale: Optional[np.ndarray] = None
     output_scale: Optional[float] = None
     name: str = ""
+    #: the output's zero point: requantization adds it, a ReLU clamps at it
+    output_zero_point: int = 0
 
     def __post_init__(self) -> None:
         self.stride, self.padding = pair(self.stride, "stride"), pair(self.padding, "padding")
@@ -121,6 +134,7 @@ class Conv2d:
             raise NetworkError(f"{self.name}: stride must be >= 1 and padding >= 0")
         _check_requant(self.name, out, self.bias, self.multiplier, self.shift)
         _check_scales(self.name, out, self.weight_scale, self.output_scale)
+        self.output_zero_point = _check_zero_point(self.name, self.output_zero_point)
         h = shape[1] + 2 * self.padding[0] - kh
         w = shape[2] + 2 * self.padding[1] - kw
         if h < 0 or w < 0:
@@ -139,6 +153,8 @@ class Linear:
     weight_scale: Optional[np.ndarray] = None
     output_scale: Optional[float] = None
     name: str = ""
+    #: the output's zero point: requantization adds it, a ReLU clamps at it
+    output_zero_point: int = 0
 
     def output_shape(self, shape: Shape) -> Shape:
         if len(shape) != 1:
@@ -153,6 +169,7 @@ class Linear:
             raise NetworkError(f"{self.name}: weights expect {fin} inputs, the input has {shape[0]}")
         _check_requant(self.name, out, self.bias, self.multiplier, self.shift)
         _check_scales(self.name, out, self.weight_scale, self.output_scale)
+        self.output_zero_point = _check_zero_point(self.name, self.output_zero_point)
         return (out,)
 
 
@@ -184,11 +201,13 @@ class MaxPool2d(_Pool):
 
 
 class AvgPool2d(_Pool):
-    """Average pooling, no padding, floor mode; int8 result rounded half up."""
+    """Average pooling, no padding, floor mode; int8 result rounded half to even."""
 
 
 @dataclass(eq=False)
 class ReLU:
+    """max(x, 0) on real values: max(q, zero point) on the int8 ones."""
+
     name: str = ""
 
     def output_shape(self, shape: Shape) -> Shape:
@@ -204,6 +223,13 @@ class Flatten:
 
     def output_shape(self, shape: Shape) -> Shape:
         return (int(np.prod(shape)),)  # a flat input stays as it is
+
+
+def folded_bias(layer: Union[Conv2d, Linear], input_zero_point: int) -> np.ndarray:
+    """int64 ``bias - input_zero_point * sum(W[o])``: the bias that makes the sum over raw int8
+    inputs (padding holding the zero point) equal the sum over ``x - zero point``."""
+    wsum = layer.weight.reshape(layer.weight.shape[0], -1).astype(np.int64).sum(axis=1)
+    return layer.bias.astype(np.int64) - int(input_zero_point) * wsum
 
 
 Layer = Union[Conv2d, Linear, MaxPool2d, AvgPool2d, ReLU, Flatten]
@@ -276,6 +302,8 @@ class Network:
     name: str = "network"
     #: Free-form, JSON-serializable facts kept in model files (labels, preprocessing, accuracy, ...).
     metadata: dict = field(default_factory=dict)
+    #: the input's zero point: a real 0 is this int8 value (and padding takes it)
+    input_zero_point: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.input_shape, (tuple, list)) or len(self.input_shape) != 3:
@@ -287,6 +315,7 @@ class Network:
         check_metadata(self.metadata)
         _positive_scale(f"{self.name}: input_scale", self.input_scale)
         self.input_scale = float(self.input_scale)
+        self.input_zero_point = _check_zero_point(f"{self.name}: input", self.input_zero_point)
         if not self.layers:
             raise NetworkError("a network needs at least one layer")
         names = set()
@@ -299,6 +328,19 @@ class Network:
                 raise NetworkError(f"two layers are named {layer.name!r}")
             names.add(layer.name)
         self.shapes()  # validates the structure
+        self._check_folded_biases()
+
+    def _check_folded_biases(self) -> None:
+        """The accelerator folds a layer's input zero point into its bias (bias - z * sum(W[o]),
+        docs/numerics.md), in the bias's int32: refuse a network where that leaves int32."""
+        for layer, z in zip(self.layers, self.zero_points(inputs=True)):
+            if isinstance(layer, (Conv2d, Linear)) and z != 0:
+                folded = folded_bias(layer, z)
+                bad = np.flatnonzero((folded < -(2**31)) | (folded >= 2**31))
+                if bad.size:
+                    raise NetworkError(f"{layer.name}: output channel {bad[0]}'s bias minus the input zero point "
+                                       f"({z}) times its weights' sum is {folded[bad[0]]}, outside int32; the "
+                                       f"accelerator adds the zero point's term to the int32 bias")
 
     # -- shapes and scales -------------------------------------------------
 
@@ -327,12 +369,27 @@ class Network:
     def output_scale(self) -> Optional[float]:
         return self.scales()[-1]
 
+    def zero_points(self, inputs: bool = False) -> list[int]:
+        """The zero point of every layer's output (with ``inputs``, of every layer's input)."""
+        points, z = [], self.input_zero_point
+        for layer in self.layers:
+            before = z
+            if isinstance(layer, (Conv2d, Linear)):
+                z = layer.output_zero_point
+            points.append(before if inputs else z)
+        return points
+
+    @property
+    def output_zero_point(self) -> int:
+        return self.zero_points()[-1]
+
     # -- images --------------------------------------------------------------
 
     def quantize_input(self, images: np.ndarray) -> np.ndarray:
         """(N, C, H, W) images as int8: float arrays are divided by ``input_scale``
-        and rounded half to even; uint8 pixels are quantized as the float32 images
-        ``pixels / 255`` they stand for; int8 arrays pass as they are."""
+        (a float32 scale, as onnxruntime's QuantizeLinear has), rounded half to even and offset by the
+        input zero point; uint8 pixels are quantized as the float32 images ``pixels / 255``
+        they stand for; int8 arrays are taken as quantized already and pass as they are."""
         x = as_images(images)
         if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
             raise InputError(
@@ -349,21 +406,23 @@ class Network:
                              f"or int8 (already quantized), got {x.dtype}")
         if not np.all(np.isfinite(x)):
             raise InputError("images contain NaN or infinity")
-        q = np.round(x / self.input_scale)
+        q = np.round(x / np.float32(self.input_scale)) + self.input_zero_point
         # Values a little outside the calibrated range saturate, as in any int8 quantizer; values
         # far outside it are images prepared for another network (0-255 pixels for a 0-1 model, say).
-        if q.size and np.abs(q).max() > OUT_OF_RANGE_FACTOR * 128:
+        if q.size and np.abs(q).max() > OUT_OF_RANGE_FACTOR * 128:  # with the zero point: [-256, 256] a step
             raise InputError(
                 f"images span [{x.min():.4g}, {x.max():.4g}], far outside the range {self.name} was calibrated "
-                f"for (int8 steps of {self.input_scale:.4g}: about [{-128 * self.input_scale:.4g}, "
-                f"{127 * self.input_scale:.4g}]); preprocess them as for training (e.g. uint8 pixels / 255)")
+                f"for (int8 steps of {self.input_scale:.4g}: about "
+                f"[{(-128 - self.input_zero_point) * self.input_scale:.4g}, "
+                f"{(127 - self.input_zero_point) * self.input_scale:.4g}]); preprocess them as for training "
+                f"(e.g. uint8 pixels / 255)")
         return np.clip(q, -128, 127).astype(np.int8)
 
     def dequantize_output(self, q: np.ndarray) -> np.ndarray:
-        """int8 outputs (device or golden) as float32, using the last layer's scale."""
+        """int8 outputs (device or golden) as float32: (q - zero point) x scale of the last layer."""
         if self.output_scale is None:
             raise NetworkError(f"{self.name} has no output scale")
-        return q.astype(np.float32) * np.float32(self.output_scale)
+        return (q.astype(np.float32) - np.float32(self.output_zero_point)) * np.float32(self.output_scale)
 
     # -- limits (the hardware plan: streamcnn.lowering) ---------------------------
 

@@ -3,14 +3,17 @@
 :func:`fake_quantize_model` wraps an ``nn.Sequential`` so that, while it trains,
 every Conv2d/Linear sees its weights rounded to int8 with one scale per output
 channel, and the input and every Conv2d/Linear output (after the ReLU that
-follows it) are rounded to int8 with calibrated per-tensor scales: the rounding
-streamcnn applies, with straight-through gradients.  After fine-tuning,
+follows it) are rounded to int8 with a calibrated per-tensor scale and zero point
+(:func:`streamcnn.quantization.activation_params`: unsigned after a ReLU): the
+rounding streamcnn applies, with straight-through gradients.  After fine-tuning,
 ``float_model()`` is the plain model (sharing the trained weights) to hand to
 :func:`streamcnn.from_torch`.
 """
 from __future__ import annotations
 
 import numpy as np
+
+from .quantization import activation_params
 
 try:
     import torch
@@ -29,9 +32,11 @@ class _RoundSTE(torch.autograd.Function):
         return grad
 
 
-def fake_quant(x: torch.Tensor, scale: torch.Tensor, low: int = -128, high: int = 127) -> torch.Tensor:
-    """scale * clamp(round(x / scale)), gradient passed straight through the rounding."""
-    return torch.clamp(_RoundSTE.apply(x / scale), low, high) * scale
+def fake_quant(x: torch.Tensor, scale: torch.Tensor, low: int = -128, high: int = 127,
+               zero_point: int = 0) -> torch.Tensor:
+    """scale * (clamp(round(x / scale) + zero_point) - zero_point), gradient passed straight
+    through the rounding (and stopped where the clamp saturates)."""
+    return (torch.clamp(_RoundSTE.apply(x / scale) + zero_point, low, high) - zero_point) * scale
 
 
 class _QuantWeights(nn.Module):
@@ -52,14 +57,15 @@ class _QuantWeights(nn.Module):
 
 
 class _QuantActivations(nn.Module):
-    """Fake-quantizes a tensor with a fixed, calibrated scale."""
+    """Fake-quantizes a tensor with a fixed, calibrated scale and zero point."""
 
-    def __init__(self, scale: float):
+    def __init__(self, scale: float, zero_point: int = 0):
         super().__init__()
         self.register_buffer("scale", torch.tensor(float(scale)))
+        self.zero_point = int(zero_point)
 
     def forward(self, x):
-        return fake_quant(x, self.scale)
+        return fake_quant(x, self.scale, zero_point=self.zero_point)
 
 
 class FakeQuantized(nn.Sequential):
@@ -72,14 +78,18 @@ class FakeQuantized(nn.Sequential):
         return self._original[0]
 
 
-def fake_quantize_model(model: nn.Sequential, calibration_images: np.ndarray, input_scale: float = 1 / 127
-                        ) -> FakeQuantized:
-    """Wrap ``model`` for quantization-aware fine-tuning; scales come from the calibration images."""
+def fake_quantize_model(model: nn.Sequential, calibration_images: np.ndarray, input_scale: float = None,
+                        input_zero_point: int = 0) -> FakeQuantized:
+    """Wrap ``model`` for quantization-aware fine-tuning; scales and zero points come from the
+    calibration images as :func:`streamcnn.quantize` takes them (the input's too, unless
+    ``input_scale`` and ``input_zero_point`` are given, as to :func:`streamcnn.from_torch`)."""
     if not isinstance(model, nn.Sequential):
         raise TypeError("fake_quantize_model takes an nn.Sequential")
     mods = list(model)
-    layers: list = [_QuantActivations(input_scale)]
-    x = torch.tensor(np.asarray(calibration_images, np.float32))
+    images = np.asarray(calibration_images, np.float32)
+    layers: list = [_QuantActivations(*(activation_params(images) if input_scale is None
+                                        else (input_scale, input_zero_point)))]
+    x = torch.tensor(images)
     model.eval()
     with torch.no_grad():
         for i, m in enumerate(mods):
@@ -88,5 +98,5 @@ def fake_quantize_model(model: nn.Sequential, calibration_images: np.ndarray, in
             layers.append(_QuantWeights(m) if quantized else m)
             ends_block = quantized and not (i + 1 < len(mods) and isinstance(mods[i + 1], nn.ReLU))
             if ends_block or (isinstance(m, nn.ReLU) and i > 0 and isinstance(mods[i - 1], (nn.Conv2d, nn.Linear))):
-                layers.append(_QuantActivations(max(float(x.abs().max()), 1e-8) / 127))
+                layers.append(_QuantActivations(*activation_params(x.numpy())))
     return FakeQuantized(layers, model)

@@ -1,11 +1,12 @@
 """Post-training int8 quantization: float layers + calibration images -> :class:`Network`.
 
-Scales are symmetric (zero point 0).  Weights get one scale per output channel,
-max|w| / 127.  Each activation tensor gets one scale, max|a| / 127 over the
-calibration images (after the ReLU that follows a Conv2d/Linear, so its
-positive range uses all 127 steps).  The requantization factor
-``input_scale * weight_scale / output_scale`` becomes an integer multiplier
-below 2**24 and a right shift (:func:`requant_params`).
+Weights are symmetric: one scale per output channel, max|w| / 127, zero point 0.
+Each activation tensor gets a scale and a zero point from its range over the
+calibration images, widened to include 0 (onnxruntime's default MinMax
+calibration): ``[lo, hi]`` maps onto the 256 int8 levels, so a tensor after a
+ReLU (lo = 0) is unsigned, zero point -128, and uses all 256 levels.  The
+requantization factor ``input_scale * weight_scale / output_scale`` becomes an
+integer multiplier below 2**24 and a right shift (:func:`requant_params`).
 """
 from __future__ import annotations
 
@@ -90,9 +91,15 @@ def quantize_bias(b: Optional[np.ndarray], out: int, input_scale: float, weight_
     return np.clip(q, -(2**31), 2**31 - 1).astype(np.int32)
 
 
-def _scale_of(a: np.ndarray) -> float:
-    peak = float(np.abs(a).max()) if a.size else 0.0
-    return peak / 127.0 if peak > 0 else 1e-8
+def activation_params(a: np.ndarray) -> tuple[float, int]:
+    """Scale and zero point of an activation tensor from its values: [min(a, 0), max(a, 0)]
+    onto [-128, 127], the zero point rounded so that a real 0 is exact (padding, ReLU)."""
+    lo = min(float(a.min()), 0.0) if a.size else 0.0
+    hi = max(float(a.max()), 0.0) if a.size else 0.0
+    if hi - lo <= 0:
+        return 1e-8, 0
+    scale = (hi - lo) / 255.0
+    return scale, int(np.clip(np.rint(-128 - lo / scale), -128, 127))
 
 
 def quantize(
@@ -101,12 +108,14 @@ def quantize(
     calibration_images: np.ndarray,
     *,
     input_scale: Optional[float] = None,
+    input_zero_point: Optional[int] = None,
     name: str = "network",
 ) -> Network:
     """Quantize float layers into an int8 :class:`Network`.
 
-    ``calibration_images`` (N, C, H, W) float set every activation scale;
-    ``input_scale`` defaults to max|images| / 127."""
+    ``calibration_images`` (N, C, H, W) float set every activation's scale and zero point
+    (:func:`activation_params`); the input's too unless ``input_scale`` is given (its zero
+    point then ``input_zero_point``, 0 by default: symmetric)."""
     x = np.asarray(calibration_images, dtype=np.float32)
     if x.ndim != 4 or tuple(x.shape[1:]) != tuple(input_shape):
         raise NetworkError(f"calibration images must be (N, {', '.join(map(str, input_shape))}), got {x.shape}")
@@ -121,7 +130,12 @@ def quantize(
         if isinstance(input_scale, (bool, np.bool_)) or not isinstance(input_scale, (int, float, np.integer,
                                                                                       np.floating)):
             raise NetworkError(f"input_scale must be a number, got {input_scale!r}")
-    s_in = float(input_scale) if input_scale is not None else _scale_of(x)
+    if input_scale is None:
+        s_in, z_in = activation_params(x)
+        if input_zero_point is not None:
+            raise NetworkError("input_zero_point needs input_scale: without them both come from the calibration images")
+    else:
+        s_in, z_in = float(input_scale), 0 if input_zero_point is None else input_zero_point
     if not np.isfinite(s_in) or s_in <= 0:
         raise NetworkError(f"input_scale must be finite and positive, got {input_scale!r}")
     scale = s_in
@@ -139,16 +153,16 @@ def quantize(
             if b is not None:
                 y = y + (b[None, :, None, None] if conv else b[None, :])
             followed_by_relu = i + 1 < len(layers) and isinstance(layers[i + 1], ReLU)
-            s_out = _scale_of(np.maximum(y, 0) if followed_by_relu else y)
+            s_out, z_out = activation_params(np.maximum(y, 0) if followed_by_relu else y)
             wq, ws = quantize_weights(w)
             mult, shift = requant_params(scale * ws / s_out)
             common = dict(
                 weight=wq, bias=quantize_bias(b, w.shape[0], scale, ws), multiplier=mult, shift=shift,
-                weight_scale=ws, output_scale=s_out, name=layer.name,
+                weight_scale=ws, output_scale=s_out, output_zero_point=z_out, name=layer.name,
             )
             out_layers.append(Conv2d(stride=layer.stride, padding=layer.padding, **common) if conv else Linear(**common))
             x, scale = y, s_out
         else:
             out_layers.append(layer)
             x = golden._shape_layer(layer, x)
-    return Network(tuple(input_shape), out_layers, input_scale=s_in, name=name)
+    return Network(tuple(input_shape), out_layers, input_scale=s_in, input_zero_point=z_in, name=name)

@@ -96,7 +96,7 @@ def ship(model: torch.nn.Module, calibration: np.ndarray, test_x: np.ndarray, te
     with torch.no_grad():
         acc_torch = accuracy(model(torch.tensor(test_x)).numpy(), test_y)
     print(f"float (PyTorch) test accuracy: {acc_torch:.4f}", flush=True)
-    net = from_torch(model, calibration, input_scale=1 / 127, name=name)
+    net = from_torch(model, calibration, name=name)
     acc_float = accuracy(golden.run_float(net, test_x), test_y)
     acc_int8 = accuracy(golden.run(net, test_x).astype(np.float32), test_y)
     print(f"int8 golden test accuracy: {acc_int8:.4f} (float path of the int8 weights: {acc_float:.4f})")

@@ -58,7 +58,8 @@ def random_network(rng: np.random.Generator, caps: Optional[Capabilities] = None
     (any kernel 1-7, square or not, stride 1-2, padding 0-3, 1-40 filters,
     optional ReLU, optional max/avg pooling 1-3 with stride 1-3), then usually
     Flatten and 1-3 dense layers.  Channel counts are seldom multiples of 8 and
-    sizes often odd, on purpose.
+    sizes often odd, on purpose.  Zero points (:func:`_zero_point`) make some tensors
+    signed (0), some unsigned (-128, the usual one after a ReLU) and some neither.
 
     Everything is drawn as integers and calibrated with the golden model's exact
     integer arithmetic (:func:`integer_network`), never with float results, so a
@@ -100,10 +101,11 @@ def _random_network(rng: np.random.Generator, name: str) -> Network:
         oh, ow = (shape[1] + 2 * padding - kh) // sh + 1, (shape[2] + 2 * padding - kw) // sw + 1
         if shape[1] + 2 * padding < kh or shape[2] + 2 * padding < kw:
             raise _Retry
+        relu = rng.random() < 0.8
         layers.append(Conv2d(_int_weights(rng, (out, shape[0], kh, kw)), *_placeholder_requant(out),
-                             stride=stride, padding=padding))
+                             stride=stride, padding=padding, output_zero_point=_zero_point(rng, relu)))
         shape = (out, oh, ow)
-        if rng.random() < 0.8:
+        if relu:
             layers.append(ReLU())
         if rng.random() < 0.6:
             pk = int(rng.integers(1, 4))
@@ -119,12 +121,26 @@ def _random_network(rng: np.random.Generator, name: str) -> Network:
         n_dense = int(rng.integers(1, 4))
         for i in range(n_dense):
             out = int(rng.integers(1, 130))
-            layers.append(Linear(_int_weights(rng, (out, features)), *_placeholder_requant(out)))
+            relu = i + 1 < n_dense or rng.random() < 0.2
+            layers.append(Linear(_int_weights(rng, (out, features)), *_placeholder_requant(out),
+                                 output_zero_point=_zero_point(rng, relu)))
             features = out
-            if i + 1 < n_dense or rng.random() < 0.2:
+            if relu:
                 layers.append(ReLU())
     calibration = rng.integers(-128, 128, (8, c, h, w)).astype(np.int8)
-    return integer_network((c, h, w), layers, calibration, rng, name=name)
+    return integer_network((c, h, w), layers, calibration, rng, name=name,
+                           input_zero_point=_zero_point(rng, rng.random() < 0.5))
+
+
+def _zero_point(rng: np.random.Generator, relu: bool) -> int:
+    """A tensor's zero point: after a ReLU mostly -128 (unsigned, as quantizers make it), else
+    mostly 0 (signed); now and then any value, the far ends included."""
+    u = rng.random()
+    if u < 0.6:
+        return -128 if relu else 0
+    if u < 0.75:
+        return 0 if relu else -128
+    return int(rng.choice([-128, 127])) if u < 0.8 else int(rng.integers(-128, 128))
 
 
 def _int_weights(rng: np.random.Generator, shape: tuple) -> np.ndarray:
@@ -140,35 +156,44 @@ def _placeholder_requant(out: int) -> tuple:
 
 
 def integer_network(input_shape: tuple, layers: list, calibration: np.ndarray, rng: np.random.Generator, *,
-                    name: str = "network") -> Network:
-    """Give each Conv2d/Linear of ``layers`` (int8 weights already set) a random bias and a
-    requantization that maps its accumulators on the int8 ``calibration`` images to
-    about the int8 range, per output channel, sometimes a little beyond it (so outputs
-    saturate).  Integer arithmetic throughout: the golden model's sums are exact."""
-    x = calibration
+                    name: str = "network", input_zero_point: int = 0) -> Network:
+    """Give each Conv2d/Linear of ``layers`` (int8 weights and output zero points already set)
+    a random bias and a requantization that maps its accumulators on the int8
+    ``calibration`` images to about the int8 range, per output channel, sometimes a little
+    beyond it (so outputs saturate): the peak to 127 steps from 0, or 255 for an unsigned
+    output (zero point -128).  Integer arithmetic throughout: the golden model's sums are exact."""
+    x, z = calibration, input_zero_point
     for layer in layers:
         if isinstance(layer, (Conv2d, Linear)):
             conv = isinstance(layer, Conv2d)
-            acc = golden.conv2d(x, layer.weight, layer.stride, layer.padding) if conv else golden.linear(x, layer.weight)
+            centred = x.astype(np.int16) - z
+            acc = (golden.conv2d(centred, layer.weight, layer.stride, layer.padding) if conv
+                   else golden.linear(centred, layer.weight))
             out = layer.weight.shape[0]
             fan_in = int(np.prod(layer.weight.shape[1:]))
             layer.bias = rng.integers(-64 * fan_in, 64 * fan_in + 1, out).astype(np.int32)
             axes = (0, 2, 3) if conv else (0,)
             bias = layer.bias.astype(np.int64).reshape((1, -1) + (1, 1) * conv)
             peak = np.abs(acc + bias).max(axis=axes)
-            # multiplier / 2**shift = k / 128 * 127 / peak, k in [96, 160): the peak lands at
-            # 0.75x to 1.25x of 127; 2**shift >= 2**15 * peak keeps 21+ significant bits and
-            # the multiplier below 2**24.
-            shift = np.array([int(p).bit_length() + 15 for p in np.maximum(peak, 1)], np.int64)
+            # multiplier / 2**shift = k / 128 * steps / peak, k in [96, 160): the peak lands at
+            # 0.75x to 1.25x of `steps`; 2**shift >= 2**15 * peak (2**14 for 255 steps) keeps
+            # 20+ significant bits and the multiplier below 2**24.
+            z = layer.output_zero_point
+            steps = 255 if z == -128 else 127
+            extra = 14 if steps == 255 else 15
+            shift = np.array([int(p).bit_length() + extra for p in np.maximum(peak, 1)], np.int64)
             k = rng.integers(96, 160, out)
-            layer.multiplier = np.array([(int(ki) * 127 << int(si)) // (128 * max(int(p), 1))
+            layer.multiplier = np.array([(int(ki) * steps << int(si)) // (128 * max(int(p), 1))
                                          for ki, si, p in zip(k, shift, peak)], np.int64)
             layer.shift = shift
             layer.weight_scale = np.full(out, 1.0 / 127)
-            x = golden.requantize(acc + bias, layer.multiplier, layer.shift)
+            x = golden.requantize(acc + bias, layer.multiplier, layer.shift, z)
+        elif isinstance(layer, ReLU):
+            x = np.maximum(x, np.int8(z))
         else:
             x = golden._shape_layer(layer, x)
-    net = Network(tuple(input_shape), layers, input_scale=INTEGER_INPUT_SCALE, name=name)
+    net = Network(tuple(input_shape), layers, input_scale=INTEGER_INPUT_SCALE, input_zero_point=input_zero_point,
+                  name=name)
     _derive_scales(net)
     return net
 
