@@ -74,7 +74,8 @@ enum scnn_opcode {
 /* A "group" is 8 channels: one 64-bit word holds 8 int8 lanes.
  * Activations on chip, in INPUT payloads and in tensor records are laid out
  * per image as [channel group][y][x] words, lane l of group g = channel 8g+l;
- * lanes beyond the channel count are zero; images one after another.  The
+ * lanes beyond the channel count carry no value (no layer reads them: their
+ * weights are zero and FLATTEN skips them); images one after another.  The
  * output of FLATTEN and of FC layers (and of a RELU on one) is batch-innermost
  * instead: word k of image b at k * batch + b.  Above batch 1, FC takes only
  * batch-innermost activations, and CONV, POOL and FLATTEN only the other kind
