@@ -83,7 +83,8 @@ def _open(args: argparse.Namespace):
 
 def _model_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="lenet5-mnist",
-                   help="shipped model name or .scnn path (default lenet5-mnist)")
+                   help="shipped model name, .scnn path, or .onnx path of a model quantized by onnxruntime "
+                        "(QDQ; default lenet5-mnist)")
 
 
 def _json_arg(p: argparse.ArgumentParser, what: str = "print JSON") -> None:

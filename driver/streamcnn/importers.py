@@ -93,6 +93,7 @@ def from_onnx(path, calibration_images: Optional[np.ndarray] = None, *, input_sc
         check_shapes(layers, shape)
         return qdq_network(layers, qdq, shape, name, metadata)
     if x is None:
-        raise InputError("a float ONNX model needs calibration_images: they set every activation's scale "
-                         "(a QDQ model brings its own)")
+        raise InputError(f"{name} is a float ONNX model: it needs calibration images, which set every "
+                         f"activation's scale (streamcnn.from_onnx(path, calibration_images)); a quantized (QDQ) "
+                         f"model brings its own scales")
     return calibrate(layers, x, input_scale, name, metadata)

@@ -2,6 +2,7 @@
 
     >>> net = streamcnn.models.load("lenet5-mnist")
     >>> net = streamcnn.models.load("my-model.scnn")
+    >>> net = streamcnn.models.load("quantized-by-onnxruntime.onnx")   # a QDQ model, as quantized
 """
 from __future__ import annotations
 
@@ -35,5 +36,13 @@ def path_of(name_or_path: Union[str, Path]) -> Path:
 
 
 def load(name_or_path: Union[str, Path]) -> Network:
-    """A shipped model by name (``"lenet5-mnist"``) or a model file by path."""
-    return modelfile.load(path_of(name_or_path))
+    """A shipped model by name (``"lenet5-mnist"``), a model file by path, or an ONNX model
+    quantized already (QDQ, as onnxruntime's ``quantize_static`` writes) by a path ending in
+    ``.onnx``: :func:`streamcnn.from_onnx` with its own scales; a float ONNX model needs
+    calibration images, so from_onnx itself."""
+    path = path_of(name_or_path)
+    if path.suffix == ".onnx":
+        from .importers import from_onnx
+
+        return from_onnx(path)
+    return modelfile.load(path)

@@ -470,12 +470,15 @@ class Network:
     # -- display ---------------------------------------------------------------
 
     def summary(self) -> str:
-        """A table of layers, output shapes and parameter counts."""
-        rows = [f"{self.name}: input {self.input_shape}, scale {self.input_scale:.6g}"]
+        """A table of layers, output shapes, parameter counts, and the scale and zero point of
+        every Conv2d/Linear output (a zero point of -128: unsigned)."""
+        rows = [f"{self.name}: input {self.input_shape}, scale {self.input_scale:.6g}, "
+                f"zero point {self.input_zero_point}"]
         for layer, shape in zip(self.layers, self.shapes()):
             params = ""
             if isinstance(layer, (Conv2d, Linear)):
-                params = f"{layer.weight.size + layer.bias.size} params"
+                scale = "" if layer.output_scale is None else f", scale {layer.output_scale:.4g}"
+                params = f"{layer.weight.size + layer.bias.size:>6} params{scale}, zero point {layer.output_zero_point}"
             rows.append(f"  {layer.name:<12} {type(layer).__name__:<10} -> {str(shape):<16} {params}")
         return "\n".join(rows)
 
