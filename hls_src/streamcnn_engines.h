@@ -49,22 +49,55 @@ inline void mac_block(int32_t acc[PIX][PE], const int8_t w[PE][LANES], const int
     }
 }
 
-/* y = clamp(round_half_even((acc + bias) * M / 2^S) + zero, relu ? zero : -128, 127).
- * r is the quotient with one more bit, whose lowest is the half; the bits below it (sticky)
- * tell a tie from more than half, and a tie rounds to the even neighbour. */
+/* Requantization, as onnxruntime's kernels do it in float32 (MlasRequantizeOutput) and bit for
+ * bit the same, in integers: v = acc + bias becomes a float32 (24 significant bits), is
+ * multiplied by the float32 factor M / 2^S (M its 24-bit mantissa: the product rounded to 24
+ * significant bits again), rounded to an integer half to even, offset by the zero point and
+ * clamped (at the zero point below with a fused ReLU):
+ *     y = clamp(rne(f(f(v) x M) / 2^S) + zero, relu ? zero : -128, 127),  f: float32's rounding. */
+
+/* Bits of n up to its highest set bit (0 for 0): a priority encoder. */
+inline uint32_t bit_length(uint64_t n) {
+#pragma HLS INLINE
+    uint32_t len = 0;
+    for (uint32_t b = 0; b < 64; b++) {
+#pragma HLS UNROLL
+        if ((n >> b) & 1u) len = b + 1;
+    }
+    return len;
+}
+
+/* n / 2^shift rounded to the nearest integer, ties to even (shift 0..63).  r keeps one more bit,
+ * whose lowest is the half; the bits below it (sticky) tell a tie from more than half. */
+inline int64_t shift_half_even(int64_t n, uint32_t shift) {
+#pragma HLS INLINE
+    if (shift == 0) return n;
+    const int64_t r = n >> (shift - 1);
+    const bool sticky = (n & (((int64_t)1 << (shift - 1)) - 1)) != 0;
+    int64_t v = (r + 1) >> 1;
+    if ((r & 1) && !sticky && (v & 1)) v -= 1;
+    return v;
+}
+
+/* n rounded to float32's 24 significant bits, ties to even: exact below 2^24. */
+const uint32_t SCNN_FLOAT_BITS = 24;
+inline int64_t to_float_bits(int64_t n) {
+#pragma HLS INLINE
+    const uint64_t mag = n < 0 ? (uint64_t)0 - (uint64_t)n : (uint64_t)n;
+    const uint32_t len = bit_length(mag);
+    if (len <= SCNN_FLOAT_BITS) return n;
+    const uint32_t drop = len - SCNN_FLOAT_BITS;
+    const int64_t rounded = shift_half_even((int64_t)mag, drop) * ((int64_t)1 << drop);
+    return n < 0 ? -rounded : rounded;
+}
+
 inline int8_t requantize(int32_t acc, uint64_t rq, bool relu, int8_t zero) {
     const int64_t bias = (int32_t)bits(rq, SCNN_RQ_BIAS_SHIFT, SCNN_RQ_BIAS_BITS);
     const int64_t mult = bits(rq, SCNN_RQ_MULT_SHIFT, SCNN_RQ_MULT_BITS);
     const uint32_t shift = bits(rq, SCNN_RQ_SHIFT_SHIFT, SCNN_RQ_SHIFT_BITS);
-    const int64_t p = ((int64_t)acc + bias) * mult;
-    int64_t v = p;
-    if (shift > 0) {
-        const int64_t r = p >> (shift - 1);
-        const bool sticky = (p & (((int64_t)1 << (shift - 1)) - 1)) != 0;
-        v = (r + 1) >> 1;
-        if ((r & 1) && !sticky && (v & 1)) v -= 1;
-    }
-    v += zero;
+    /* |acc + bias| < 2^32 and M < 2^24: the product is exact in 57 bits */
+    const int64_t p = to_float_bits(to_float_bits((int64_t)acc + bias) * mult);
+    int64_t v = shift_half_even(p, shift) + zero;
     const int64_t low = relu ? (int64_t)zero : (int64_t)-128;
     if (v > 127) v = 127;
     if (v < low) v = low;

@@ -351,7 +351,8 @@ def quantization_matches(net, ort_model: OrtModel, ort_input: tuple) -> dict:
     shift = lambda dtype: 128 if dtype == np.uint8 else 0  # noqa: E731
     s = streamcnn_quantization(net)
     in_scale, in_zp, in_dtype = ort_input
-    return {"input": bool(np.float32(s["input_scale"]) == in_scale and s["input_zero_point"] == in_zp - shift(in_dtype)),
+    return {"input": bool(np.float32(s["input_scale"]) == in_scale
+                          and s["input_zero_point"] == in_zp - shift(in_dtype)),
             "output": bool(np.float32(s["output_scale"]) == ort_model.scale
                            and s["output_zero_point"] == ort_model.zero_point - shift(ort_model.dtype))}
 

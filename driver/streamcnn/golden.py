@@ -10,8 +10,9 @@ scale * (q - z)).  For one image x (C x H x W, zero point zx) and each layer:
             padding holds a real 0; exact int32)
             q = requantize(acc + bias[o], M[o], S[o], zy)
 * Linear:   acc[o] = sum_i W[o, i] * (x[i] - zx);  q = requantize(acc + bias[o], M[o], S[o], zy)
-* requantize(v, M, S, zy) = clamp(round_half_even(v * M / 2**S) + zy, -128, 127)
-            (exact in int64)
+* requantize(v, M, S, zy) = clamp(round_half_even(f(f(v) * M) / 2**S) + zy, -128, 127)
+            f: float32's rounding to 24 significant bits, ties to even, so this is
+            onnxruntime's float32 v * (M / 2**S), rounded half to even, in integers (exact in int64)
 * ReLU:     max(x, zx): a real max(x, 0)
 * MaxPool:  max over each k x k window (stride s, no padding, floor mode)
 * AvgPool:  the mean of each window of n = k*k values, rounded half to even
@@ -32,7 +33,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .errors import InputError
 from .network import AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, Network, ReLU, pair
 
-__all__ = ["run", "run_float", "requantize", "round_half_even", "conv2d", "linear", "max_pool", "avg_pool"]
+__all__ = ["run", "run_float", "requantize", "round_half_even", "to_float_bits", "conv2d", "linear", "max_pool", "avg_pool"]
 
 
 # -- the arithmetic --------------------------------------------------------------
@@ -49,12 +50,36 @@ def round_half_even(num: np.ndarray, shift) -> np.ndarray:
     return floor + up
 
 
+def bit_length(n: np.ndarray) -> np.ndarray:
+    """Bits of each non-negative int64 up to its highest set bit (0 for 0), without floats."""
+    n = n.astype(np.int64)
+    length = np.zeros(n.shape, np.int64)
+    for step in (32, 16, 8, 4, 2, 1):
+        high = (n >> step) > 0
+        length += step * high
+        n = np.where(high, n >> step, n)
+    return length + (n > 0)
+
+
+FLOAT_BITS = 24  # float32's significant bits
+
+
+def to_float_bits(n: np.ndarray) -> np.ndarray:
+    """Integers rounded to float32's 24 significant bits, ties to even (exact below 2**24)."""
+    n = n.astype(np.int64)
+    mag = np.abs(n)
+    drop = np.maximum(bit_length(mag) - FLOAT_BITS, 0)
+    return np.sign(n) * (round_half_even(mag, drop) << drop)
+
+
 def requantize(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray, zero_point: int = 0) -> np.ndarray:
-    """int8 = clamp(round_half_even(acc * M / 2**S) + zero_point); acc int64, M and S per channel (axis 1)."""
+    """int8 = clamp(round_half_even(f(f(acc) * M) / 2**S) + zero_point), f float32's rounding:
+    onnxruntime's float32 requantization, exactly.  acc int64, M and S per channel (axis 1)."""
     shape = (1, -1) + (1,) * (acc.ndim - 2)
     m = multiplier.astype(np.int64).reshape(shape)
     s = shift.astype(np.int64).reshape(shape)
-    v = round_half_even(acc.astype(np.int64) * m, s) + int(zero_point)
+    product = to_float_bits(to_float_bits(acc) * m)
+    v = round_half_even(product, s) + int(zero_point)
     return np.clip(v, -128, 127).astype(np.int8)
 
 
