@@ -155,10 +155,8 @@ def run(network: Network, images: np.ndarray, *, all_layers: bool = False) -> Un
             acc = linear(x.astype(np.int16) - z, layer.weight)
             z = layer.output_zero_point
             x = requantize(acc + layer.bias.astype(np.int64)[None, :], layer.multiplier, layer.shift, z)
-        elif isinstance(layer, ReLU):
-            x = np.maximum(x, np.int8(z))
         else:
-            x = _shape_layer(layer, x)
+            x = _shape_layer(layer, x, z)
         outputs.append(x)
     if single:
         outputs = [o[0] for o in outputs]
@@ -199,9 +197,10 @@ def run_float(network: Network, images: np.ndarray, *, all_layers: bool = False)
     return outputs if all_layers else outputs[-1]
 
 
-def _shape_layer(layer, x: np.ndarray) -> np.ndarray:
+def _shape_layer(layer, x: np.ndarray, zero_point: int = 0) -> np.ndarray:
+    """A layer that keeps the scale and zero point; a ReLU clamps at the zero point (float: 0)."""
     if isinstance(layer, ReLU):
-        return np.maximum(x, 0).astype(x.dtype)
+        return np.maximum(x, zero_point).astype(x.dtype)
     if isinstance(layer, MaxPool2d):
         return max_pool(x, layer.kernel_size, layer.stride)
     if isinstance(layer, AvgPool2d):

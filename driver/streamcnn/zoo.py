@@ -188,10 +188,8 @@ def integer_network(input_shape: tuple, layers: list, calibration: np.ndarray, r
             layer.shift = shift
             layer.weight_scale = np.full(out, 1.0 / 127)
             x = golden.requantize(acc + bias, layer.multiplier, layer.shift, z)
-        elif isinstance(layer, ReLU):
-            x = np.maximum(x, np.int8(z))
         else:
-            x = golden._shape_layer(layer, x)
+            x = golden._shape_layer(layer, x, z)
     net = Network(tuple(input_shape), layers, input_scale=INTEGER_INPUT_SCALE, input_zero_point=input_zero_point,
                   name=name)
     _derive_scales(net)
