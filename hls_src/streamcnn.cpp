@@ -122,9 +122,9 @@ input_copy:
     }
 }
 
-/* A tile's requantization words and weight blocks, one entry per cycle. */
+/* A tile's requantization words and weight blocks (with their taps), one entry per cycle. */
 void load_tile(entry_fifo_t& entries, group_t groups, entry_t blocks, weight_mem_t& weight_buf,
-               requant_mem_t& requant_buf) {
+               tap_mem_t& tap_buf, requant_mem_t& requant_buf) {
     /* The requantization entries, then the weight blocks: one counter each, no subtraction. */
     group_t g = 0;
     entry_t k = 0;
@@ -142,10 +142,12 @@ tile_copy:
             else
                 weight_buf[k][o] = e.word[o];
         }
-        if (requant)
+        if (requant) {
             ++g;
-        else
+        } else {
+            tap_buf[k] = e.tap;
             ++k;
+        }
     }
 }
 
@@ -194,6 +196,7 @@ void execute(command_fifo_t& cmds, entry_fifo_t& entries, scnn_stream_t& out, ui
              uint32_t& packet_index, uint32_t& words) {
     act_mem_t act_a, act_b; /* the ping-pong activations */
     weight_mem_t weight_buf;
+    tap_mem_t tap_buf;
     requant_mem_t requant_buf;
     /* ACT_BANKS memories each, true dual-port: the convolution reads one word of every bank a
      * cycle, INPUT writes one to every bank, pooling reads two taps of its source. */
@@ -240,12 +243,13 @@ command_loop:
                 load_input(entries, c.s, act_b);
             break;
         case CMD_LOAD:
-            load_tile(entries, c.groups, c.stream ? entry_t(0) : c.blocks, weight_buf, requant_buf);
+            load_tile(entries, c.groups, c.stream ? entry_t(0) : c.blocks, weight_buf, tap_buf, requant_buf);
             pending = c.stream ? c.blocks : entry_t(0);
             break;
         case CMD_TILE:
-            iterations = (cur == 0) ? conv_tile(c.s, entries, pending != 0, act_a, act_b, weight_buf, requant_buf)
-                                    : conv_tile(c.s, entries, pending != 0, act_b, act_a, weight_buf, requant_buf);
+            iterations = (cur == 0)
+                             ? conv_tile(c.s, entries, pending != 0, act_a, act_b, weight_buf, tap_buf, requant_buf)
+                             : conv_tile(c.s, entries, pending != 0, act_b, act_a, weight_buf, tap_buf, requant_buf);
             pending = 0;
             swap = true;
             break;

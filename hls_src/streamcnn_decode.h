@@ -184,7 +184,8 @@ bool known_opcode(uint32_t opcode) {
 }
 
 /* One packet: header, payload (CRC folded in), CRC check, then its command. */
-void packet(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, Run& r) {
+void packet(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, Run& r, Tap taps[SCNN_CFG_WEIGHT_ENTRIES],
+            MapWord list[MAP_LIST_MAX]) {
 #pragma HLS INLINE
     if (r.words >= r.total) return fail(r, SCNN_ERR_NO_END, r.words);
     const uint64_t head = read_word(in, r);
@@ -211,12 +212,13 @@ void packet(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, Run&
 
     /* Payload. */
     uint64_t f[2] = {0, 0};
-    bool requant_ok = true;
+    TileSeen tile = TileSeen();
     if (opcode == SCNN_OP_INPUT) {
         r.have_act = false; /* the old activations are gone either way */
         packet_input(in, cmds, entries, r, length, crc, f[0]);
     } else if (opcode == SCNN_OP_TILE) {
-        packet_tile(in, cmds, entries, r, length, crc, f[0], requant_ok);
+        packet_tile(in, cmds, entries, r, length, crc, taps, list, tile);
+        f[0] = tile.field;
     } else {
         packet_fields(in, r, length, crc, f); /* length <= 2 checked above */
     }
@@ -240,19 +242,24 @@ void packet(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, Run&
             if (r.layer.tile_groups < r.layer.out_groups) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_TILE_GROUPS);
             r.seg.weighted = true;
         }
-        if (r.status == SCNN_OK && count_layer(r)) r.pending = true;
+        if (r.status == SCNN_OK && count_layer(r)) {
+            r.pending = true;
+            layer_taps(r.layer, r.images, taps);
+        }
         break;
     case SCNN_OP_SEGMENT: segment_fields(r, f); break;
     case SCNN_OP_TILE: {
         tile_fields(r, f[0]);
         if (r.status != SCNN_OK) return;
-        if (!requant_ok) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_REQUANT);
+        if (!tile.requant_ok) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_REQUANT);
+        if (!tile.map_ok) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_OCCUPANCY);
         const uint32_t count = tile_count(r.layer);
         Command c = command(CMD_TILE);
         c.opcode = r.layer.opcode;
         c.layer = r.layers;
-        c.s = r.layer.opcode == SCNN_OP_FC ? schedule_fc(r.layer, r.layer.next_group, count, r.images)
-                                           : schedule_conv(r.layer, r.layer.next_group, count, r.images);
+        c.s = r.layer.opcode == SCNN_OP_FC
+                  ? schedule_fc(r.layer, r.layer.next_group, count, r.images, tile.span_sum)
+                  : schedule_conv(r.layer, r.layer.next_group, count, r.images, tile.span_sum);
         c.s.src_base = r.act_base;
         c.first = r.layer.next_group == 0;
         c.last = r.layer.next_group + count == r.layer.out_groups;
@@ -336,13 +343,17 @@ void decode(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, uint
     r.status = SCNN_OK;
     r.packet = SCNN_NO_PACKET;
 
+    /* The current layer's block taps, and a sparse tile's map: written before they are read. */
+    Tap taps[SCNN_CFG_WEIGHT_ENTRIES];
+    MapWord list[MAP_LIST_MAX];
+
     header(in, r);
 packet_loop:
     for (uint32_t p = 0; p < SCNN_CFG_MAX_PROGRAM_WORDS; p++) {
 #pragma HLS LOOP_TRIPCOUNT max = 64
         if (r.status != SCNN_OK || r.ended) break;
         r.packet = p;
-        packet(in, cmds, entries, r);
+        packet(in, cmds, entries, r, taps, list);
     }
     if (r.status == SCNN_OK) r.packet = SCNN_NO_PACKET;
     drain(in, r);

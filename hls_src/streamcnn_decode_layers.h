@@ -9,6 +9,7 @@
 #define STREAMCNN_DECODE_LAYERS_H
 
 #include "streamcnn_decode_run.h"
+#include "streamcnn_weights.h"
 
 namespace {
 
@@ -27,8 +28,11 @@ void check_layer(Run& r, uint32_t opcode, const uint64_t f[2]) {
     L.tile_groups = bits(f[1], SCNN_L1_TILE_SHIFT, SCNN_L1_TILE_BITS);
     L.in_zero = (int8_t)bits(f[1], SCNN_L1_IN_ZERO_SHIFT, SCNN_ZERO_BITS);
     L.out_zero = (int8_t)bits(f[1], SCNN_L1_OUT_ZERO_SHIFT, SCNN_ZERO_BITS);
+    L.weight_bits = bits(f[1], SCNN_L1_WBITS_SHIFT, SCNN_L1_WBITS_BITS);
+    L.sparse = bits(f[1], SCNN_L1_SPARSE_SHIFT, 1) != 0;
     L.next_group = 0;
     if (bits(f[1], SCNN_L1_RSVD0_SHIFT, SCNN_L1_RSVD0_BITS)) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
+    if (L.weight_bits > SCNN_WBITS_2) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_WEIGHT_BITS);
     /* a dense layer has no padding, so no use for the input's zero point */
     if (fc && L.in_zero != 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
     /* A dense layer takes batch-innermost activations, a convolution images one after another. */
@@ -79,45 +83,212 @@ void check_layer(Run& r, uint32_t opcode, const uint64_t f[2]) {
     /* in_groups <= 512 and kernels <= 7 (checked above): blocks <= 25,088, x tile_groups <= 64 */
     L.blocks = (uint32_t)mul((uint32_t)mul(L.in_groups, L.kernel_h), L.kernel_w);
     if (mul(L.blocks, L.tile_groups) > SCNN_CFG_WEIGHT_ENTRIES) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_WEIGHT_ENTRIES);
+    L.map_words = (L.blocks + MAP_BITS - 1) / MAP_BITS; /* a shift */
     if (mul(image_words(L.out), r.images) > SCNN_CFG_ACT_WORDS) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_ACT_WORDS);
 }
 
-/* TILE: the field word, the requantization words and the weights, eight words
- * to an entry, into the entry FIFO.  Before the CRC only the packet's length is
- * used, checked against the tile the pending (already verified) layer expects
- * next; the field word is checked after the CRC (tile_fields).  Reserved
- * requantization bits are noted on the way and reported after the CRC too. */
+/* The taps of a CONV/FC layer's blocks b < blocks (input group, ky, kx; kx fastest), after
+ * check_layer, for the geometry its schedule walks (a dense layer: one row of `images`
+ * pixels): a table that turns a present block's index into its tap without a multiplier,
+ * filled once per layer, one block a cycle. */
+void layer_taps(const Layer& L, uint32_t images, Tap taps[SCNN_CFG_WEIGHT_ENTRIES]) {
+    const bool fc = L.opcode == SCNN_OP_FC;
+    const addr_t row = fc ? images : L.in.width;
+    const addr_t plane = fc ? images : (uint32_t)mul(L.in.height, L.in.width);
+    addr_t plane_off = 0, row_off = 0;
+    kernel_t ky = 0, kx = 0;
+tap_table:
+    for (entry_t b = 0; b < L.blocks; b++) { /* blocks <= WEIGHT_ENTRIES: check_layer */
+#pragma HLS LOOP_TRIPCOUNT max = 512
+#pragma HLS PIPELINE II = 1
+        Tap t;
+        t.offset = plane_off + row_off; /* < the input's words: the activations fit the buffer */
+        t.ky = ky;
+        t.kx = kx;
+        t.last = false;
+        taps[b] = t;
+        if (++kx == L.kernel_w) {
+            kx = 0;
+            row_off += row;
+            if (++ky == L.kernel_h) {
+                ky = 0;
+                row_off = 0;
+                plane_off += plane;
+            }
+        }
+    }
+}
+
+/* A non-zero word of a tile's occupancy map (or, for an output group with no block present, a
+ * marker: one block of zeros stands for it, so that every group has a block to start its sums
+ * with): its bits, its word index in the group, whether it is the group's first entry. */
+struct MapWord {
+    uint64_t bits;
+    ap_uint<bits_for(SCNN_CFG_WEIGHT_ENTRIES / SCNN_MAP_BITS)> word;
+    bool first, empty;
+};
+/* A tile's map words: count x ceil(blocks / 64) <= count x (blocks / 64 + 1), with count x blocks
+ * <= WEIGHT_ENTRIES and count <= TILE_GROUPS_MAX; each group adds at most one marker. */
+const uint32_t MAP_WORDS_MAX = SCNN_CFG_WEIGHT_ENTRIES / SCNN_MAP_BITS + TILE_GROUPS_MAX;
+const uint32_t MAP_LIST_MAX = MAP_WORDS_MAX + TILE_GROUPS_MAX;
+static_assert((SCNN_CFG_WEIGHT_ENTRIES & (SCNN_CFG_WEIGHT_ENTRIES - 1)) == 0,
+              "a block index is cut to the table's width (a power of two) before it addresses it");
+
+/* What a TILE packet's payload showed before its CRC was checked, for the checks after. */
+struct TileSeen {
+    uint64_t field;
+    bool requant_ok;   /* no reserved requantization bit set */
+    bool map_ok;       /* the map marks only real blocks, as many as the packet carries */
+    uint32_t span_sum; /* sum over the tile's output groups of max(their blocks, PIX) */
+};
+
+/* A sparse tile's map words into `list`, each group's blocks counted: the blocks' total (which
+ * must be what the packet's length says, `present`), and the entries and steps they make. */
+void tile_map(scnn_stream_t& in, Run& r, uint32_t& crc, uint32_t count, uint32_t present, MapWord list[MAP_LIST_MAX],
+              uint32_t& listed, uint32_t& entries, TileSeen& t) {
+#pragma HLS INLINE
+    const Layer& L = r.layer;
+    const uint64_t tail = map_tail_mask(L.blocks);
+    const uint32_t words = (uint32_t)mul(L.map_words, count); /* <= MAP_WORDS_MAX */
+    uint32_t j = 0, in_group = 0, seen = 0;
+    listed = 0;
+map_word:
+    for (uint32_t k = 0; k < words; k++) {
+#pragma HLS LOOP_TRIPCOUNT max = 72
+#pragma HLS PIPELINE II = 1
+        const uint64_t w = read_payload(in, r, crc);
+        const bool last_word = j + 1u == L.map_words;
+        const uint64_t valid = last_word ? (w & tail) : w;
+        if (valid != w) t.map_ok = false; /* a bit past the last block */
+        const uint32_t n = in_group + popcount64(valid);
+        /* one write a cycle: the word, or the marker of a group without blocks */
+        MapWord m;
+        m.bits = valid;
+        m.word = j;
+        m.first = in_group == 0u;
+        m.empty = last_word && n == 0u;
+        if (valid != 0u || m.empty) list[listed++] = m;
+        if (last_word) {
+            const uint32_t blocks = n == 0u ? 1u : n;
+            entries += blocks;
+            t.span_sum += blocks < PIX ? PIX : blocks;
+            seen += n;
+            in_group = 0;
+            j = 0;
+        } else {
+            in_group = n;
+            ++j;
+        }
+    }
+    if (seen != present) t.map_ok = false;
+}
+
+/* TILE: the field word, the occupancy map (sparse layers), the requantization words and the
+ * weights, eight words to an entry (a block's n-bit weights widened to int8, with its tap),
+ * into the entry FIFO.  Before the CRC only the packet's length is used, checked against the
+ * tile the pending (already verified) layer expects next; the field word, the map and the
+ * reserved requantization bits are noted on the way and reported after the CRC.  A map that is
+ * wrong makes the LOAD command announce no blocks, and none are written. */
 void packet_tile(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, Run& r, uint32_t length,
-                 uint32_t& crc, uint64_t& f, bool& requant_ok) {
+                 uint32_t& crc, const Tap taps[SCNN_CFG_WEIGHT_ENTRIES], MapWord list[MAP_LIST_MAX], TileSeen& t) {
 #pragma HLS INLINE
     const Layer& L = r.layer;
     const uint32_t count = tile_count(L);
-    const uint32_t blocks = (uint32_t)mul(L.blocks, count); /* <= WEIGHT_ENTRIES (check_layer) */
-    if (length != SCNN_TILE_FIELD_WORDS + PE * count + PE * blocks) return fail(r, SCNN_ERR_LENGTH, length);
-    f = read_payload(in, r, crc);
+    const uint32_t dense = (uint32_t)mul(L.blocks, count); /* <= WEIGHT_ENTRIES (check_layer) */
+    const uint32_t code = L.weight_bits, width = width_of(code); /* a block's words */
+    const uint32_t head = SCNN_TILE_FIELD_WORDS + (L.sparse ? (uint32_t)mul(L.map_words, count) : 0u) + PE * count;
+    if (length < head) return fail(r, SCNN_ERR_LENGTH, length);
+    const uint32_t weight_words = length - head;
+    const uint32_t present = weight_words >> (3u - code); /* weight_words / width */
+    if ((weight_words & (width - 1u)) != 0u || (L.sparse ? present > dense : present != dense))
+        return fail(r, SCNN_ERR_LENGTH, length);
+    t.field = read_payload(in, r, crc);
     if (r.overrun) return fail(r, SCNN_ERR_TRUNCATED, r.words);
+    t.requant_ok = true;
+    t.map_ok = true;
+    t.span_sum = 0;
+    uint32_t listed = 0, blocks = 0;
+    if (L.sparse) {
+        tile_map(in, r, crc, count, present, list, listed, blocks, t);
+    } else {
+        blocks = dense;
+        t.span_sum = (uint32_t)mul(count, L.blocks < PIX ? PIX : L.blocks);
+    }
+    if (!t.map_ok) blocks = 0; /* the TILE fails after the CRC: nothing to compute with */
     Command c = command(CMD_LOAD);
     c.groups = count;
     c.blocks = blocks;
     /* each block used once (and not kept for a segment's later chunks) */
     c.stream = r.images == 1 && L.out.height == 1 && L.out.width == 1 && !recording(r);
     cmds.write(c);
-    /* All (count + blocks) entries, zeros past a truncation: the command announced them. */
-    const uint32_t words = PE * (count + blocks);
+    /* The requantization words, then every block announced: read word by word (an empty group's
+     * block of zeros reads none), zeros past a truncation. */
     const uint32_t requant_words = PE * count;
+    const uint32_t steps = requant_words + weight_words + (t.map_ok ? blocks - present : 0u);
+    const uint32_t rows_shift = code;     /* a word holds 1 << code rows (output channels) */
+    const uint32_t row_bits = 64u >> code; /* of 8 x width bits */
     Entry e;
-    /* Eight registers, written one a cycle by k % PE: a memory here would be written at a
-     * variable address and read whole in the same cycle. */
+    /* Eight registers, each written by the words that hold its row: a memory here would be
+     * written at a variable address and read whole in the same cycle. */
 #pragma HLS ARRAY_PARTITION variable = e.word complete
-    requant_ok = true;
+    e.tap = Tap();
+    uint32_t sub = 0;    /* word within the block */
+    entry_t b = 0;       /* dense: block within the group */
+    /* sparse: the list entry being taken (its bits not yet taken in `rest`) and the next one */
+    uint32_t at = 0;
+    MapWord cur = MapWord(), next = MapWord();
+    if (listed > 0u) cur = list[0];
+    if (listed > 1u) next = list[1];
+    uint64_t rest = cur.bits;
 tile_word:
-    for (uint32_t k = 0; k < words; k++) {
+    for (uint32_t k = 0; k < steps; k++) {
 #pragma HLS LOOP_TRIPCOUNT max = 4608
 #pragma HLS PIPELINE II = 1
-        const uint64_t w = read_payload(in, r, crc);
-        if (k < requant_words && bits(w, SCNN_RQ_RSVD_SHIFT, SCNN_RQ_RSVD_BITS)) requant_ok = false;
-        e.word[k % PE] = w;
-        if (k % PE == PE - 1) entries.write(e);
+        if (k < requant_words) {
+            const uint64_t w = read_payload(in, r, crc);
+            if (bits(w, SCNN_RQ_RSVD_SHIFT, SCNN_RQ_RSVD_BITS)) t.requant_ok = false;
+            e.word[k % PE] = w;
+            if (k % PE == PE - 1) entries.write(e);
+        } else {
+        const bool empty = L.sparse && t.map_ok && sub == 0u && cur.empty;
+        if (sub == 0u) { /* a block starts: which one, and its tap */
+            Tap tap;
+            if (!L.sparse) {
+                tap = taps[b];
+                tap.last = b + 1u == L.blocks;
+                b = tap.last ? entry_t(0) : entry_t(b + 1u);
+            } else if (empty) {
+                tap = Tap();
+                tap.last = true;
+            } else {
+                const uint64_t left = rest & (rest - 1u);
+                tap = taps[((uint32_t)cur.word * MAP_BITS + lowest_set(rest)) & (SCNN_CFG_WEIGHT_ENTRIES - 1u)];
+                tap.last = left == 0u && (at + 1u >= listed || next.first);
+                rest = left;
+            }
+            e.tap = tap;
+            if (L.sparse && (empty || rest == 0u)) { /* this list entry is used up: the next */
+                ++at;
+                cur = next;
+                rest = next.bits;
+                next = at + 1u < listed ? list[at + 1u] : MapWord();
+            }
+        }
+        const uint64_t w = empty ? 0u : read_payload(in, r, crc);
+        for (unsigned o = 0; o < PE; o++) {
+#pragma HLS UNROLL
+            if (empty)
+                e.word[o] = 0;
+            else if ((o >> rows_shift) == sub)
+                e.word[o] = widen(w >> (row_bits * (o & ((1u << rows_shift) - 1u))), code);
+        }
+        if (empty || sub + 1u == width) {
+            if (t.map_ok) entries.write(e);
+            sub = 0;
+        } else {
+            ++sub;
+        }
+        }
     }
 }
 

@@ -112,41 +112,46 @@ inline int8_t requantize(int32_t acc, uint64_t rq, bool relu, int8_t zero) {
  * Xilinx's ap_int.h, whose constructor shifts a negative value (UBSan flags it). */
 
 /* The tile's output groups of a CONV/FC layer for the whole batch, with the tile's
- * requantization words in requant_buf and its weights in weight_buf, or, when `stream` is set,
- * still in the entry FIFO: a layer that uses each weight block once (batch 1, one output pixel:
- * a fully-connected layer) computes straight from the FIFO instead of copying first.  One
- * pipeline with II = 1 walks image, output group, output row, pixel group (PIX neighbouring
- * pixels of the row, which share every weight block) and, innermost, the group's weight blocks
- * (input group, ky, kx), the FIFO's order: no fill or drain between pixel groups.
+ * requantization words in requant_buf and its weight blocks and their taps in weight_buf and
+ * tap_buf, or, when `stream` is set, still in the entry FIFO: a layer that uses each weight
+ * block once (batch 1, one output pixel: a fully-connected layer) computes straight from the
+ * FIFO instead of copying first.  One pipeline with II = 1 walks image, output group, output
+ * row, pixel group (PIX neighbouring pixels of the row, which share every weight block) and,
+ * innermost, the output group's blocks, the FIFO's order.  Only the blocks present are there
+ * (a sparse layer's absent ones were never sent), each with its tap: where its input words
+ * are from the pixel group's window, and whether it is its output group's last.  No fill or
+ * drain between pixel groups.
  *
- * A pixel group takes s.span = max(blocks, PIX) steps, so that the group before it is stored
- * meanwhile: its sums wait in `done`, and each step requantizes one of its pixels (8 channels,
- * 8 requantizers) and stores that word, one store a cycle; the last PIX steps only store.
+ * A pixel group takes max(its output group's blocks, PIX) steps, so that the group before it
+ * is stored meanwhile: its sums wait in `done`, and each step requantizes one of its pixels (8
+ * channels, 8 requantizers) and stores that word, one store a cycle; the last PIX steps only
+ * store.  Decode sums those spans into s.mac_steps.
  *
  * Every position is a counter and every address a base kept up to date as the counters
- * advance: additions and compares only, no multiplier in the loop besides the MAC array, each
- * counter in the width its maximum needs (streamcnn_types.h).  The input coordinates iy, ix
- * wrap below zero (padding), so one unsigned compare per axis tells padding from image.
- * Returns its trip count. */
+ * advance, plus a block's tap offset: additions and compares only, no multiplier in the loop
+ * besides the MAC array, each counter in the width its maximum needs (streamcnn_types.h).  The
+ * input coordinates wrap below zero (padding), so one unsigned compare per axis tells padding
+ * from image.  Returns its trip count. */
 uint64_t conv_tile(const Schedule& s, entry_fifo_t& entries, bool stream, const act_mem_t& src, act_mem_t& dst,
-                   const weight_mem_t& weight_buf, const requant_mem_t& requant_buf) {
-    /* Output position (ox: the group's first pixel) and step within the group (blk: the weight
-     * block (i x kh + ky) x kw + kx while blk < blocks). */
+                   const weight_mem_t& weight_buf, const tap_mem_t& tap_buf, const requant_mem_t& requant_buf) {
+    /* Output position (ox: the group's first pixel), step within the pixel group (blk), and
+     * whether the output group's last block has been taken (the steps after it up to PIX only
+     * store). */
     group_t g = 0;
     dim_t oy = 0, ox = 0;
-    kernel_t ky = 0, kx = 0;
-    entry_t blk = 0;
+    entry_t blk = 0, blocks = 0; /* blocks: the output group's, once its last is taken */
+    bool taken = false;
     /* pixels of the plane still to come (s.wrap), and of the group inside the row or plane */
     addr_t rest = s.out_plane;
     pixel_t valid = at_most(s.wrap ? unsigned(s.out_plane) : unsigned(s.out_w), PIX);
-    /* Address bases: image (b x in_img), plane (image + i x in_plane), block (g x blocks), the
-     * group's first output word, and the output image's first word of the tile. */
-    addr_t img_base = s.src_base, plane_base = s.src_base;
+    /* Address bases: image (b x in_img), the output group's first block, the group's first
+     * output word, and the output image's first word of the tile. */
+    addr_t img_base = s.src_base;
     addr_t out_addr = s.dst_base + s.first_out, out_img_base = s.dst_base + s.first_out;
     entry_t block_base = 0;
-    /* The first pixel's window corner and current tap, and their row offsets (y x in_w). */
-    coord_t y0 = s.top, x0 = s.left, iy = s.top, ix = s.left;
-    addr_t row0 = s.row_top, row = s.row_top;
+    /* The first pixel's window corner, and its row offset (y x in_w). */
+    coord_t y0 = s.top, x0 = s.left;
+    addr_t row0 = s.row_top;
     int32_t acc[PIX][PE];
 #pragma HLS ARRAY_PARTITION variable = acc complete dim = 0
     /* The previous group, being stored: its sums (pixel 0 next), output group, next word, and
@@ -187,8 +192,28 @@ conv_step:
             }
         }
         if (step < s.mac_steps) { /* the last PIX steps only store */
-            /* Compute: one weight block against the group's pixels. */
-            if (blk < s.blocks) {
+            bool last = taken;
+            /* Compute: the next weight block against the group's pixels. */
+            if (!taken) {
+                int8_t w[PE][LANES];
+#pragma HLS ARRAY_PARTITION variable = w complete dim = 0
+                Tap tap;
+                if (stream) {
+                    const Entry e = entries.read();
+                    tap = e.tap;
+                    for (unsigned o = 0; o < PE; o++) {
+#pragma HLS UNROLL
+                        unpack(e.word[o], w[o]);
+                    }
+                } else {
+                    const entry_t k = (block_base + blk) & (SCNN_CFG_WEIGHT_ENTRIES - 1u); /* in range by decode; cut for safety */
+                    tap = tap_buf[k];
+                    for (unsigned o = 0; o < PE; o++) {
+#pragma HLS UNROLL
+                        unpack(weight_buf[k][o], w[o]);
+                    }
+                }
+                const coord_t iy = y0 + tap.ky, ix = x0 + tap.kx;
                 /* pixel k's tap: k x stride on, or, past the row's end (s.wrap), in the next row */
                 bool wrapped[PIX];
                 unsigned off[PIX];
@@ -201,7 +226,8 @@ conv_step:
                 }
                 uint64_t words[PIX];
 #pragma HLS ARRAY_PARTITION variable = words complete
-                gather(src, plane_base + row + offset_of(ix), off, words); /* pixel 0's tap may be padding */
+                /* pixel 0's tap may be padding */
+                gather(src, img_base + tap.offset + row0 + offset_of(ix), off, words);
                 int8_t x[PIX][LANES];
 #pragma HLS ARRAY_PARTITION variable = x complete dim = 0
                 for (unsigned k = 0; k < PIX; k++) {
@@ -214,25 +240,14 @@ conv_step:
                         x[k][l] = inside ? (int8_t)(uint8_t)(words[k] >> (8 * l)) : s.pad; /* padding: a real 0 */
                     }
                 }
-                int8_t w[PE][LANES];
-#pragma HLS ARRAY_PARTITION variable = w complete dim = 0
-                if (stream) {
-                    const Entry e = entries.read();
-                    for (unsigned o = 0; o < PE; o++) {
-#pragma HLS UNROLL
-                        unpack(e.word[o], w[o]);
-                    }
-                } else {
-                    const entry_t k = block_base + blk;
-                    for (unsigned o = 0; o < PE; o++) {
-#pragma HLS UNROLL
-                        unpack(weight_buf[k][o], w[o]);
-                    }
-                }
                 mac_block(acc, w, x, blk == 0u);
+                if (tap.last) {
+                    last = true;
+                    blocks = blk + 1u;
+                }
             }
 
-            if (blk + 1u == s.span) {
+            if (last && blk + 1u >= PIX) {
                 /* The group is complete: hand it to the store, move to the next group. */
                 for (unsigned p = 0; p < PIX; p++) {
 #pragma HLS UNROLL
@@ -246,7 +261,7 @@ conv_step:
                 done_left = valid;
                 out_addr += valid;
                 blk = 0;
-                ky = kx = 0;
+                taken = false;
                 const bool row_end = ox + PIX >= s.out_w;
                 const bool plane_end = s.wrap ? rest <= PIX : (row_end && oy + 1u == s.out_h);
                 if (plane_end) {
@@ -255,7 +270,7 @@ conv_step:
                     y0 = s.top;
                     row0 = s.row_top;
                     rest = s.out_plane;
-                    block_base += s.blocks;
+                    block_base += blocks; /* the next output group's blocks */
                     if (++g == s.count) { /* next image */
                         g = 0;
                         block_base = 0;
@@ -277,26 +292,10 @@ conv_step:
                 }
                 const dim_t left = s.out_w - ox;
                 valid = at_most(s.wrap ? unsigned(rest) : unsigned(left), PIX);
-                plane_base = img_base;
-                iy = y0;
-                ix = x0;
-                row = row0;
             } else {
-                /* next weight block of the same group (past the last one, the taps run on unused) */
+                /* next step of the same group: its next block, or (all taken) a store only */
+                taken = last;
                 ++blk;
-                ++ix;
-                if (++kx == s.kw) {
-                    kx = 0;
-                    ix = x0;
-                    ++iy;
-                    row += s.in_w;
-                    if (++ky == s.kh) { /* next input group */
-                        ky = 0;
-                        iy = y0;
-                        row = row0;
-                        plane_base += s.in_plane;
-                    }
-                }
             }
         }
     }

@@ -16,9 +16,9 @@
 
 /* Versions.  The format version changes whenever a layout below changes. */
 enum scnn_version {
-    SCNN_FORMAT_VERSION = 7,
+    SCNN_FORMAT_VERSION = 8,
     SCNN_HW_VERSION_MAJOR = 2,
-    SCNN_HW_VERSION_MINOR = 3,
+    SCNN_HW_VERSION_MINOR = 4,
     SCNN_HW_VERSION_PATCH = 0
 };
 
@@ -93,10 +93,14 @@ enum scnn_input_fields {
 /* CONV payload: 2 field words.
  *   w0: in_channels[15:0] | in_height[31:16] | in_width[47:32] | out_channels[63:48]
  *   w1: kernel_h[3:0] | kernel_w[7:4] | stride_h[11:8] | stride_w[15:12] |
- *       pad_h[19:16] | pad_w[23:20] | relu[24] | reserved[31:25] = 0 |
- *       groups per tile[47:32] | input zero point int8[55:48] | output zero point int8[63:56]
+ *       pad_h[19:16] | pad_w[23:20] | relu[24] | weight width[26:25] | sparse[27] |
+ *       reserved[31:28] = 0 | groups per tile[47:32] | input zero point int8[55:48] |
+ *       output zero point int8[63:56]
  *   Padding takes the input's zero point (it stands for a real 0); the output zero point is
- *   added after rounding, and a ReLU clamps at it (docs/numerics.md).
+ *   added after rounding, and a ReLU clamps at it (docs/numerics.md).  The weight width says
+ *   how the TILE packets carry the weights: SCNN_WBITS_8, _4 or _2 (signed 8-, 4- or 2-bit
+ *   values; 3 is not a width).  Sparse: every TILE carries an occupancy map, and only the
+ *   weight blocks it marks present.
  * FC payload: 2 field words; it flattens the current activations first.
  *   w0: in_features[31:0] (= 8 * groups * H * W of the current activations) |
  *       out_features[47:32] | reserved[63:48] = 0
@@ -109,21 +113,32 @@ enum scnn_layer_fields {
     SCNN_FC_RSVD_SHIFT = 48, SCNN_FC_RSVD_BITS = 16,
     SCNN_L1_KH_SHIFT = 0, SCNN_L1_KW_SHIFT = 4, SCNN_L1_SH_SHIFT = 8, SCNN_L1_SW_SHIFT = 12,
     SCNN_L1_PH_SHIFT = 16, SCNN_L1_PW_SHIFT = 20, SCNN_L1_GEOM_BITS = 4,
-    SCNN_L1_RELU_SHIFT = 24, SCNN_L1_RSVD0_SHIFT = 25, SCNN_L1_RSVD0_BITS = 7,
+    SCNN_L1_RELU_SHIFT = 24, SCNN_L1_WBITS_SHIFT = 25, SCNN_L1_WBITS_BITS = 2, SCNN_L1_SPARSE_SHIFT = 27,
+    SCNN_L1_RSVD0_SHIFT = 28, SCNN_L1_RSVD0_BITS = 4,
+    SCNN_WBITS_8 = 0, SCNN_WBITS_4 = 1, SCNN_WBITS_2 = 2,
     SCNN_L1_TILE_SHIFT = 32, SCNN_L1_TILE_BITS = 16,
     SCNN_L1_IN_ZERO_SHIFT = 48, SCNN_L1_OUT_ZERO_SHIFT = 56, SCNN_ZERO_BITS = 8
 };
 
-/* TILE payload: 1 field word, then 8 * groups requant words, then the weights.
+/* TILE payload: 1 field word, the occupancy map (sparse layers only), 8 * groups requant
+ * words, then the weights.
  *   field: first out group[15:0] | group count[31:16] | reserved[63:32] = 0
+ *   occupancy map, sparse layers: per output group of the tile, ceil(blocks / 64) words, where
+ *     blocks = in groups x kernel_h x kernel_w is the group's blocks in the order below; bit
+ *     b % 64 of the group's word b / 64 is set when block b is present (bits past the last
+ *     block are 0).  An absent block is all zeros: it is neither sent nor computed.
  *   requant word per output channel c (8 per group, padding channels all zero):
  *     bias int32[31:0] | multiplier uint24[55:32] | shift[61:56] | reserved[63:62] = 0
- *   weights: for out group g, in group i, ky < kernel_h, kx < kernel_w (kx fastest):
- *     8 words, word o = out channel 8g+o, lane l = in channel 8i+l. */
+ *   weights: for out group g, in group i, ky < kernel_h, kx < kernel_w (kx fastest), the
+ *     blocks present (all of them in a dense layer): 64 weights w[o][l], out channel 8g+o,
+ *     in channel 8i+l, weight t = 8o + l at bits [n(t+1)-1 : nt] of the block's n-bit words
+ *     (n = the width: 8, 4 or 2, so a block is n words), two's complement.  At 8 bits word o
+ *     holds out channel o, lane l in byte l. */
 enum scnn_tile_fields {
     SCNN_TILE_FIELD_WORDS = 1,
     SCNN_TILE_FIRST_SHIFT = 0, SCNN_TILE_COUNT_SHIFT = 16, SCNN_TILE_FIELD_BITS = 16,
     SCNN_TILE_RSVD_SHIFT = 32, SCNN_TILE_RSVD_BITS = 32,
+    SCNN_MAP_BITS = 64, /* blocks per occupancy-map word */
     SCNN_RQ_BIAS_SHIFT = 0, SCNN_RQ_BIAS_BITS = 32,
     SCNN_RQ_MULT_SHIFT = 32, SCNN_RQ_MULT_BITS = 24,
     SCNN_RQ_SHIFT_SHIFT = 56, SCNN_RQ_SHIFT_BITS = 6,
@@ -259,7 +274,9 @@ enum scnn_field_id {
     SCNN_F_BATCH = 1, SCNN_F_RESERVED, SCNN_F_CHANNELS, SCNN_F_HEIGHT, SCNN_F_WIDTH,
     SCNN_F_OUT_CHANNELS, SCNN_F_KERNEL, SCNN_F_STRIDE, SCNN_F_PAD, SCNN_F_TILE_GROUPS,
     SCNN_F_TILE_FIRST, SCNN_F_TILE_COUNT, SCNN_F_REQUANT, SCNN_F_POOL_MODE, SCNN_F_IN_FEATURES,
-    SCNN_F_OUT_SIZE, SCNN_F_RESP_CAPACITY, SCNN_F_SEGMENT_LAYERS
+    SCNN_F_OUT_SIZE, SCNN_F_RESP_CAPACITY, SCNN_F_SEGMENT_LAYERS,
+    SCNN_F_WEIGHT_BITS,   /* a CONV/FC weight width that is not one */
+    SCNN_F_OCCUPANCY      /* a TILE's map: bits past the blocks, or not the blocks it carries */
 };
 
 /* cdef-end */

@@ -55,8 +55,9 @@ Schedule schedule_words(uint32_t words) {
 
 /* A CONV/FC tile of output groups [first, first + count), after check_layer.  Its pixels go
  * PIX to a group along each output row (the row's last group may hold fewer), each group
- * max(blocks, PIX) steps, and PIX steps at the end store the last group (conv_tile). */
-Schedule schedule_conv(const Layer& L, uint32_t first, uint32_t count, uint32_t batch) {
+ * max(blocks of its output group, PIX) steps (span_sum: their sum over the tile's output
+ * groups), and PIX steps at the end store the last group (conv_tile). */
+Schedule schedule_conv(const Layer& L, uint32_t first, uint32_t count, uint32_t batch, uint32_t span_sum) {
 #pragma HLS INLINE
     Schedule s = Schedule();
     s.in_h = L.in.height;
@@ -73,9 +74,6 @@ Schedule schedule_conv(const Layer& L, uint32_t first, uint32_t count, uint32_t 
     s.pad = L.in_zero;
     s.zero = L.out_zero;
     s.count = count;
-    s.blocks = L.blocks;
-    const uint32_t span = L.blocks > PIX ? L.blocks : PIX;
-    s.span = span;
     s.group_dx = L.stride_w * PIX; /* PIX is a power of two: a shift */
     const uint32_t in_plane = (uint32_t)mul(L.in.height, L.in.width);
     const uint32_t out_plane = (uint32_t)mul(L.out.height, L.out.width);
@@ -95,24 +93,23 @@ Schedule schedule_conv(const Layer& L, uint32_t first, uint32_t count, uint32_t 
     s.wrap_skip = row_words - row_pixels; /* used only when wrap */
     s.wrap_dx = row_pixels;
     /* Pixel groups per plane: ceil(out_h x out_w / PIX) (wrap) or out_h x ceil(out_w / PIX), a
-     * shift.  That x batch <= out_plane x batch <= ACT_WORDS, x count <= ACT_WORDS (both
-     * check_layer), x span <= WEIGHT_ENTRIES / count (count x blocks <= WEIGHT_ENTRIES, count x
-     * PIX <= TILE_GROUPS_MAX x PIX) */
+     * shift.  That x batch <= out_plane x batch <= ACT_WORDS (check_layer), x span_sum <=
+     * count x max(blocks, PIX) <= WEIGHT_ENTRIES (count x blocks <= WEIGHT_ENTRIES, count x PIX
+     * <= TILE_GROUPS_MAX x PIX) */
     const uint32_t plane_groups = s.wrap ? (out_plane + PIX - 1) >> log2_of(PIX)
                                          : (uint32_t)mul(L.out.height, (L.out.width + PIX - 1) >> log2_of(PIX));
-    const uint32_t groups = (uint32_t)mul((uint32_t)mul(plane_groups, batch), count);
-    s.mac_steps = mul(groups, span);
+    s.mac_steps = mul((uint32_t)mul(plane_groups, batch), span_sum);
     s.steps = (uint32_t)s.mac_steps + PIX;
     return s;
 }
 
 /* A dense layer's tile: a 1 x 1 convolution over one row of `batch` pixels, the batch's images
  * side by side (its input and output are batch-innermost), so the pixel slots take PIX images. */
-Schedule schedule_fc(const Layer& L, uint32_t first, uint32_t count, uint32_t batch) {
+Schedule schedule_fc(const Layer& L, uint32_t first, uint32_t count, uint32_t batch, uint32_t span_sum) {
 #pragma HLS INLINE
     Layer row = L;
     row.in.width = row.out.width = batch;
-    return schedule_conv(row, first, count, 1);
+    return schedule_conv(row, first, count, 1, span_sum);
 }
 
 /* The output pixels pooling computes a step for kernel k and stride s: as many as PIX whose

@@ -131,6 +131,9 @@ struct Layer {
     uint32_t kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, relu, tile_groups;
     int8_t in_zero, out_zero; /* conv, fc: the input's zero point (padding) and the output's */
     uint32_t blocks; /* weight blocks per output group: in_groups x kernel_h x kernel_w */
+    uint32_t weight_bits; /* 8, 4 or 2: a block's words in the TILE packets */
+    bool sparse;          /* TILE packets carry an occupancy map, and only the blocks present */
+    uint32_t map_words;   /* sparse: map words per output group, ceil(blocks / 64) */
     uint32_t next_group;
 };
 
@@ -147,8 +150,6 @@ struct Schedule {
     int8_t pad;           /* conv: the value of padding, the input's zero point */
     int8_t zero;          /* conv: the output's zero point; relu: the clamp */
     group_t count;        /* conv: output groups of the tile; pooling, flatten: groups */
-    entry_t blocks;       /* conv: weight blocks per output group, in_groups x kh x kw */
-    entry_t span;         /* conv: steps per pixel group, max(blocks, PIX) */
     steps_t mac_steps;    /* conv: the steps that compute (the last PIX only store) */
     coord_t group_dx;     /* conv: PIX x stride_w, from one pixel group's window to the next */
     /* conv: pixel groups run on across rows (the row's last group takes the next row's first
@@ -171,10 +172,25 @@ struct Schedule {
     lane_t last_lanes;    /* flatten: valid lanes of the last group */
 };
 
-/* One FIFO entry: 8 stream words, i.e. one 8x8 weight block, the requantization words of one
- * output group, or 8 image words. */
+/* Where a weight block's taps are, relative to a pixel's window: input group i and kernel
+ * position (ky, kx), as the word offset i x in_plane + ky x in_w from the window's first row and
+ * the kernel position itself (for the padding test); `last`: the last block of its output group
+ * in the tile.  Decode computes one per block it sends (a table per layer: no multiplier per
+ * block), so that execute walks only the blocks present. */
+struct Tap {
+    addr_t offset;
+    kernel_t ky, kx;
+    bool last;
+};
+
+/* The taps of a tile's weight blocks, beside weight_buf. */
+typedef Tap tap_mem_t[SCNN_CFG_WEIGHT_ENTRIES];
+
+/* One FIFO entry: 8 stream words, i.e. one 8x8 weight block (int8, unpacked) and its tap, the
+ * requantization words of one output group, or 8 image words. */
 struct Entry {
     uint64_t word[PE];
+    Tap tap;
 };
 
 enum CommandOp {

@@ -12,10 +12,10 @@ from streamcnn.caps import Capabilities
 HLS = Path(__file__).resolve().parent.parent / "hls_src"
 
 
-def test_format_version_7_layout_is_frozen():
-    """The driver reads every constant from the header; these literal values pin format 7, so a
+def test_format_version_8_layout_is_frozen():
+    """The driver reads every constant from the header; these literal values pin format 8, so a
     layout change that forgets to bump SCNN_FORMAT_VERSION fails here."""
-    assert P.FORMAT_VERSION == 7
+    assert P.FORMAT_VERSION == 8
     assert P.C["SCNN_PROGRAM_MAGIC"] == int.from_bytes(b"SCNN", "little")
     assert P.C["SCNN_STATUS_MAGIC"] == int.from_bytes(b"SCST", "little")
     assert {op.name: int(op) for op in P.Op} == {"CAPS": 0x01, "INPUT": 0x10, "CONV": 0x20, "FC": 0x21, "TILE": 0x22,
@@ -29,6 +29,10 @@ def test_format_version_7_layout_is_frozen():
     assert P.C["SCNN_L1_TILE_SHIFT"] == 32 and P.C["SCNN_L1_RELU_SHIFT"] == 24
     assert (P.C["SCNN_L1_IN_ZERO_SHIFT"], P.C["SCNN_L1_OUT_ZERO_SHIFT"], P.C["SCNN_ZERO_BITS"]) == (48, 56, 8)
     assert (P.C["SCNN_RELU_ZERO_SHIFT"], P.C["SCNN_RELU_RSVD_SHIFT"], P.C["SCNN_FLATTEN_RSVD_SHIFT"]) == (48, 56, 48)
+    assert (P.C["SCNN_L1_WBITS_SHIFT"], P.C["SCNN_L1_WBITS_BITS"], P.C["SCNN_L1_SPARSE_SHIFT"]) == (25, 2, 27)
+    assert (P.C["SCNN_L1_RSVD0_SHIFT"], P.C["SCNN_L1_RSVD0_BITS"], P.C["SCNN_MAP_BITS"]) == (28, 4, 64)
+    assert (P.C["SCNN_WBITS_8"], P.C["SCNN_WBITS_4"], P.C["SCNN_WBITS_2"]) == (0, 1, 2)
+    assert P.Field.WEIGHT_BITS == 19 and P.Field.OCCUPANCY == 20
     assert P.CAP_COUNT == 21 and P.Cap.MAX_KERNEL == 9 and P.Cap.PREFETCH_ENTRIES == 19 and P.Cap.PIXELS == 20
     assert P.NO_PACKET == 0xFFFFFFFF
 

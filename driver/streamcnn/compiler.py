@@ -16,7 +16,7 @@ from typing import Optional
 
 import numpy as np
 
-from . import protocol as P
+from . import compression, protocol as P
 from .caps import Capabilities
 from .errors import InputError, LimitError, NetworkError, ProtocolError
 from .lowering import (ColumnPacking, HwLayer, Segment, check, conv_blocks, fc_weight_on_chip, groups, image_words,
@@ -187,7 +187,8 @@ def compile_caps_request() -> CompiledProgram:
 
 
 def compile_network(network: Network, caps: Capabilities, batch: int = 1, *,
-                    all_layers: bool = False, column_packing: bool = True, segments: bool = True) -> CompiledProgram:
+                    all_layers: bool = False, column_packing: bool = True, segments: bool = True,
+                    compress: bool = True) -> CompiledProgram:
     """Pack ``network`` for a device with ``caps``, for batches of ``batch`` images.
 
     The INPUT slot holds zeros until :meth:`CompiledProgram.set_images`.  With
@@ -195,7 +196,9 @@ def compile_network(network: Network, caps: Capabilities, batch: int = 1, *,
     ``column_packing`` lets a first Conv2d with few channels use the idle lanes
     (:class:`ColumnPacking`); ``segments`` lets the first layers of a batch run image chunk by
     image chunk (:class:`Segment`: each chunk's images stream in while the one before computes,
-    and a batch fits whose first activations would not), except with ``all_layers``."""
+    and a batch fits whose first activations would not), except with ``all_layers``;
+    ``compress`` sends each layer's weights at the narrowest width that holds them and leaves
+    out its all-zero blocks where the occupancy maps cost less (:mod:`.compression`), exactly."""
     segments = segments and not all_layers
     plan = check(network, caps, batch, segments=segments, column_packing=column_packing)
     if not plan.layers:
@@ -248,7 +251,7 @@ def compile_network(network: Network, caps: Capabilities, batch: int = 1, *,
                                  f"{batch} input images")
         b.layer = layer.names[0]  # the conv/dense/pool/relu layer itself (its output may carry a later name)
         if layer.op in (P.Op.CONV, P.Op.FC):
-            weight_words += _add_weighted(b, layer, caps)
+            weight_words += _add_weighted(b, layer, caps, compress)
         elif layer.op == P.Op.POOL:
             f = (shape_word(layer.in_shape)
                  | P.put(layer.layer.kernel_size, C["SCNN_POOL_KERNEL_SHIFT"], C["SCNN_POOL_GEOM_BITS"])
@@ -279,7 +282,7 @@ def compile_network(network: Network, caps: Capabilities, batch: int = 1, *,
     return prog
 
 
-def _add_weighted(b: _Builder, hw: HwLayer, caps: Capabilities) -> int:
+def _add_weighted(b: _Builder, hw: HwLayer, caps: Capabilities, compress: bool = True) -> int:
     """CONV/FC packet and its TILE packets; returns the words of weights added."""
     layer = hw.layer
     if hw.op == P.Op.CONV:
@@ -298,25 +301,32 @@ def _add_weighted(b: _Builder, hw: HwLayer, caps: Capabilities) -> int:
     tg = tile_groups(in_groups * kh * kw, out_groups, caps)
     hw.blocks_per_group = in_groups * kh * kw
     hw.tiles = [min(tg, out_groups - first) for first in range(0, out_groups, tg)]
+    stream = compression.plan_stream(blocks, compress)
+    hw.weight_bits, hw.sparse, hw.group_blocks = stream.bits, stream.sparse, stream.group_blocks()
     geom = C["SCNN_L1_GEOM_BITS"]
     w1 = (P.put(kh, C["SCNN_L1_KH_SHIFT"], geom) | P.put(kw, C["SCNN_L1_KW_SHIFT"], geom)
           | P.put(sh, C["SCNN_L1_SH_SHIFT"], geom) | P.put(sw, C["SCNN_L1_SW_SHIFT"], geom)
           | P.put(ph, C["SCNN_L1_PH_SHIFT"], geom) | P.put(pw, C["SCNN_L1_PW_SHIFT"], geom)
           | P.put(int(hw.relu), C["SCNN_L1_RELU_SHIFT"], 1)
+          | P.put(stream.code, C["SCNN_L1_WBITS_SHIFT"], C["SCNN_L1_WBITS_BITS"])
+          | P.put(int(stream.sparse), C["SCNN_L1_SPARSE_SHIFT"], 1)
           | P.put(tg, C["SCNN_L1_TILE_SHIFT"], C["SCNN_L1_TILE_BITS"])
           # a dense layer has no padding: its input zero point lives in the bias only
           | P.put((0 if hw.op == P.Op.FC else hw.in_zero) & 0xFF, C["SCNN_L1_IN_ZERO_SHIFT"], C["SCNN_ZERO_BITS"])
           | P.put(hw.out_zero & 0xFF, C["SCNN_L1_OUT_ZERO_SHIFT"], C["SCNN_ZERO_BITS"]))
     b.add(hw.op, [w0, w1], hw.names[0])
     rq = requant_words(layer, hw.in_zero)
-    flat = blocks.reshape(out_groups, -1).view(_U64)  # per out group: in groups x k x k x 8 words
+    per_group = blocks.reshape(out_groups, hw.blocks_per_group, LANES, LANES)  # [out g][block][o][l]
     added = 0
     for first in range(0, out_groups, tg):
         count = min(tg, out_groups - first)
         field_word = P.put(first, C["SCNN_TILE_FIRST_SHIFT"], 16) | P.put(count, C["SCNN_TILE_COUNT_SHIFT"], 16)
-        weights = flat[first:first + count].reshape(-1)
+        present = stream.present[first:first + count]
+        weights = compression.pack_blocks(per_group[first:first + count][present], stream.bits)
+        occupancy = compression.occupancy_map(present) if stream.sparse else np.zeros(0, _U64)
         # explicit dtype: NumPy promotes a Python int mixed with uint64 to float64
-        payload = np.concatenate([np.array([field_word], dtype=_U64), rq[first * LANES:(first + count) * LANES], weights])
+        payload = np.concatenate([np.array([field_word], dtype=_U64), occupancy,
+                                  rq[first * LANES:(first + count) * LANES], weights])
         b.add(P.Op.TILE, payload,
               f"{hw.names[0]} output channels {first * LANES}..{min((first + count) * LANES, layer.weight.shape[0]) - 1}")
         added += len(weights)

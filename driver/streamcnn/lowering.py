@@ -82,6 +82,11 @@ class HwLayer:
     batch_inner: bool = False
     blocks_per_group: int = 0  # CONV/FC: 8x8 weight blocks per output group (in groups x kh x kw)
     tiles: list = field(default_factory=list)  # CONV/FC: output groups of each tile, in order
+    #: CONV/FC, as compiled: bits a weight in the stream, whether tiles carry occupancy maps, and
+    #: the blocks each output group sends (blocks_per_group each unless sparse)
+    weight_bits: int = 8
+    sparse: bool = False
+    group_blocks: Optional[np.ndarray] = None
 
     @property
     def name(self) -> str:

@@ -144,10 +144,31 @@ def _zero_point(rng: np.random.Generator, relu: bool) -> int:
 
 
 def _int_weights(rng: np.random.Generator, shape: tuple) -> np.ndarray:
-    """int8 weights, zero about one time in eight (sparse rows and columns happen)."""
+    """int8 weights, zero about one time in eight (sparse rows and columns happen); now and then
+    all within 4 or 2 bits, and now and then with most 8x8 blocks zero (some whole output
+    groups), so that compiled programs carry narrow weights and occupancy maps."""
     w = rng.integers(-127, 128, shape)
     w[rng.integers(0, 8, shape) == 0] = 0
+    u = rng.random()
+    if u < 0.3:
+        w >>= 4 if u < 0.2 else 6  # [-8, 7] or [-2, 1]: 4- or 2-bit weights
+    if rng.random() < 0.3:
+        _zero_blocks(rng, w, float(rng.uniform(0.3, 0.95)))
     return w.astype(np.int8)
+
+
+def _zero_blocks(rng: np.random.Generator, w: np.ndarray, fraction: float) -> None:
+    """Zero about ``fraction`` of ``w``'s 8x8 blocks (8 outputs x 8 inputs at one kernel
+    position), and sometimes every block of an output group."""
+    out, fan = w.shape[0], w.shape[1]
+    gout, gin = -(-out // 8), -(-fan // 8)
+    taps = w.shape[2:]
+    drop = rng.random((gout, gin) + taps) < fraction
+    if gout > 1 and rng.random() < 0.5:
+        drop[int(rng.integers(0, gout))] = True  # an output group with no block at all
+    for index in zip(*np.nonzero(drop)):
+        g, i, tap = index[0], index[1], tuple(index[2:])
+        w[(slice(8 * g, 8 * g + 8), slice(8 * i, 8 * i + 8)) + tap] = 0
 
 
 def _placeholder_requant(out: int) -> tuple:
