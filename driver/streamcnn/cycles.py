@@ -23,7 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from . import protocol as P
+import numpy as np
+
+from . import compression, protocol as P
 from .caps import Capabilities
 from .compiler import CompiledProgram
 from .lowering import HwLayer, groups, image_words
@@ -58,7 +60,9 @@ class Pipeline:
 #: Every pipelined loop in hls_src/ (tests/test_cycles.py checks the C++ has exactly these).
 PIPELINES = (
     Pipeline("input_word", 1, "stream", "decode: image words into the entry FIFO, eight to an entry"),
-    Pipeline("tile_word", 1, "stream", "decode: a tile's words into the entry FIFO, eight to an entry"),
+    Pipeline("tile_word", 1, "stream", "decode: a tile's words into the entry FIFO, a block's (8, 4 or 2) to an entry"),
+    Pipeline("map_word", 1, "stream", "decode: a sparse tile's occupancy-map words, their blocks counted"),
+    Pipeline("tap_table", 1, "stream", "decode: a CONV/FC layer's block taps, one a cycle"),
     Pipeline("drain_word", 1, "stream", "decode: the rest of a failed program, up to TLAST"),
     Pipeline("input_copy", 1, "copy", "execute: an entry of 8 image words into the activation buffer"),
     Pipeline("tile_copy", 1, "copy", "execute: a tile's entries into the weight buffer"),
@@ -107,7 +111,7 @@ def layer_work(hw: HwLayer, batch: int, stream_words: int, caps: Capabilities) -
     pixels = _pixels(hw)
     if hw.op in (P.Op.CONV, P.Op.FC):
         layer = hw.layer
-        iterations = sum(_tile_iterations(hw, batch, count, caps.pixels) for count in hw.tiles)
+        iterations = sum(_tile_iterations(hw, batch, first, count, caps.pixels) for first, count in _tile_groups(hw))
         compute = iterations + len(hw.tiles) * DEPTH["conv"]
         reach = layer.weight.shape[1] * (layer.weight.shape[2] * layer.weight.shape[3] if isinstance(layer, Conv2d) else 1)
         macs = batch * layer.weight.shape[0] * pixels * reach
@@ -162,14 +166,15 @@ class _Timeline:
     def run(self, cycles: int) -> None:
         self.execute += cycles
 
-    def push_entries(self, n: int, words: int = 0) -> list[int]:
-        """Decode reads n entries' words (``words`` of them, if the last entry is short),
-        writing each entry when its last word is in, and stalls while the prefetch FIFO is
-        full.  Returns the cycles they were written.  (The entries a push waits for were
-        popped by an earlier command, already replayed.)"""
+    def push_entries(self, n: int, words: int = 0, per_entry: int = WORDS_PER_ENTRY) -> list[int]:
+        """Decode reads n entries' words (``per_entry`` each, or ``words`` in all if the last
+        entry is short; an entry of no words still takes its cycle), writing each entry when
+        its last word is in, and stalls while the prefetch FIFO is full.  Returns the cycles
+        they were written.  (The entries a push waits for were popped by an earlier command,
+        already replayed.)"""
         times = []
         for i in range(n):
-            self.decode += min(WORDS_PER_ENTRY, words - i * WORDS_PER_ENTRY) if words else WORDS_PER_ENTRY
+            self.decode += max(1, min(per_entry, words - i * per_entry) if words else per_entry)
             oldest = self.pushed - self.prefetch
             if oldest >= 0:
                 self.decode = max(self.decode, self.entry_pop[oldest] + 1)
@@ -177,10 +182,10 @@ class _Timeline:
             times.append(self.decode)
         return times
 
-    def pop_entries(self, arrivals: list[int], depth: int, group: int = 0, idle: int = 0) -> int:
+    def pop_entries(self, arrivals: list[int], depth: int, idle: Optional[dict] = None) -> int:
         """Execute takes entries one per cycle, each no earlier than the cycle after it was
-        written, in a pipeline of ``depth``, and ``idle`` cycles after every ``group`` entries.
-        Returns the cycles taken."""
+        written, in a pipeline of ``depth``, and ``idle[i]`` cycles after entry i.  Returns
+        the cycles taken."""
         start = self.execute
         t = start - 1
         for i, arrived in enumerate(arrivals):
@@ -188,8 +193,8 @@ class _Timeline:
             self.wait += nxt - (t + 1)
             t = nxt
             self.entry_pop.append(t)
-            if group and (i + 1) % group == 0:
-                t += idle
+            if idle:
+                t += idle.get(i, 0)
         self.execute = t + 1 + depth
         return self.execute - start
 
@@ -257,33 +262,40 @@ def model(program: CompiledProgram, caps: Capabilities) -> dict:
             t.read(DEPTH["stream"])
         elif p.opcode == P.Op.TILE:
             hw = hw_of[p.layer]
-            count = hw.tiles[tiles_done.get(p.layer, 0)]
+            first, count = _tile_groups(hw)[tiles_done.get(p.layer, 0)]
             tiles_done[p.layer] = tiles_done.get(p.layer, 0) + 1
-            blocks = count * hw.blocks_per_group
+            sent = _sent_blocks(hw, first, count)  # per output group: blocks on chip (>= 1)
+            present = int(hw.group_blocks[first:first + count].sum())
             t.read(C["SCNN_TILE_FIELD_WORDS"])
+            if hw.sparse:  # the map, a word a cycle, before the LOAD command
+                t.read(count * compression.map_words_per_group(hw.blocks_per_group) + DEPTH["stream"])
             t.command()  # LOAD
+            requant = t.push_entries(count)
+            # a block's words, or a cycle for a group's block of zeros
+            weights = t.push_entries(present, per_entry=hw.weight_bits) + t.push_entries(sum(sent) - present, per_entry=0)
             if program.batch == 1 and _pixels(hw) == 1:
                 # each block used once: the compute takes the weights from the FIFO itself,
                 # once decode has matched the CRC and issued the TILE command
-                row.copy += t.pop_entries(t.push_entries(count), DEPTH["copy"])
-                weights = t.push_entries(blocks)
+                row.copy += t.pop_entries(requant, DEPTH["copy"])
                 t.read(DEPTH["stream"])
                 t.command()  # TILE
                 # a group's blocks, then idle steps up to its span; the last PIX steps store
-                span = _span(hw, caps.pixels)
-                t.pop_entries(weights, DEPTH["conv"] + caps.pixels, group=hw.blocks_per_group,
-                              idle=span - hw.blocks_per_group)
+                ends = np.cumsum(sent) - 1
+                idle = {int(e): max(0, caps.pixels - n) for e, n in zip(ends, sent)}
+                t.pop_entries(sorted(weights), DEPTH["conv"] + caps.pixels, idle=idle)
             else:
-                row.copy += t.pop_entries(t.push_entries(count + blocks), DEPTH["copy"])
+                row.copy += t.pop_entries(requant + weights, DEPTH["copy"])
                 t.read(DEPTH["stream"])
                 images = segment.chunk if in_body else program.batch
-                cycles = _tile_iterations(hw, images, count, caps.pixels) + DEPTH["conv"]
+                cycles = _tile_iterations(hw, images, first, count, caps.pixels) + DEPTH["conv"]
                 if in_body:
                     recorded.append((p.layer, cycles))
                 else:
                     t.command()  # TILE
                     t.run(cycles)
-        elif p.opcode in (P.Op.CONV, P.Op.FC, P.Op.SEGMENT):
+        elif p.opcode in (P.Op.CONV, P.Op.FC):  # then the layer's tap table, a block a cycle
+            t.read(p.length + DEPTH["stream"] + hw_of[p.layer].blocks_per_group + DEPTH["stream"])
+        elif p.opcode == P.Op.SEGMENT:
             t.read(p.length + DEPTH["stream"])
         else:
             t.read(p.length + DEPTH["stream"])
@@ -354,24 +366,33 @@ def _pixels(hw: HwLayer) -> int:
     return hw.out_shape[1] * hw.out_shape[2] if len(hw.out_shape) == 3 else 1
 
 
-def _span(hw: HwLayer, pixels: int) -> int:
-    """Steps per pixel group: its weight blocks, and at least one step per pixel, in which the
-    previous group's pixels are stored."""
-    return max(hw.blocks_per_group, pixels)
+def _tile_groups(hw: HwLayer) -> list:
+    """(first output group, count) of each of a CONV/FC layer's tiles."""
+    firsts = np.cumsum([0] + list(hw.tiles[:-1]))
+    return [(int(f), int(c)) for f, c in zip(firsts, hw.tiles)]
 
 
-def _tile_iterations(hw: HwLayer, batch: int, count: int, pixels: int) -> int:
-    """The convolution pipeline's trip count for a tile of ``count`` output groups: every
-    output row's pixels in groups of ``pixels`` (the array's PIX), each group ``_span`` steps,
-    and ``pixels`` steps at the end to store the last group (hls_src conv_tile).  A dense
-    layer's row is the batch: its pixel slots take that many images at once."""
+def _sent_blocks(hw: HwLayer, first: int, count: int) -> list:
+    """Blocks each of the tile's output groups has on chip: those sent, or one block of zeros
+    for a group with none (hls_src packet_tile)."""
+    return [max(1, int(n)) for n in hw.group_blocks[first:first + count]]
+
+
+def _tile_iterations(hw: HwLayer, batch: int, first: int, count: int, pixels: int) -> int:
+    """The convolution pipeline's trip count for a tile of ``count`` output groups from
+    ``first``: every output row's pixels in groups of ``pixels`` (the array's PIX), each group
+    max(its output group's blocks, ``pixels``) steps (one per block, and at least one per pixel,
+    in which the previous group's pixels are stored), and ``pixels`` steps at the end to store
+    the last group (hls_src conv_tile).  A dense layer's row is the batch: its pixel slots
+    take that many images at once."""
     if hw.op == P.Op.FC:  # one row of the batch's images, side by side (batch-innermost)
         plane_groups, batch = -(-batch // pixels), 1
     elif conv_wraps(hw, pixels):  # groups run on across rows
         plane_groups = -(-hw.out_shape[1] * hw.out_shape[2] // pixels)
     else:
         plane_groups = hw.out_shape[1] * -(-hw.out_shape[2] // pixels)
-    return batch * count * plane_groups * _span(hw, pixels) + pixels
+    spans = sum(max(n, pixels) for n in _sent_blocks(hw, first, count))
+    return batch * plane_groups * spans + pixels
 
 
 def conv_wraps(hw: HwLayer, pixels: int) -> bool:

@@ -44,12 +44,15 @@ __all__ = ["from_torch", "from_onnx", "torch_layers", "onnx_layers", "layers_of"
 
 
 def from_torch(module, calibration_images: np.ndarray, *, input_scale: Optional[float] = None,
-               name: Optional[str] = None, metadata: Optional[dict] = None) -> Network:
+               name: Optional[str] = None, metadata: Optional[dict] = None, weight_bits=8) -> Network:
     """Quantize a PyTorch model (evaluation mode) for streamcnn.
 
     ``calibration_images`` (N, C, H, W) set the input shape and every activation scale.
     The network is called ``name``, by default the module's class name (``"torch-model"``
-    for a bare ``nn.Sequential``), and carries ``metadata`` (e.g. ``{"dataset": "mnist"}``)."""
+    for a bare ``nn.Sequential``), and carries ``metadata`` (e.g. ``{"dataset": "mnist"}``).
+    Weights are ``weight_bits`` wide (8, 4 or 2; or a dict by layer name, as
+    :func:`streamcnn.quantize` takes it).  Blocks of zero weights (pruning's) stay zero, and
+    the compiler leaves them out of the stream by itself."""
     x = calibration_array(calibration_images)
     cls = type(module).__name__
     name = network_name(name, cls if cls not in GENERIC_TORCH_NAMES else "torch-model")
@@ -62,7 +65,7 @@ def from_torch(module, calibration_images: np.ndarray, *, input_scale: Optional[
     finally:
         if hasattr(module, "train"):
             module.train(was_training)
-    return calibrate(layers, x, input_scale, name, metadata)
+    return calibrate(layers, x, input_scale, name, metadata, weight_bits)
 
 
 def from_onnx(path, calibration_images: Optional[np.ndarray] = None, *, input_scale: Optional[float] = None,

@@ -103,9 +103,9 @@ def check_shapes(layers: list, input_shape: tuple) -> None:
             shape = layer.output_shape(shape)
 
 
-def calibrate(layers: list, x: np.ndarray, input_scale, name: str, metadata: dict) -> Network:
+def calibrate(layers: list, x: np.ndarray, input_scale, name: str, metadata: dict, weight_bits=8) -> Network:
     check_shapes(layers, tuple(x.shape[1:]))
-    net = quantize(tuple(x.shape[1:]), layers, x, input_scale=input_scale, name=name)
+    net = quantize(tuple(x.shape[1:]), layers, x, input_scale=input_scale, weight_bits=weight_bits, name=name)
     net.metadata = metadata
     return net
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .quantization import activation_params
+from .quantization import activation_params, weight_levels
 
 try:
     import torch
@@ -40,17 +40,18 @@ def fake_quant(x: torch.Tensor, scale: torch.Tensor, low: int = -128, high: int 
 
 
 class _QuantWeights(nn.Module):
-    """A Conv2d or Linear whose weights are fake-quantized per output channel."""
+    """A Conv2d or Linear whose weights are fake-quantized per output channel to ``bits``."""
 
-    def __init__(self, layer: nn.Module):
+    def __init__(self, layer: nn.Module, bits: int = 8):
         super().__init__()
         self.layer = layer
+        self.levels = weight_levels(bits)
 
     def forward(self, x):
         w = self.layer.weight
         peak = w.detach().abs().flatten(1).amax(1).clamp_min(1e-12)
-        scale = (peak / 127).view(-1, *([1] * (w.dim() - 1)))
-        wq = fake_quant(w, scale, -127, 127)
+        scale = (peak / self.levels).view(-1, *([1] * (w.dim() - 1)))
+        wq = fake_quant(w, scale, -self.levels, self.levels)
         if isinstance(self.layer, nn.Conv2d):
             return self.layer._conv_forward(x, wq, self.layer.bias)
         return nn.functional.linear(x, wq, self.layer.bias)
@@ -79,10 +80,12 @@ class FakeQuantized(nn.Sequential):
 
 
 def fake_quantize_model(model: nn.Sequential, calibration_images: np.ndarray, input_scale: float = None,
-                        input_zero_point: int = 0) -> FakeQuantized:
+                        input_zero_point: int = 0, weight_bits=8) -> FakeQuantized:
     """Wrap ``model`` for quantization-aware fine-tuning; scales and zero points come from the
     calibration images as :func:`streamcnn.quantize` takes them (the input's too, unless
-    ``input_scale`` and ``input_zero_point`` are given, as to :func:`streamcnn.from_torch`)."""
+    ``input_scale`` and ``input_zero_point`` are given, as to :func:`streamcnn.from_torch`).
+    Weights are fake-quantized to ``weight_bits`` (8, 4 or 2, or a list with one width per
+    Conv2d/Linear in order), as ``from_torch(..., weight_bits=)`` will quantize them."""
     if not isinstance(model, nn.Sequential):
         raise TypeError("fake_quantize_model takes an nn.Sequential")
     mods = list(model)
@@ -90,12 +93,17 @@ def fake_quantize_model(model: nn.Sequential, calibration_images: np.ndarray, in
     layers: list = [_QuantActivations(*(activation_params(images) if input_scale is None
                                         else (input_scale, input_zero_point)))]
     x = torch.tensor(images)
+    n_weighted = sum(isinstance(m, (nn.Conv2d, nn.Linear)) for m in mods)
+    widths = list(weight_bits) if isinstance(weight_bits, (list, tuple)) else [weight_bits] * n_weighted
+    if len(widths) != n_weighted:
+        raise ValueError(f"weight_bits has {len(widths)} widths for {n_weighted} Conv2d/Linear layers")
+    widths = iter(widths)
     model.eval()
     with torch.no_grad():
         for i, m in enumerate(mods):
             x = m(x)
             quantized = isinstance(m, (nn.Conv2d, nn.Linear))
-            layers.append(_QuantWeights(m) if quantized else m)
+            layers.append(_QuantWeights(m, next(widths)) if quantized else m)
             ends_block = quantized and not (i + 1 < len(mods) and isinstance(mods[i + 1], nn.ReLU))
             if ends_block or (isinstance(m, nn.ReLU) and i > 0 and isinstance(mods[i - 1], (nn.Conv2d, nn.Linear))):
                 layers.append(_QuantActivations(*activation_params(x.numpy())))

@@ -74,13 +74,27 @@ def requant_params(real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mult, shift
 
 
-def quantize_weights(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-output-channel symmetric int8 weights and their scales (axis 0)."""
+#: The weight widths streamcnn quantizes to (and the accelerator streams, docs/protocol.md).
+WEIGHT_BITS = (8, 4, 2)
+
+
+def weight_levels(bits: int) -> int:
+    """The largest weight of a symmetric ``bits``-bit range: 127, 7 or 1."""
+    if isinstance(bits, bool) or bits not in WEIGHT_BITS:
+        raise NetworkError(f"weight_bits must be one of {', '.join(map(str, WEIGHT_BITS))}, got {bits!r}")
+    return (1 << (bits - 1)) - 1
+
+
+def quantize_weights(w: np.ndarray, bits: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Per-output-channel symmetric ``bits``-bit weights (in int8) and their scales (axis 0):
+    w / scale rounded, scale = max|w| / (2^(bits-1) - 1).  A zero weight stays zero, so pruned
+    blocks stay absent."""
+    levels = weight_levels(bits)
     w = np.asarray(w, dtype=np.float64)
     peak = np.abs(w.reshape(w.shape[0], -1)).max(axis=1)
-    scale = np.where(peak > 0, peak / 127.0, 1.0)
+    scale = np.where(peak > 0, peak / levels, 1.0)
     q = np.rint(w / scale.reshape((-1,) + (1,) * (w.ndim - 1)))
-    return np.clip(q, -127, 127).astype(np.int8), scale
+    return np.clip(q, -levels, levels).astype(np.int8), scale
 
 
 def quantize_bias(b: Optional[np.ndarray], out: int, input_scale: float, weight_scale: np.ndarray) -> np.ndarray:
@@ -109,13 +123,15 @@ def quantize(
     *,
     input_scale: Optional[float] = None,
     input_zero_point: Optional[int] = None,
+    weight_bits: int = 8,
     name: str = "network",
 ) -> Network:
     """Quantize float layers into an int8 :class:`Network`.
 
     ``calibration_images`` (N, C, H, W) float set every activation's scale and zero point
     (:func:`activation_params`); the input's too unless ``input_scale`` is given (its zero
-    point then ``input_zero_point``, 0 by default: symmetric)."""
+    point then ``input_zero_point``, 0 by default: symmetric).  Weights are ``weight_bits``
+    wide (8, 4 or 2), or per layer a dict from layer name to width (8 for layers not named)."""
     x = np.asarray(calibration_images, dtype=np.float32)
     if x.ndim != 4 or tuple(x.shape[1:]) != tuple(input_shape):
         raise NetworkError(f"calibration images must be (N, {', '.join(map(str, input_shape))}), got {x.shape}")
@@ -154,7 +170,8 @@ def quantize(
                 y = y + (b[None, :, None, None] if conv else b[None, :])
             followed_by_relu = i + 1 < len(layers) and isinstance(layers[i + 1], ReLU)
             s_out, z_out = activation_params(np.maximum(y, 0) if followed_by_relu else y)
-            wq, ws = quantize_weights(w)
+            bits = weight_bits.get(layer.name, 8) if isinstance(weight_bits, dict) else weight_bits
+            wq, ws = quantize_weights(w, bits)
             mult, shift = requant_params(scale * ws / s_out)
             common = dict(
                 weight=wq, bias=quantize_bias(b, w.shape[0], scale, ws), multiplier=mult, shift=shift,

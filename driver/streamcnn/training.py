@@ -10,7 +10,7 @@ import argparse
 import math
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -63,8 +63,10 @@ def augment(x: torch.Tensor, gen: torch.Generator, rotate_deg: float = 10, scale
 
 
 def fit(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, lr: float, seed: int,
-        augmentation: Optional[dict] = None, batch: int = 64, log_every: int = 10) -> None:
-    """Adam with a one-cycle learning rate; ``augmentation`` (augment()'s keywords) per batch."""
+        augmentation: Optional[dict] = None, batch: int = 64, log_every: int = 10,
+        step_hook: Optional[Callable[[], None]] = None) -> None:
+    """Adam with a one-cycle learning rate; ``augmentation`` (augment()'s keywords) per batch;
+    ``step_hook`` called after every optimizer step (a pruner's masks)."""
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * math.ceil(len(x) / batch))
@@ -80,6 +82,8 @@ def fit(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, l
             loss.backward()
             opt.step()
             sched.step()
+            if step_hook is not None:
+                step_hook()
             total += loss.item() * len(idx)
         if (epoch + 1) % log_every == 0 or epoch + 1 == epochs:
             print(f"epoch {epoch + 1:3d}/{epochs}: loss {total / len(x):.4f}", flush=True)
@@ -90,13 +94,14 @@ def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
 
 
 def ship(model: torch.nn.Module, calibration: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, *,
-         name: str, out: Path, metadata: dict, started: float) -> Network:
-    """Quantize a trained model, measure it on the test set, and write its model file."""
+         name: str, out: Path, metadata: dict, started: float, weight_bits=8) -> Network:
+    """Quantize a trained model (weights ``weight_bits`` wide, as from_torch takes it), measure
+    it on the test set, and write its model file."""
     model.eval()
     with torch.no_grad():
         acc_torch = accuracy(model(torch.tensor(test_x)).numpy(), test_y)
     print(f"float (PyTorch) test accuracy: {acc_torch:.4f}", flush=True)
-    net = from_torch(model, calibration, name=name)
+    net = from_torch(model, calibration, name=name, weight_bits=weight_bits)
     acc_float = accuracy(golden.run_float(net, test_x), test_y)
     acc_int8 = accuracy(golden.run(net, test_x).astype(np.float32), test_y)
     print(f"int8 golden test accuracy: {acc_int8:.4f} (float path of the int8 weights: {acc_float:.4f})")

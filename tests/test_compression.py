@@ -1,0 +1,240 @@
+"""Compressed weight streams (docs/protocol.md, TILE): narrow weights and block sparsity are
+exact (device == golden == the same network sent dense at 8 bits), the stream carries exactly
+the words the format says, and a wrong map or width is a named accelerator error."""
+import numpy as np
+import pytest
+
+from streamcnn import compiler, compression, golden, protocol as P, smoke, zoo
+from streamcnn.lowering import conv_blocks, flattened_order
+from streamcnn.network import Conv2d, Flatten, Linear, MaxPool2d, ReLU
+
+C, S, F = P.C, P.Status, P.Field
+
+
+def _sparse(rng, shape, bits, drop_groups=(), keep=0.4):
+    """Weights within ``bits`` bits, most 8x8 blocks zero, the output groups ``drop_groups`` empty."""
+    top = (1 << (bits - 1)) - 1
+    w = rng.integers(-top - 1, top + 1, shape)
+    w[w == 0] = 1  # every present block has non-zero weights
+    zoo._zero_blocks(rng, w, 1 - keep)
+    for g in drop_groups:
+        w[8 * g:8 * g + 8] = 0
+    return w.astype(np.int8)
+
+
+def _sparse_after_flatten(rng, out, shape, bits, keep):
+    """A Linear's weights after a Flatten of ``shape``, most blocks zero as they fall on chip
+    (8 consecutive slots of the flattened order, not of PyTorch's)."""
+    order = flattened_order(shape)  # chip slot -> PyTorch column (-1: padding)
+    on_chip = np.zeros((out, len(order)), np.int64)
+    on_chip[:, order >= 0] = _sparse(rng, (out, int((order >= 0).sum())), bits, keep=keep)
+    w = np.zeros((out, int(np.prod(shape))), np.int8)
+    w[:, order[order >= 0]] = on_chip[:, order >= 0]
+    return w
+
+
+@pytest.fixture(scope="module")
+def net():
+    rng = np.random.default_rng(17)
+    rq = zoo._placeholder_requant
+    layers = [Conv2d(_sparse(rng, (20, 9, 3, 3), 4, drop_groups=(1,)), *rq(20), padding=1, output_zero_point=-128),
+              ReLU(), MaxPool2d(2), Flatten(),
+              Linear(_sparse_after_flatten(rng, 40, (20, 5, 5), 2, keep=0.3), *rq(40), output_zero_point=-128), ReLU(),
+              Linear(rng.integers(-127, 128, (10, 40)).astype(np.int8), *rq(10))]
+    calibration = rng.integers(-128, 128, (8, 9, 10, 10)).astype(np.int8)
+    return zoo.integer_network((9, 10, 10), layers, calibration, rng, input_zero_point=-3)
+
+
+def test_narrowest_width_and_maps_where_they_pay(net, caps):
+    prog = compiler.compile_network(net, caps, 1)
+    conv, fc1, fc2 = [hw for hw in prog.hw_layers if hw.op in (P.Op.CONV, P.Op.FC)]
+    assert (conv.weight_bits, conv.sparse, fc1.weight_bits, fc1.sparse) == (4, True, 2, True)
+    assert (fc2.weight_bits, fc2.sparse) == (8, False)  # random int8 weights: no zero block
+    assert conv.group_blocks[1] == 0 and conv.group_blocks.min() == 0  # an output group with no block
+    dense = compiler.compile_network(net, caps, 1, compress=False)
+    assert all(hw.weight_bits == 8 and not hw.sparse for hw in dense.hw_layers if hw.op in (P.Op.CONV, P.Op.FC))
+    assert prog.nbytes < dense.nbytes / 2
+
+
+def test_tile_words_are_exactly_the_format(net, caps):
+    """TILE = field word + each output group's map words + 8 requantization words a group +
+    `bits` words per block present."""
+    prog = compiler.compile_network(net, caps, 1)
+    for hw in (h for h in prog.hw_layers if h.op in (P.Op.CONV, P.Op.FC)):
+        tiles = [p for p in prog.packets if p.opcode == P.Op.TILE and p.layer == hw.names[0]]
+        first = 0
+        for count, info in zip(hw.tiles, tiles):
+            present = int(hw.group_blocks[first:first + count].sum())
+            maps = count * compression.map_words_per_group(hw.blocks_per_group) if hw.sparse else 0
+            assert info.length == 1 + maps + 8 * count + hw.weight_bits * present
+            first += count
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_compressed_runs_bit_exact(device, net, batch):
+    """Batch 1 runs the dense layers from the FIFO itself (each block once), batch 3 from the
+    tile buffer; both equal golden and the dense 8-bit program."""
+    x = np.random.default_rng(batch).integers(-128, 128, (batch, 9, 10, 10)).astype(np.int8)
+    out = device.load(net, batch=batch).run(x)
+    assert np.array_equal(out, golden.run(net, x))
+    assert np.array_equal(out, device.load(net, batch=batch, compress=False).run(x))
+    assert len(np.unique(out)) > 3
+
+
+def test_every_config_and_segment(any_config):
+    """Random block-sparse and narrow networks on both arrays, with segments at batch 4."""
+    seen = set()
+    for i in range(40):
+        rng = np.random.default_rng(300 + i)
+        net = zoo.random_network(rng, any_config.caps, 4)
+        prog = any_config.load(net, batch=4)
+        seen |= {(hw.weight_bits, hw.sparse) for hw in prog.compiled.hw_layers if hw.op in (P.Op.CONV, P.Op.FC)}
+        x = rng.integers(-128, 128, (4,) + net.input_shape).astype(np.int8)
+        assert np.array_equal(prog.run(x), golden.run(net, x)), i
+    assert {(4, True), (2, True), (4, False), (8, True), (8, False)} <= seen
+
+
+def test_pack_blocks_is_the_documented_layout():
+    """Weight t = 8o + l of a block at bits [n(t+1)-1 : nt] of its n words, two's complement."""
+    rng = np.random.default_rng(0)
+    for bits in (8, 4, 2):
+        top = 1 << (bits - 1)
+        blocks = rng.integers(-top, top, (3, 8, 8)).astype(np.int8)
+        words = compression.pack_blocks(blocks, bits)
+        assert len(words) == 3 * bits
+        stream = int.from_bytes(words.astype("<u8").tobytes(), "little")
+        for b in range(3):
+            for t in range(64):
+                field = (stream >> (64 * bits * b + bits * t)) & ((1 << bits) - 1)
+                assert field - (field >> (bits - 1) << bits) == blocks[b].reshape(-1)[t]
+
+
+def test_occupancy_map_bits():
+    present = np.zeros((2, 70), bool)
+    present[0, [0, 63, 64, 69]] = True
+    words = compression.occupancy_map(present)
+    assert [int(w) for w in words] == [1 | 1 << 63, 1 | 1 << 5, 0, 0]
+    assert compression.weight_width(np.array([-8, 7])) == 4 and compression.weight_width(np.array([-2, 1])) == 2
+    assert compression.weight_width(np.array([-9, 0])) == 8 and compression.weight_width(np.array([2])) == 4
+
+
+def test_conv_blocks_and_present_blocks_agree():
+    w = np.zeros((16, 9, 2, 2), np.int8)
+    w[8, 8, 1, 0] = 3  # out group 1, in group 1, ky 1, kx 0: block (1 x 2 + 1) x 2 + 0 = 6
+    present = compression.present_blocks(conv_blocks(w))
+    assert present.shape == (2, 8) and np.flatnonzero(present[1]).tolist() == [6] and not present[0].any()
+
+
+# -- the accelerator's checks ------------------------------------------------------------------
+
+
+def _first_sparse(prog):
+    hw = next(h for h in prog.hw_layers if h.sparse)
+    layer = next(p for p in prog.packets if p.opcode in (P.Op.CONV, P.Op.FC) and p.layer == hw.names[0])
+    tile = next(p for p in prog.packets if p.opcode == P.Op.TILE and p.layer == hw.names[0])
+    return hw, layer, tile
+
+
+def _send(device, prog, edit):
+    w = prog.words.copy()
+    info = edit(w)
+    w[info.offset] = compiler.packet_header(info.opcode, w[info.offset + 1:info.offset + 1 + info.length])
+    r = device.execute(w, prog.response_words)
+    assert device.execute(prog.words, prog.response_words).status == S.OK  # nothing left behind
+    return r, info
+
+
+@pytest.fixture
+def sparse_prog(net, caps):
+    return compiler.compile_network(net, caps, 1)
+
+
+def test_a_map_bit_for_a_block_not_sent_is_an_occupancy_error(device, sparse_prog):
+    hw, _, tile = _first_sparse(sparse_prog)
+    group0 = int(sparse_prog.words[tile.offset + 2])  # the first output group's first map word
+
+    def edit(w):
+        missing = next(b for b in range(hw.blocks_per_group) if not (group0 >> b) & 1)
+        w[tile.offset + 2] = np.uint64(group0 | 1 << missing)  # one block more than the tile carries
+        return tile
+
+    r, info = _send(device, sparse_prog, edit)
+    assert (r.status, r.detail, r.packet) == (S.ERR_BAD_FIELD, F.OCCUPANCY, info.index)
+
+
+def test_a_map_bit_past_the_last_block_is_an_occupancy_error(device, sparse_prog):
+    hw, _, tile = _first_sparse(sparse_prog)
+    assert hw.blocks_per_group < 64  # 2 input groups x 3 x 3: bits 18..63 of the word are past it
+
+    def edit(w):
+        word = int(w[tile.offset + 2])
+        low = word & -word  # trade the lowest present block for a bit past the last: the count holds
+        w[tile.offset + 2] = np.uint64((word ^ low) | 1 << 63)
+        return tile
+
+    r, info = _send(device, sparse_prog, edit)
+    assert (r.status, r.detail, r.packet) == (S.ERR_BAD_FIELD, F.OCCUPANCY, info.index)
+
+
+@pytest.mark.parametrize("sparse,code,status,detail", [
+    (True, 3, S.ERR_BAD_FIELD, F.WEIGHT_BITS),  # not a width: the layer packet fails
+    # 8 bits claimed for 4-bit blocks: as many words make half the blocks the map marks
+    (True, 0, S.ERR_BAD_FIELD, F.OCCUPANCY),
+    (False, 1, S.ERR_LENGTH, None),  # 4 bits claimed for a dense 8-bit layer: twice the blocks it has
+])
+def test_a_wrong_width_is_named(device, sparse_prog, sparse, code, status, detail):
+    hw = next(h for h in sparse_prog.hw_layers if h.op in (P.Op.CONV, P.Op.FC) and h.sparse == sparse)
+    layer = next(p for p in sparse_prog.packets if p.opcode in (P.Op.CONV, P.Op.FC) and p.layer == hw.names[0])
+    tile = next(p for p in sparse_prog.packets if p.opcode == P.Op.TILE and p.layer == hw.names[0])
+
+    def edit(w):
+        i = layer.offset + 2
+        mask = ((1 << C["SCNN_L1_WBITS_BITS"]) - 1) << C["SCNN_L1_WBITS_SHIFT"]
+        w[i] = np.uint64((int(w[i]) & ~mask) | code << C["SCNN_L1_WBITS_SHIFT"])
+        return layer
+
+    r, _ = _send(device, sparse_prog, edit)
+    assert r.status == status
+    if status == S.ERR_LENGTH:
+        assert (r.packet, r.detail) == (tile.index, tile.length)
+    else:
+        assert (r.detail, r.packet) == (detail, layer.index if detail == F.WEIGHT_BITS else tile.index)
+
+
+def test_a_sparse_tile_without_the_flag_is_a_length_error(device, sparse_prog):
+    _, layer, tile = _first_sparse(sparse_prog)
+
+    def edit(w):
+        w[layer.offset + 2] = np.uint64(int(w[layer.offset + 2]) & ~(1 << C["SCNN_L1_SPARSE_SHIFT"]))
+        return layer
+
+    r, _ = _send(device, sparse_prog, edit)
+    assert (r.status, r.packet) == (S.ERR_LENGTH, tile.index)
+
+
+# -- what the smoke test and the fuzz corpus cover ---------------------------------------------
+
+
+def test_smoke_topologies_include_sparse_and_narrow_layers(device):
+    kinds = set()
+    for i in range(50):
+        net, batch, _ = smoke.topology(1, i, device)
+        prog = device.load(net, batch=batch).compiled
+        kinds |= {(hw.weight_bits, hw.sparse) for hw in prog.hw_layers if hw.op in (P.Op.CONV, P.Op.FC)}
+    assert {(4, True), (2, True), (4, False), (2, False), (8, True), (8, False)} <= kinds
+
+
+def test_fuzz_seeds_carry_maps_and_narrow_widths():
+    from pathlib import Path
+    fields = set()
+    for path in (Path(__file__).parent / "fuzz_corpus").glob("seed-*.bin"):
+        words = np.frombuffer(path.read_bytes(), "<u8")
+        i = C["SCNN_HDR_WORDS"]
+        while i < len(words):
+            head = int(words[i])
+            op, length = head & 0xFF, (head >> 8) & 0xFFFFFF
+            if op in (P.Op.CONV, P.Op.FC):
+                w1 = int(words[i + 2])
+                fields.add((P.field(w1, C["SCNN_L1_WBITS_SHIFT"], 2), P.field(w1, C["SCNN_L1_SPARSE_SHIFT"], 1)))
+            i += 1 + length
+    assert {(0, 0), (0, 1), (1, 1), (2, 1), (1, 0)} <= fields
