@@ -210,6 +210,7 @@ void execute(command_fifo_t& cmds, entry_fifo_t& entries, scnn_stream_t& out, ui
 #pragma HLS ALLOCATION function instances = relu limit = 1
 #pragma HLS ALLOCATION function instances = flatten limit = 1
 #pragma HLS ALLOCATION function instances = transpose limit = 1
+#pragma HLS ALLOCATION function instances = unpack limit = 1
 #pragma HLS ALLOCATION function instances = emit_tensor limit = 1
 #pragma HLS ALLOCATION function instances = load_input limit = 1
 #pragma HLS ARRAY_PARTITION variable = weight_buf complete dim = 2
@@ -264,6 +265,13 @@ command_loop:
             else
                 iterations = (cur == 0) ? flatten(c.s, act_a, act_b) : flatten(c.s, act_b, act_a);
             swap = true;
+            break;
+        case CMD_UNPACK: /* not a layer: no counters, but the images move to the other buffer */
+            if (cur == 0)
+                unpack(c.s, act_a, act_b);
+            else
+                unpack(c.s, act_b, act_a);
+            cur = 1 - cur;
             break;
         case CMD_OUTPUT:
             if (cur == 0)

@@ -118,6 +118,44 @@ void input_fields(Run& r, uint64_t f, uint32_t length) {
     r.batch_inner = false;
     r.images = r.batch;
     r.act_base = 0;
+    r.unpackable = true;
+}
+
+/* UNPACK, after the CRC: right after an INPUT of one channel group, the images' bytes spread
+ * into words of `channels` lanes, a word every `step` bytes of each row (docs/protocol.md). */
+void packet_unpack(command_fifo_t& cmds, Run& r, uint64_t f, bool after_input) {
+#pragma HLS INLINE
+    if (!after_input) return fail(r, SCNN_ERR_SEQUENCE, SCNN_OP_UNPACK);
+    const uint32_t channels = bits(f, SCNN_UNPACK_C_SHIFT, SCNN_UNPACK_SMALL_BITS);
+    const uint32_t step = bits(f, SCNN_UNPACK_STEP_SHIFT, SCNN_UNPACK_SMALL_BITS);
+    const uint32_t width = bits(f, SCNN_UNPACK_W_SHIFT, SCNN_UNPACK_W_BITS);
+    if (bits(f, SCNN_UNPACK_RSVD0_SHIFT, SCNN_UNPACK_RSVD0_BITS) || bits(f, SCNN_UNPACK_RSVD1_SHIFT, SCNN_UNPACK_RSVD1_BITS))
+        return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
+    if (r.act.channels != LANES) return fail(r, SCNN_ERR_SHAPE, SCNN_F_CHANNELS); /* one group of bytes */
+    if (channels == 0 || channels > LANES) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_CHANNELS);
+    if (step == 0 || step > LANES) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_STRIDE);
+    if (width == 0) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_WIDTH);
+    if (width > SCNN_CFG_MAX_DIM) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_MAX_DIM);
+    /* every kept lane within its row's bytes (the word read past it is cut off) */
+    if (mul(width - 1, step) + channels > LANES * r.act.width) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_OUT_SIZE);
+    Shape out;
+    out.channels = channels;
+    out.height = r.act.height;
+    out.width = width;
+    const uint64_t words = mul((uint32_t)mul(out.height, out.width), r.images);
+    if (words > SCNN_CFG_ACT_WORDS) return fail(r, SCNN_ERR_LIMIT, SCNN_CAP_ACT_WORDS);
+    Command c = command(CMD_UNPACK);
+    /* PIX words of a row a step */
+    c.s = schedule_words((uint32_t)mul((uint32_t)mul(out.height, (width + PIX - 1) >> log2_of(PIX)), r.images));
+    c.s.src_base = r.act_base;
+    c.s.in_w = r.act.width;
+    c.s.out_w = width;
+    c.s.last_lanes = channels;
+    c.s.step = step;
+    c.s.zero = (int8_t)bits(f, SCNN_UNPACK_ZERO_SHIFT, SCNN_ZERO_BITS);
+    cmds.write(c);
+    r.act = out;
+    r.act_base = 0;
 }
 
 /* SEGMENT's field words, after the CRC: the images' shape, the chunks, the body's layers. */
@@ -173,6 +211,7 @@ bool fixed_length(uint32_t opcode, uint32_t& length) {
     case SCNN_OP_RELU: length = SCNN_RELU_FIELD_WORDS; return true;
     case SCNN_OP_FLATTEN: length = SCNN_FLATTEN_FIELD_WORDS; return true;
     case SCNN_OP_OUTPUT: length = SCNN_OUT_FIELD_WORDS; return true;
+    case SCNN_OP_UNPACK: length = SCNN_UNPACK_FIELD_WORDS; return true;
     case SCNN_OP_SEGMENT: length = SCNN_SEG_FIELD_WORDS; return true;
     default: return false;
     }
@@ -201,7 +240,10 @@ void packet(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, Run&
     if (fixed_length(opcode, fixed) && length != fixed) return fail(r, SCNN_ERR_LENGTH, length);
     if (r.pending != (opcode == SCNN_OP_TILE)) return fail(r, SCNN_ERR_SEQUENCE, opcode);
     const bool needs_act = opcode == SCNN_OP_CONV || opcode == SCNN_OP_FC || opcode == SCNN_OP_POOL ||
-                           opcode == SCNN_OP_RELU || opcode == SCNN_OP_FLATTEN || opcode == SCNN_OP_OUTPUT;
+                           opcode == SCNN_OP_RELU || opcode == SCNN_OP_FLATTEN || opcode == SCNN_OP_OUTPUT ||
+                           opcode == SCNN_OP_UNPACK;
+    const bool after_input = r.unpackable; /* UNPACK must follow its INPUT at once */
+    r.unpackable = false;
     if (needs_act && !r.have_act) return fail(r, SCNN_ERR_SEQUENCE, opcode);
     /* A segment: first its body's convolutions, pools and ReLUs (TILE packets: r.pending), then
      * its INPUT, nothing else; and no segment inside another. */
@@ -276,6 +318,7 @@ void packet(scnn_stream_t& in, command_fifo_t& cmds, entry_fifo_t& entries, Run&
     case SCNN_OP_POOL: packet_pool(cmds, r, f[0]); break;
     case SCNN_OP_RELU: packet_relu(cmds, r, f[0]); break;
     case SCNN_OP_FLATTEN: packet_flatten(cmds, r, f[0]); break;
+    case SCNN_OP_UNPACK: packet_unpack(cmds, r, f[0], after_input); break;
     case SCNN_OP_OUTPUT: {
         if (bits(f[0], SCNN_OUT_RSVD_SHIFT, SCNN_OUT_RSVD_BITS)) return fail(r, SCNN_ERR_BAD_FIELD, SCNN_F_RESERVED);
         const uint32_t n = (uint32_t)mul(image_words(r.act), r.images); /* <= ACT_WORDS */

@@ -37,6 +37,7 @@ struct Run {
     uint32_t words, total, batch, resp_cap, resp_used, records;
     bool last_seen, overrun, ended;
     bool have_act, pending;
+    bool unpackable; /* the last packet was an INPUT outside a segment: an UNPACK may follow */
     Shape act;   /* shape of the activations once every issued command has run */
     /* Their layout: images one after another ([image][group][y][x], after INPUT, CONV, POOL), or
      * batch-innermost ([group][image], after FLATTEN and FC, which dense layers need at a batch

@@ -463,6 +463,53 @@ relu_word:
 /* The low n bytes of a word (n = 1..8). */
 inline uint64_t lane_mask(lane_t n) { return n >= LANES ? ~0ull : ((1ull << (8u * n)) - 1); }
 
+/* UNPACK: the INPUT's images, bytes row by row (s.in_w words a row), spread into words of
+ * s.last_lanes lanes, s.out_w a row, word x the 8 bytes from byte x x s.step of its row on, the
+ * lanes past s.last_lanes the zero point; into the other buffer.  One pipeline with II = 1,
+ * PIX words a step (as many as the convolution takes a cycle): one read of the 8 banks from
+ * the word holding the first one's bytes (PIX words' bytes span at most 7 + (PIX - 1) x 8 + 8
+ * bytes: 5 words), a byte shift per word, and PIX stores to consecutive addresses (distinct
+ * banks).  Returns its trip count. */
+uint64_t unpack(const Schedule& s, const act_mem_t& src, act_mem_t& dst) {
+    static_assert((7 + (PIX - 1) * SCNN_LANES + SCNN_LANES + 7) / 8 <= ACT_BANKS, "a step's bytes in one window");
+    addr_t row = s.src_base, out = s.dst_base;
+    ap_uint<bits_for(SCNN_CFG_MAX_DIM * SCNN_LANES + PIX * SCNN_LANES)> byte = 0; /* x x step, in the row */
+    dim_t x = 0;
+    const uint64_t keep = lane_mask(s.last_lanes);
+    const uint64_t fill = (uint64_t)(uint8_t)s.zero * 0x0101010101010101ull;
+    pixel_t valid = at_most(s.out_w, PIX);
+unpack_word:
+    for (steps_t step = 0; step < s.steps; step++) {
+#pragma HLS LOOP_TRIPCOUNT max = 8192
+#pragma HLS PIPELINE II = 1
+        uint64_t words[ACT_BANKS];
+#pragma HLS ARRAY_PARTITION variable = words complete
+        window(src, row + (unsigned)(byte >> 3), words);
+        uint64_t y[PIX];
+#pragma HLS ARRAY_PARTITION variable = y complete
+        for (unsigned k = 0; k < PIX; k++) {
+#pragma HLS UNROLL
+            const unsigned at = (unsigned)(byte & 7u) + k * (unsigned)s.step; /* bytes into the window */
+            const unsigned shift = 8u * (at & 7u), first = (at >> 3) & (ACT_BANKS - 1u); /* <= 4 */
+            const uint64_t lo = words[first], hi = words[(first + 1u) & (ACT_BANKS - 1u)];
+            const uint64_t w = shift ? (lo >> shift) | (hi << (64u - shift)) : lo;
+            y[k] = (w & keep) | (fill & ~keep);
+        }
+        scatter(dst, out, y, valid);
+        out += valid;
+        if (x + PIX >= s.out_w) {
+            x = 0;
+            byte = 0;
+            row += s.in_w;
+        } else {
+            x += PIX;
+            byte += PIX * (unsigned)s.step; /* PIX is a power of two: a shift */
+        }
+        valid = at_most(unsigned(s.out_w - x), PIX);
+    }
+    return s.steps;
+}
+
 /* (C, H, W) -> (C*H*W, 1, 1) into the other buffer: per image, the valid lanes of its
  * words in memory order, packed 8 to a word, the last word zero-padded, so a dense
  * layer after it streams weights for real inputs only (C = 1 would otherwise waste 7

@@ -60,6 +60,7 @@ enum scnn_packet_fields {
 enum scnn_opcode {
     SCNN_OP_CAPS = 0x01,   /* answer with a capabilities record; no payload  */
     SCNN_OP_INPUT = 0x10,  /* the batch of input images                       */
+    SCNN_OP_UNPACK = 0x11, /* right after INPUT: its images were bytes; spread them into lanes */
     SCNN_OP_CONV = 0x20,   /* conv2d layer geometry; its TILE packets follow  */
     SCNN_OP_FC = 0x21,     /* fully-connected layer; its TILE packets follow  */
     SCNN_OP_TILE = 0x22,   /* requant parameters + weights of some out groups */
@@ -88,6 +89,21 @@ enum scnn_input_fields {
     SCNN_IN_FIELD_WORDS = 1,
     SCNN_IN_C_SHIFT = 0, SCNN_IN_H_SHIFT = 16, SCNN_IN_W_SHIFT = 32, SCNN_IN_B_SHIFT = 48,
     SCNN_IN_FIELD_BITS = 16
+};
+
+/* UNPACK payload: 1 field word; right after an INPUT (not after a SEGMENT) of one channel group
+ * (8 lanes), whose words are the images as bytes, row by row: byte k of row y of an image is
+ * byte k % 8 of its word (y, k / 8).  The images become (channels, height, width), in the other
+ * buffer: word (y, x) of an image = the 8 bytes from byte x * step of row y on, its lanes from
+ * `channels` on the zero point.  Not a layer: it has no counters.
+ *   channels[3:0] (1..8) | step[7:4] (1..8) | zero point int8[15:8] | reserved[31:16] = 0 |
+ *   width[47:32] | reserved[63:48] = 0     (height: the INPUT's; (width - 1) x step + channels
+ *   must be within the row's 8 x INPUT-width bytes) */
+enum scnn_unpack_fields {
+    SCNN_UNPACK_FIELD_WORDS = 1,
+    SCNN_UNPACK_C_SHIFT = 0, SCNN_UNPACK_STEP_SHIFT = 4, SCNN_UNPACK_SMALL_BITS = 4,
+    SCNN_UNPACK_ZERO_SHIFT = 8, SCNN_UNPACK_RSVD0_SHIFT = 16, SCNN_UNPACK_RSVD0_BITS = 16,
+    SCNN_UNPACK_W_SHIFT = 32, SCNN_UNPACK_W_BITS = 16, SCNN_UNPACK_RSVD1_SHIFT = 48, SCNN_UNPACK_RSVD1_BITS = 16
 };
 
 /* CONV payload: 2 field words.

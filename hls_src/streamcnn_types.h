@@ -169,7 +169,8 @@ struct Schedule {
     addr_t row_top;       /* conv: -pad_h x in_w (mod 2^14), the first window row's offset */
     addr_t src_base;      /* where the engine's input starts in its source buffer */
     addr_t dst_base;      /* where its output starts in the destination */
-    lane_t last_lanes;    /* flatten: valid lanes of the last group */
+    lane_t last_lanes;    /* flatten: valid lanes of the last group; unpack: the lanes kept */
+    lane_t step;          /* unpack: bytes from one word's first to the next's */
 };
 
 /* Where a weight block's taps are, relative to a pixel's window: input group i and kernel
@@ -201,6 +202,7 @@ enum CommandOp {
     CMD_POOL,
     CMD_RELU,   /* in place */
     CMD_FLATTEN, /* (C, H, W) -> (C*H*W, 1, 1), valid lanes packed */
+    CMD_UNPACK, /* the INPUT's bytes spread into words, into the other buffer */
     CMD_OUTPUT, /* emit s.steps words of the current activations, after the header words */
     CMD_END     /* status trailer; the run is over */
 };

@@ -77,6 +77,10 @@ def seed_programs() -> dict:
     lenet = models.load("lenet5-mnist")
     seeds["lenet5-mnist-batch1"] = program(lenet, digits, 1)
     seeds["lenet5-mnist-batch1-all-layers"] = program(lenet, digits, 1, all_layers=True)
+    # 4-bit weights and occupancy maps; its images as bytes (UNPACK); at batch 2 from the tile buffer
+    compressed = models.load("lenet5-mnist-compressed")
+    seeds["lenet5-mnist-compressed-batch1"] = program(compressed, digits, 1)
+    seeds["lenet5-mnist-compressed-batch2"] = program(compressed, digits, 2, segments=False)
     fashion, _ = datasets.test_set("fashion-mnist")
     seeds["fashion-cnn-batch1"] = program(models.load("fashion-cnn"), fashion, 1)
     # Small random topologies: the fuzzer's speed is inversely proportional to the work a

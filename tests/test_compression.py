@@ -238,3 +238,78 @@ def test_fuzz_seeds_carry_maps_and_narrow_widths():
                 fields.add((P.field(w1, C["SCNN_L1_WBITS_SHIFT"], 2), P.field(w1, C["SCNN_L1_SPARSE_SHIFT"], 1)))
             i += 1 + length
     assert {(0, 0), (0, 1), (1, 1), (2, 1), (1, 0)} <= fields
+
+
+# -- images sent as bytes (UNPACK) ----------------------------------------------------------
+
+
+def _conv_net(shape, out, kernel, seed, **kw):
+    rng = np.random.default_rng(seed)
+    layers = [Conv2d(zoo._int_weights(rng, (out, shape[0]) + kernel), *zoo._placeholder_requant(out), **kw), ReLU()]
+    calibration = rng.integers(-128, 128, (8,) + shape).astype(np.int8)
+    return zoo.integer_network(shape, layers, calibration, rng, input_zero_point=int(rng.integers(-128, 128)))
+
+
+@pytest.mark.parametrize("shape,kernel,kw,columns,row_words", [
+    ((1, 32, 32), (5, 5), {}, True, 4),                          # LeNet-5: 1,024 bytes, not 7,168
+    ((2, 9, 11), (3, 3), dict(stride=2, padding=1), True, 4),     # two channels, padded rows
+    ((3, 12, 12), (3, 3), dict(padding=1), False, 5),             # 3 x 3 > 8 lanes: a pixel's channels
+])
+@pytest.mark.parametrize("batch", [1, 2])
+def test_images_as_bytes_run_bit_exact(device, shape, kernel, kw, columns, row_words, batch):
+    net = _conv_net(shape, 11, kernel, sum(shape) + batch, **kw)
+    prog = device.load(net, batch=batch, segments=False)
+    c = prog.compiled
+    assert c.packed is not None and (c.columns is not None) == columns
+    assert c.input_layout == (8, shape[1], row_words) and c.stats["input_words"] == batch * shape[1] * row_words
+    assert [p.opcode for p in c.packets[:2]] == [P.Op.INPUT, P.Op.UNPACK]
+    x = np.random.default_rng(batch).integers(-128, 128, (batch,) + shape).astype(np.int8)
+    out = prog.run(x)
+    assert np.array_equal(out, golden.run(net, x))
+    assert np.array_equal(out, device.load(net, batch=batch, segments=False, pack_images=False).run(x))
+
+
+def test_a_segment_sends_words(device):
+    net = zoo.lenet5()
+    prog = device.load(net, batch=16).compiled
+    assert prog.segment is not None and prog.packed is None
+    assert P.Op.UNPACK not in {p.opcode for p in prog.packets}
+
+
+@pytest.fixture
+def packed_prog(caps):
+    net = _conv_net((1, 32, 32), 6, (5, 5), 3)
+    return compiler.compile_network(net, caps, 1)
+
+
+@pytest.mark.parametrize("shift,bits,value,status,detail", [
+    (C["SCNN_UNPACK_C_SHIFT"], 4, 0, S.ERR_BAD_FIELD, F.CHANNELS),
+    (C["SCNN_UNPACK_C_SHIFT"], 4, 9, S.ERR_BAD_FIELD, F.CHANNELS),
+    (C["SCNN_UNPACK_STEP_SHIFT"], 4, 0, S.ERR_BAD_FIELD, F.STRIDE),
+    (C["SCNN_UNPACK_STEP_SHIFT"], 4, 2, S.ERR_BAD_FIELD, F.OUT_SIZE),  # 27 x 2 + 5 bytes of a 32-byte row
+    (C["SCNN_UNPACK_W_SHIFT"], 16, 0, S.ERR_BAD_FIELD, F.WIDTH),
+    (C["SCNN_UNPACK_W_SHIFT"], 16, 129, S.ERR_LIMIT, P.Cap.MAX_DIM),
+    (C["SCNN_UNPACK_RSVD0_SHIFT"], 1, 1, S.ERR_BAD_FIELD, F.RESERVED),
+    (C["SCNN_UNPACK_RSVD1_SHIFT"] + 15, 1, 1, S.ERR_BAD_FIELD, F.RESERVED),
+])
+def test_unpack_fields_are_checked(device, packed_prog, shift, bits, value, status, detail):
+    info = next(p for p in packed_prog.packets if p.opcode == P.Op.UNPACK)
+
+    def edit(w):
+        mask = ((1 << bits) - 1) << shift
+        w[info.offset + 1] = np.uint64((int(w[info.offset + 1]) & ~mask) | value << shift)
+        return info
+
+    r, _ = _send(device, packed_prog, edit)
+    assert (r.status, r.detail, r.packet) == (status, detail, info.index)
+
+
+def test_unpack_must_follow_its_input(device, packed_prog):
+    """A second UNPACK (the images are words already) is out of sequence."""
+    w = packed_prog.words.copy()
+    unpack = next(p for p in packed_prog.packets if p.opcode == P.Op.UNPACK)
+    packet = w[unpack.offset:unpack.offset + 2]
+    twice = np.concatenate([w[:unpack.offset + 2], packet, w[unpack.offset + 2:]])
+    twice[1] = np.uint64(int(twice[1]) + 2)  # the header's total length
+    r = device.execute(twice, packed_prog.response_words)
+    assert (r.status, r.detail, r.packet) == (S.ERR_SEQUENCE, P.Op.UNPACK, unpack.index + 1)

@@ -224,7 +224,13 @@ def _without(prog, *infos):
 
 
 def test_layer_before_input(device, prog):
+    """Without its INPUT, the UNPACK of the images' bytes (3 channels: sent as bytes) is the
+    first packet that needs activations; without both, the CONV."""
+    assert [p.opcode for p in prog.packets[:2]] == [P.Op.INPUT, P.Op.UNPACK]
     r = send(device, _without(prog, packet(prog, P.Op.INPUT)))
+    assert (r.status, r.packet, r.detail) == (S.ERR_SEQUENCE, 0, P.Op.UNPACK)
+    unpacked = compiler.compile_network(prog.network, device.caps, batch=2, segments=False, pack_images=False)
+    r = send(device, _without(unpacked, packet(unpacked, P.Op.INPUT)))
     assert (r.status, r.packet, r.detail) == (S.ERR_SEQUENCE, 0, P.Op.CONV)
 
 

@@ -18,7 +18,7 @@ def test_format_version_8_layout_is_frozen():
     assert P.FORMAT_VERSION == 8
     assert P.C["SCNN_PROGRAM_MAGIC"] == int.from_bytes(b"SCNN", "little")
     assert P.C["SCNN_STATUS_MAGIC"] == int.from_bytes(b"SCST", "little")
-    assert {op.name: int(op) for op in P.Op} == {"CAPS": 0x01, "INPUT": 0x10, "CONV": 0x20, "FC": 0x21, "TILE": 0x22,
+    assert {op.name: int(op) for op in P.Op} == {"CAPS": 0x01, "INPUT": 0x10, "UNPACK": 0x11, "CONV": 0x20, "FC": 0x21, "TILE": 0x22,
                                                  "POOL": 0x30, "RELU": 0x31, "FLATTEN": 0x32, "SEGMENT": 0x40,
                                                  "OUTPUT": 0x50,
                                                  "END": 0x7F}
@@ -33,6 +33,7 @@ def test_format_version_8_layout_is_frozen():
     assert (P.C["SCNN_L1_RSVD0_SHIFT"], P.C["SCNN_L1_RSVD0_BITS"], P.C["SCNN_MAP_BITS"]) == (28, 4, 64)
     assert (P.C["SCNN_WBITS_8"], P.C["SCNN_WBITS_4"], P.C["SCNN_WBITS_2"]) == (0, 1, 2)
     assert P.Field.WEIGHT_BITS == 19 and P.Field.OCCUPANCY == 20
+    assert (P.C["SCNN_UNPACK_STEP_SHIFT"], P.C["SCNN_UNPACK_ZERO_SHIFT"], P.C["SCNN_UNPACK_W_SHIFT"]) == (4, 8, 32)
     assert P.CAP_COUNT == 21 and P.Cap.MAX_KERNEL == 9 and P.Cap.PREFETCH_ENTRIES == 19 and P.Cap.PIXELS == 20
     assert P.NO_PACKET == 0xFFFFFFFF
 

@@ -19,8 +19,9 @@ import numpy as np
 from . import compression, protocol as P
 from .caps import Capabilities
 from .errors import InputError, LimitError, NetworkError, ProtocolError
-from .lowering import (ColumnPacking, HwLayer, Segment, check, conv_blocks, fc_weight_on_chip, groups, image_words,
-                       activation_words, images_first, lower, pack_columns, plan_segment, requant_words, tile_groups,
+from .lowering import (ColumnPacking, HwLayer, PackedInput, Segment, check, conv_blocks, fc_weight_on_chip, groups,
+                       image_words, activation_words, images_first, lower, pack_columns, pack_input, plan_segment,
+                       requant_words, tile_groups,
                        unpack_images,
                        unpack_ordered, write_lanes)
 from .network import AvgPool2d, Network
@@ -112,6 +113,7 @@ class CompiledProgram:
     input_shape: tuple = ()  # the network's, per image
     input_layout: tuple = ()  # what the INPUT packet carries per image (differs with column packing)
     columns: Optional[ColumnPacking] = None
+    packed: Optional[PackedInput] = None  # the images sent as bytes (an UNPACK packet follows INPUT)
     segment: Optional[Segment] = None  # the first layers' chunks, when they run image chunk by image chunk
     stats: dict = field(default_factory=dict)
 
@@ -136,7 +138,9 @@ class CompiledProgram:
         same dtype, as the INPUT packet carries them: in channel lanes, column-packed, or
         flattened if the network starts so.  Slots no image value fills are left as they are (the
         compiler fills them with the input's zero point)."""
-        if self.columns is not None:
+        if self.packed is not None:
+            self.packed.write(q, lanes)
+        elif self.columns is not None:
             self.columns.write(q, lanes)
         else:
             write_lanes(q.reshape((self.batch,) + self.input_layout), lanes)
@@ -188,7 +192,7 @@ def compile_caps_request() -> CompiledProgram:
 
 def compile_network(network: Network, caps: Capabilities, batch: int = 1, *,
                     all_layers: bool = False, column_packing: bool = True, segments: bool = True,
-                    compress: bool = True) -> CompiledProgram:
+                    compress: bool = True, pack_images: bool = True) -> CompiledProgram:
     """Pack ``network`` for a device with ``caps``, for batches of ``batch`` images.
 
     The INPUT slot holds zeros until :meth:`CompiledProgram.set_images`.  With
@@ -198,13 +202,16 @@ def compile_network(network: Network, caps: Capabilities, batch: int = 1, *,
     image chunk (:class:`Segment`: each chunk's images stream in while the one before computes,
     and a batch fits whose first activations would not), except with ``all_layers``;
     ``compress`` sends each layer's weights at the narrowest width that holds them and leaves
-    out its all-zero blocks where the occupancy maps cost less (:mod:`.compression`), exactly."""
+    out its all-zero blocks where the occupancy maps cost less (:mod:`.compression`), exactly;
+    ``pack_images`` sends images of at most 8 channels as their bytes, which the accelerator
+    spreads into words (:class:`PackedInput`), when that is fewer words and no segment runs."""
     segments = segments and not all_layers
     plan = check(network, caps, batch, segments=segments, column_packing=column_packing)
     if not plan.layers:
         raise NetworkError(f"{network.name} has no layer the accelerator executes")
     columns = pack_columns(plan, caps, batch, segments) if column_packing else None
     segment = plan_segment(plan, caps, batch) if segments else None
+    packed = pack_input(plan, columns, network.input_shape) if pack_images and segment is None else None
     words = activation_words(plan, batch, segment)
     if words > caps.act_words:  # it fit column-packed, and column packing is off
         raise LimitError(f"{network.name}: activation words of a batch of {batch} is {words}, the device's maximum "
@@ -213,8 +220,9 @@ def compile_network(network: Network, caps: Capabilities, batch: int = 1, *,
     hw = plan.layers
     b = _Builder()
     c, h, w = plan.input_shape
-    fields = [P.put(c, C["SCNN_IN_C_SHIFT"], 16) | P.put(h, C["SCNN_IN_H_SHIFT"], 16)
-              | P.put(w, C["SCNN_IN_W_SHIFT"], 16) | P.put(batch, C["SCNN_IN_B_SHIFT"], 16)]
+    layout = (LANES, h, packed.row_words) if packed is not None else plan.input_shape  # what INPUT carries
+    fields = [P.put(layout[0], C["SCNN_IN_C_SHIFT"], 16) | P.put(h, C["SCNN_IN_H_SHIFT"], 16)
+              | P.put(layout[2], C["SCNN_IN_W_SHIFT"], 16) | P.put(batch, C["SCNN_IN_B_SHIFT"], 16)]
     body = 0
     if segment is not None:
         bits = C["SCNN_SEG_DIM_BITS"]
@@ -247,8 +255,15 @@ def compile_network(network: Network, caps: Capabilities, batch: int = 1, *,
             # every slot no image value fills (padding columns of column packing, spare lanes)
             # holds the input's zero point: a real 0, as padding on chip
             fill = (network.input_zero_point & 0xFF) * 0x0101010101010101
-            input_offset = b.add(P.Op.INPUT, fields + [fill] * (batch * image_words(plan.input_shape)),
-                                 f"{batch} input images")
+            input_offset = b.add(P.Op.INPUT, fields + [fill] * (batch * image_words(layout)),
+                                 f"{batch} input images" + (" as bytes" if packed else ""))
+            if packed is not None:
+                small = C["SCNN_UNPACK_SMALL_BITS"]
+                b.add(P.Op.UNPACK, [P.put(packed.lanes, C["SCNN_UNPACK_C_SHIFT"], small)
+                                    | P.put(packed.step, C["SCNN_UNPACK_STEP_SHIFT"], small)
+                                    | P.put(network.input_zero_point & 0xFF, C["SCNN_UNPACK_ZERO_SHIFT"], C["SCNN_ZERO_BITS"])
+                                    | P.put(packed.out_w, C["SCNN_UNPACK_W_SHIFT"], C["SCNN_UNPACK_W_BITS"])],
+                      f"the images' bytes into words of {packed.lanes} lanes")
         b.layer = layer.names[0]  # the conv/dense/pool/relu layer itself (its output may carry a later name)
         if layer.op in (P.Op.CONV, P.Op.FC):
             weight_words += _add_weighted(b, layer, caps, compress)
@@ -270,8 +285,8 @@ def compile_network(network: Network, caps: Capabilities, batch: int = 1, *,
     record_words = sum(1 + C["SCNN_TENSOR_HEAD_WORDS"] + batch * o.words for o in outputs)
     prog = _finish(b, batch, record_words + caps.response_reserve_words, network=network, outputs=outputs,
                    hw_layers=hw, input_offset=input_offset, input_shape=network.input_shape,
-                   input_layout=plan.input_shape, columns=columns, segment=segment)
-    prog.stats = {"weight_words": weight_words, "input_words": batch * image_words(plan.input_shape),
+                   input_layout=layout, columns=columns, packed=packed, segment=segment)
+    prog.stats = {"weight_words": weight_words, "input_words": batch * image_words(layout),
                   "program_words": len(prog.words), "response_words": prog.response_words}
     for what, words in (("program", len(prog.words)), ("response", prog.response_words)):
         if words > caps.max_program_words:

@@ -37,7 +37,7 @@ DMA_BYTES_PER_CYCLE = 8
 #: Pipeline depths (cycles to fill and drain) of the pipelined loops; assumptions to be
 #: checked against Vitis HLS's schedule.  "stream" is decode's per-packet cost beyond its
 #: words (the CRC compare and the checks), "copy" the FIFO-to-buffer copies.
-DEPTH = {"stream": 3, "copy": 3, "conv": 16, "pool": 7, "relu": 3, "flatten": 3, "output": 3}
+DEPTH = {"stream": 3, "copy": 3, "conv": 16, "pool": 7, "relu": 3, "flatten": 3, "unpack": 4, "output": 3}
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,7 @@ PIPELINES = (
     Pipeline("relu_word", 1, "relu", "execute: one word, in place"),
     Pipeline("flatten_step", 1, "flatten", "execute: one word, packed"),
     Pipeline("transpose_step", 1, "flatten", "execute: a FLATTEN of whole words: one word of PIX images"),
+    Pipeline("unpack_word", 1, "unpack", "execute: one word of an image sent as bytes, from the two it straddles"),
     Pipeline("tensor_word", 1, "output", "execute: one word of an OUTPUT record"),
     Pipeline("caps_word", 1, "output", "execute: one word of the capabilities record"),
     Pipeline("trailer_layer", 2, "output", "execute: a layer's two counter words"),
@@ -115,6 +116,8 @@ def layer_work(hw: HwLayer, batch: int, stream_words: int, caps: Capabilities) -
         compute = iterations + len(hw.tiles) * DEPTH["conv"]
         reach = layer.weight.shape[1] * (layer.weight.shape[2] * layer.weight.shape[3] if isinstance(layer, Conv2d) else 1)
         macs = batch * layer.weight.shape[0] * pixels * reach
+        if hw.sparse:  # the blocks left out are not computed: their MACs are not done
+            macs = macs * int(hw.group_blocks.sum()) // (hw.blocks_per_group * len(hw.group_blocks))
     elif hw.op == P.Op.POOL:
         k, stride = hw.layer.kernel_size, hw.layer.stride
         per_step = pool_pixels(k, stride, caps.pixels)
@@ -305,6 +308,9 @@ def model(program: CompiledProgram, caps: Capabilities) -> dict:
             t.command()
             if p.opcode in (P.Op.POOL, P.Op.RELU, P.Op.FLATTEN):
                 t.run(row.compute)
+            elif p.opcode == P.Op.UNPACK:  # not a layer: the images' shape after it is the plan's
+                _, h, w = program.hw_layers[0].in_shape
+                t.run(program.batch * h * -(-w // caps.pixels) + DEPTH["unpack"])  # PIX words a step
             elif p.opcode == P.Op.OUTPUT:
                 t.run(1 + C["SCNN_TENSOR_HEAD_WORDS"] + program.batch * next(outputs).words + DEPTH["output"])
             elif p.opcode == P.Op.CAPS:

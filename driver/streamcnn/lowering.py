@@ -411,15 +411,63 @@ class ColumnPacking:
 
     def write(self, q: np.ndarray, lanes: np.ndarray) -> None:
         """Write int8 (N, C, H, W) images, column-packed, into ``lanes`` (a
-        (N, 1, H, out_w, 8) view): lane c*kw + j of (y, x) = xpad[c, y, x*sw + j].
-        Padding positions are left as they are: the input's zero point in every buffer the compiler makes."""
+        (N, 1, H, out_w, 8) view): lane j*C + c of (y, x) = xpad[c, y, x*sw + j] (columns, then
+        channels: the order of the bytes of a padded row, so that packed images unpack into
+        it, :class:`PackedInput`).  Padding positions are left as they are: the input's zero
+        point in every buffer the compiler makes."""
         n, c, h, w = q.shape
         for j in range(self.kernel_w):
             src = np.arange(self.out_w) * self.stride_w + j - self.pad_w  # column in q; outside = padding
             ok = np.flatnonzero((src >= 0) & (src < w))
             cols = src[ok]
             for ch in range(c):
-                lanes[:, 0, :, ok, ch * self.kernel_w + j] = q[:, ch][:, :, cols].transpose(2, 0, 1)
+                lanes[:, 0, :, ok, j * c + ch] = q[:, ch][:, :, cols].transpose(2, 0, 1)
+
+
+@dataclass(frozen=True)
+class PackedInput:
+    """The images sent as bytes, and spread into words on chip (the UNPACK packet).
+
+    An image of C <= 8 channels fills C of each word's 8 lanes (column packing: C x kw), but
+    every word crosses the DMA whole.  Instead the INPUT packet carries each image row by row
+    as its bytes, pixel by pixel (x, then c), ``pad`` columns of the zero point at each side,
+    the row rounded up to whole words; the accelerator spreads row y's bytes into ``out_w``
+    words of ``lanes`` lanes, word x the bytes from x x ``step`` on: with column packing the
+    kernel's columns side by side (lane j*C + c, ``step`` = C x stride), else one pixel's
+    channels (``step`` = C).  LeNet-5's 32 x 32 digits: 1,024 bytes a digit instead of 7,168."""
+
+    channels: int
+    width: int  # the image's columns
+    pad: int  # zero-point columns at each side of a row
+    lanes: int
+    step: int
+    out_w: int
+
+    @property
+    def row_words(self) -> int:
+        return -(-(self.width + 2 * self.pad) * self.channels // LANES)
+
+    def write(self, q: np.ndarray, lanes: np.ndarray) -> None:
+        """Write int8 (N, C, H, W) images into ``lanes``, a (N, 1, H, row_words, 8) view of the
+        INPUT packet's words: byte (pad + x) x C + c of row y = q[c, y, x].  Padding bytes are
+        left as they are (the zero point)."""
+        n, c, h, w = q.shape
+        rows = lanes.reshape(n, h, self.row_words * LANES)
+        rows[:, :, self.pad * c:(self.pad + w) * c] = q.transpose(0, 2, 3, 1).reshape(n, h, w * c)
+
+
+def pack_input(plan: Plan, columns: Optional[ColumnPacking], network_input: Shape) -> Optional[PackedInput]:
+    """The images as bytes when that sends fewer words: a first layer's input of one channel
+    group, column-packed or not (a network that starts with a Flatten already sends its
+    values densely)."""
+    c, h, w = network_input
+    if len(plan.layers) == 0 or plan.input_shape[1:] == (1, 1) or c > LANES:
+        return None
+    if columns is not None:
+        packed = PackedInput(c, w, columns.pad_w, c * columns.kernel_w, c * columns.stride_w, columns.out_w)
+    else:
+        packed = PackedInput(c, w, 0, c, c, w)
+    return packed if packed.row_words < plan.input_shape[2] * groups(plan.input_shape[0]) else None
 
 
 def pack_columns(plan: Plan, caps: Capabilities, batch: int, segments: bool = True) -> Optional[ColumnPacking]:
@@ -435,7 +483,7 @@ def pack_columns(plan: Plan, caps: Capabilities, batch: int, segments: bool = Tr
     packed_shape = (c * kw, h, out_w)
     if kw == 1 or c * kw > LANES:
         return None
-    weight = np.ascontiguousarray(conv.weight.transpose(0, 1, 3, 2)).reshape(o, c * kw, kh, 1)
+    weight = np.ascontiguousarray(conv.weight.transpose(0, 3, 1, 2)).reshape(o, c * kw, kh, 1)  # lane j*C + c
     packed = Conv2d(weight=weight, bias=conv.bias, multiplier=conv.multiplier, shift=conv.shift,
                     stride=(conv.stride[0], 1), padding=(conv.padding[0], 0), name=conv.name)
     layer = HwLayer(P.Op.CONV, packed, packed_shape, first.out_shape, first.names, first.relu,
