@@ -250,44 +250,44 @@ tile_word:
             e.word[k % PE] = w;
             if (k % PE == PE - 1) entries.write(e);
         } else {
-        const bool empty = L.sparse && t.map_ok && sub == 0u && cur.empty;
-        if (sub == 0u) { /* a block starts: which one, and its tap */
-            Tap tap;
-            if (!L.sparse) {
-                tap = taps[b];
-                tap.last = b + 1u == L.blocks;
-                b = tap.last ? entry_t(0) : entry_t(b + 1u);
-            } else if (empty) {
-                tap = Tap();
-                tap.last = true;
-            } else {
-                const uint64_t left = rest & (rest - 1u);
-                tap = taps[((uint32_t)cur.word * MAP_BITS + lowest_set(rest)) & (SCNN_CFG_WEIGHT_ENTRIES - 1u)];
-                tap.last = left == 0u && (at + 1u >= listed || next.first);
-                rest = left;
+            const bool empty = L.sparse && t.map_ok && sub == 0u && cur.empty;
+            if (sub == 0u) { /* a block starts: which one, and its tap */
+                Tap tap;
+                if (!L.sparse) {
+                    tap = taps[b];
+                    tap.last = b + 1u == L.blocks;
+                    b = tap.last ? entry_t(0) : entry_t(b + 1u);
+                } else if (empty) {
+                    tap = Tap();
+                    tap.last = true;
+                } else {
+                    const uint64_t left = rest & (rest - 1u);
+                    tap = taps[((uint32_t)cur.word * MAP_BITS + lowest_set(rest)) & (SCNN_CFG_WEIGHT_ENTRIES - 1u)];
+                    tap.last = left == 0u && (at + 1u >= listed || next.first);
+                    rest = left;
+                }
+                e.tap = tap;
+                if (L.sparse && (empty || rest == 0u)) { /* this list entry is used up: the next */
+                    ++at;
+                    cur = next;
+                    rest = next.bits;
+                    next = at + 1u < listed ? list[at + 1u] : MapWord();
+                }
             }
-            e.tap = tap;
-            if (L.sparse && (empty || rest == 0u)) { /* this list entry is used up: the next */
-                ++at;
-                cur = next;
-                rest = next.bits;
-                next = at + 1u < listed ? list[at + 1u] : MapWord();
-            }
-        }
-        const uint64_t w = empty ? 0u : read_payload(in, r, crc);
-        for (unsigned o = 0; o < PE; o++) {
+            const uint64_t w = empty ? 0u : read_payload(in, r, crc);
+            for (unsigned o = 0; o < PE; o++) {
 #pragma HLS UNROLL
-            if (empty)
-                e.word[o] = 0;
-            else if ((o >> rows_shift) == sub)
-                e.word[o] = widen(w >> (row_bits * (o & ((1u << rows_shift) - 1u))), code);
-        }
-        if (empty || sub + 1u == width) {
-            if (t.map_ok) entries.write(e);
-            sub = 0;
-        } else {
-            ++sub;
-        }
+                if (empty)
+                    e.word[o] = 0;
+                else if ((o >> rows_shift) == sub)
+                    e.word[o] = widen(w >> (row_bits * (o & ((1u << rows_shift) - 1u))), code);
+            }
+            if (empty || sub + 1u == width) {
+                if (t.map_ok) entries.write(e);
+                sub = 0;
+            } else {
+                ++sub;
+            }
         }
     }
 }

@@ -56,18 +56,20 @@ def test_testbench_passes_on_golden_checked_vectors(tmp_path, config):
                     str(HLS / "streamcnn.cpp"), "-o", str(tb)], check=True)
     r = subprocess.run([str(tb), str(tmp_path / "vectors")], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout
-    assert "7 passed, 0 failed" in r.stdout and "PASS lenet5_crc_error" in r.stdout
+    assert "8 passed, 0 failed" in r.stdout and "PASS lenet5_crc_error" in r.stdout and "PASS lenet5_compressed" in r.stdout
     # co-simulation's small set, each also in the full set
     cosim = sorted(p.name for p in (tmp_path / "vectors" / "cosim").iterdir())
-    assert cosim == sorted(f"{n}.{d}.bin" for n in ("caps", "truncated", "lenet5_crc_error", "lenet5", "lenet5_batch3")
-                           for d in ("in", "out"))
+    assert cosim == sorted(f"{n}.{d}.bin" for n in ("caps", "truncated", "lenet5_crc_error", "lenet5", "lenet5_batch3",
+                                                    "lenet5_compressed") for d in ("in", "out"))
     assert all((tmp_path / "vectors" / "cosim" / n).read_bytes() == (tmp_path / "vectors" / n).read_bytes() for n in cosim)
     r = subprocess.run([str(tb), str(tmp_path / "vectors" / "cosim")], capture_output=True, text=True)
-    assert r.returncode == 0 and "5 passed, 0 failed" in r.stdout, r.stdout
+    assert r.returncode == 0 and "6 passed, 0 failed" in r.stdout, r.stdout
     # the shifts and reciprocal multiplies that replace dividers, checked over every value they can get
     assert "ok: constant divisions, 298485 values, 0 wrong" in r.stdout
     # the packed multiply of the 256-MAC array, over every weight and pair of activations
     assert "ok: packed multiply, 16777216 weight x activation pairs, 0 wrong products" in r.stdout
+    # the weight stream's widening, popcount and priority encoder
+    assert "ok: weight stream decoding, 3211328 values, 0 wrong" in r.stdout
 
 
 SHIM_PROBE = r"""

@@ -18,13 +18,14 @@ from pathlib import Path
 import numpy as np
 
 import streamcnn
-from streamcnn import compiler, golden, protocol as P, zoo
+from streamcnn import compiler, datasets, golden, models, protocol as P, zoo
 
 
-#: What C/RTL co-simulation runs: one of each kind of run, LeNet-5 at batch 1 the largest, and
+#: What C/RTL co-simulation runs: one of each kind of run, LeNet-5 at batch 1 the largest,
 #: LeNet-5 at batch 3, whose first layers are a segment (two chunks) and whose dense layers take
-#: the images side by side.
-COSIM = ("caps", "truncated", "lenet5_crc_error", "lenet5", "lenet5_batch3")
+#: the images side by side, and the shipped compressed LeNet-5 (4-bit weights, occupancy maps,
+#: the digit sent as bytes).
+COSIM = ("caps", "truncated", "lenet5_crc_error", "lenet5", "lenet5_batch3", "lenet5_compressed")
 
 
 def main(out: Path, config: str = P.CONFIGS[0]) -> None:
@@ -35,9 +36,12 @@ def main(out: Path, config: str = P.CONFIGS[0]) -> None:
     vectors = {"caps": (compiler.compile_caps_request().words, compiler.CAPS_RESPONSE_WORDS)}
     nets = {"lenet5": (zoo.lenet5(1), 1), "svhn": (zoo.svhn_cnn(1), 1),
             "random": (zoo.random_network(rng, caps, 2, name="random"), 2),
-            "lenet5_batch3": (zoo.lenet5(2), 3)}
+            "lenet5_batch3": (zoo.lenet5(2), 3),
+            "lenet5_compressed": (models.load("lenet5-mnist-compressed"), 1)}
+    digits, _ = datasets.test_set("mnist")
     for name, (net, batch) in nets.items():
-        x = rng.uniform(-1, 1, (batch,) + net.input_shape).astype(np.float32)
+        x = (digits[:batch] if name == "lenet5_compressed"  # a trained model: real digits
+             else rng.uniform(-1, 1, (batch,) + net.input_shape).astype(np.float32))
         prog = compiler.compile_network(net, caps, batch)
         prog.set_images(net.quantize_input(x))
         resp = device.execute(prog.words, prog.response_words)

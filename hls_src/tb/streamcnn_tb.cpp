@@ -20,6 +20,7 @@
 
 #include "../streamcnn.h"
 #include "../streamcnn_arith.h"
+#include "../streamcnn_weights.h"
 
 static bool read_words(const std::string& path, std::vector<uint64_t>& words) {
     FILE* f = std::fopen(path.c_str(), "rb");
@@ -128,8 +129,48 @@ static bool check_packed_multiply() {
     return bad == 0;
 }
 
+/* The weight stream's decoding primitives (streamcnn_weights.h): widening every 2-bit field
+ * pattern of a row (2^16), 2^20 rows of 4-bit fields and of bytes, against sign extension one
+ * field at a time; the map word's popcount and lowest set bit on every single bit and 2^20
+ * words. */
+static bool check_weight_stream() {
+    unsigned bad = 0, checked = 0;
+    uint64_t state = 0x9E3779B97F4A7C15ull;
+    auto next = [&state]() { /* splitmix64 */
+        uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        return z ^ (z >> 31);
+    };
+    for (uint32_t code = SCNN_WBITS_8; code <= SCNN_WBITS_2; code++) {
+        const uint32_t n = width_of(code);
+        const uint32_t cases = code == SCNN_WBITS_2 ? (1u << 16) : (1u << 20);
+        for (uint32_t c = 0; c < cases; c++, checked++) {
+            const uint64_t x = code == SCNN_WBITS_2 ? c : next();
+            const uint64_t got = widen(x, code);
+            for (uint32_t l = 0; l < 8; l++) {
+                const int64_t field = (int64_t)((x >> (n * l)) & ((1ull << n) - 1));
+                const int64_t value = field >= (1 << (n - 1)) ? field - (1 << n) : field;
+                bad += (int8_t)(got >> (8 * l)) != value;
+            }
+        }
+    }
+    for (uint32_t c = 0; c < (1u << 20) + 64; c++, checked++) {
+        const uint64_t w = c < 64 ? (1ull << c) : next() & next(); /* single bits, then sparse words */
+        uint32_t count = 0, low = 0;
+        for (int b = 63; b >= 0; b--)
+            if ((w >> b) & 1) {
+                count++;
+                low = (uint32_t)b;
+            }
+        bad += (popcount64(w) != count) + (lowest_set(w) != low);
+    }
+    std::printf("%s: weight stream decoding, %u values, %u wrong\n", bad ? "FAIL" : "ok", checked, bad);
+    return bad == 0;
+}
+
 int main(int argc, char** argv) {
-    if (!check_arithmetic() || !check_packed_multiply()) return 1;
+    if (!check_arithmetic() || !check_packed_multiply() || !check_weight_stream()) return 1;
     const std::string dir = argc > 1 ? argv[1] : "tb/vectors";
     DIR* d = opendir(dir.c_str());
     if (!d) {
