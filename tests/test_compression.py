@@ -313,3 +313,24 @@ def test_unpack_must_follow_its_input(device, packed_prog):
     twice[1] = np.uint64(int(twice[1]) + 2)  # the header's total length
     r = device.execute(twice, packed_prog.response_words)
     assert (r.status, r.detail, r.packet) == (S.ERR_SEQUENCE, P.Op.UNPACK, unpack.index + 1)
+
+
+def test_the_shipped_compressed_lenet5(device):
+    """lenet5-mnist-compressed: 4-bit weights, at least 75% of its blocks absent, at batch 1 at
+    most 0.2x lenet5-mnist's bytes and 0.35x its modeled latency on the same overlay (counts of
+    the cycle model, deterministic), device == golden."""
+    from streamcnn import cycles, datasets, models
+
+    dense, small = models.load("lenet5-mnist"), models.load("lenet5-mnist-compressed")
+    progs = [compiler.compile_network(net, device.caps, 1) for net in (dense, small)]
+    a, b = (cycles.model(p, device.caps) for p in progs)
+    assert b["bytes_streamed"] <= 0.2 * a["bytes_streamed"] and b["latency_us"] <= 0.35 * a["latency_us"]
+    weighted = [hw for hw in progs[1].hw_layers if hw.op in (P.Op.CONV, P.Op.FC)]
+    assert all(hw.weight_bits == 4 for hw in weighted)
+    blocks = sum(hw.blocks_per_group * len(hw.group_blocks) for hw in weighted)
+    assert 1 - sum(int(hw.group_blocks.sum()) for hw in weighted) / blocks >= 0.75
+    assert small.metadata["accuracy"]["int8"] >= 0.985
+    images, _ = datasets.test_set("mnist")
+    x = small.quantize_input(images[:64])
+    assert np.array_equal(device.load(small, batch=1).run(x[:8]), golden.run(small, x[:8]))
+    assert np.array_equal(device.load(small, batch=16).run(x), golden.run(small, x))

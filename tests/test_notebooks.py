@@ -7,9 +7,9 @@ import pytest
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 
 
-def test_there_are_three_notebooks():
+def test_there_are_four_notebooks():
     assert [p.name for p in NOTEBOOKS] == ["01_lenet5_mnist.ipynb", "02_runtime_topology_swap.ipynb",
-                                          "03_bring_your_own_model.ipynb"]
+                                          "03_bring_your_own_model.ipynb", "04_compressed_weights.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -35,5 +35,7 @@ def test_runs_on_the_simulator(path, tmp_path, monkeypatch):
     client.execute()  # raises CellExecutionError on any error
     text = "\n".join(o.get("text", "") for c in book.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "running on:" in text and ("sim" in text or "simulator" in text)
+    if "compressed" in path.name:
+        assert text.count("device == golden: True") == 2
     if "topology_swap" in path.name:
         assert text.count(" True ") >= 3 and "False" not in text  # three networks, all bit-exact
