@@ -48,6 +48,7 @@ setup(
         "onnx": ["onnx>=1.14", "onnxruntime>=1.16"],
         "bench": ["torch==2.13.0", "hls4ml>=1.0"],
         "notebooks": ["matplotlib>=3.5", "nbclient>=0.7", "nbformat>=5", "ipykernel>=6"],
+        "cluster": ["dask[distributed]>=2024.1"],
         "test": ["pytest>=7"],
     },
     entry_points={"console_scripts": ["streamcnn = streamcnn.cli:main"]},

@@ -68,3 +68,28 @@ class ModelFileError(StreamCNNError, ValueError):
 
 class BuildError(StreamCNNError):
     """The simulator could not be compiled."""
+
+
+class ClusterError(StreamCNNError):
+    """A cluster of devices could not do the work: no streamcnn worker, or a batch failed on every
+    worker that could run it.  ``worker`` names the worker whose error it reports, if one."""
+
+    def __init__(self, message: str, *, worker: str | None = None):
+        super().__init__(message)
+        self.worker = worker
+
+    def __reduce__(self):  # crosses process boundaries (Dask pickles a task's exception)
+        return type(self), (str(self),), {"worker": self.worker}
+
+
+class WorkerError(ClusterError):
+    """A device error on one worker of a cluster, with the worker's name and address; the batch
+    is retried on another worker."""
+
+    def __init__(self, message: str, *, worker: str | None = None, address: str | None = None,
+                 kind: str = "DeviceError"):
+        super().__init__(message, worker=worker)
+        self.address, self.kind = address, kind
+
+    def __reduce__(self):
+        return type(self), (str(self),), {"worker": self.worker, "address": self.address, "kind": self.kind}

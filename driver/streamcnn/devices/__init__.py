@@ -8,6 +8,8 @@ from ..errors import StreamCNNError
 from .base import Device, Program, RunStats
 
 DEVICES = ("auto", "sim", "pynq")
+#: devices for timing only (their outputs are replayed, not computed)
+TIMING_DEVICES = ("modeled",)
 
 
 def on_board() -> bool:
@@ -19,8 +21,10 @@ def open_device(name: str = "auto", **options) -> Device:
     """Open a device: ``"sim"`` (the simulator; options: ``config``, the accelerator
     configuration to simulate, "mac256" or "mac64", and ``timeout``, reported by a
     modelled stuck accelerator, see :meth:`SimDevice.inject_stall`), ``"pynq"`` (the
-    FPGA on a PYNQ board; options: ``bitfile``, ``timeout``) or ``"auto"`` (the
-    board when present, otherwise the simulator).
+    FPGA on a PYNQ board; options: ``bitfile``, ``timeout``), ``"auto"`` (the
+    board when present, otherwise the simulator) or ``"modeled"`` (a stand-in for a board
+    when timing: it takes the cycle model's latency and replays a recorded answer, see
+    :class:`streamcnn.devices.replay.ModeledDevice`; option ``config``).
 
     The choice can also come from the environment variable STREAMCNN_DEVICE."""
     if name == "auto":
@@ -33,7 +37,11 @@ def open_device(name: str = "auto", **options) -> Device:
         from .pynq import PynqDevice
 
         return PynqDevice(**options)
-    raise StreamCNNError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)}")
+    if name == "modeled":
+        from .replay import ModeledDevice
+
+        return ModeledDevice(**options)
+    raise StreamCNNError(f"unknown device {name!r}; choose one of {', '.join(DEVICES + TIMING_DEVICES)}")
 
 
 __all__ = ["Device", "Program", "RunStats", "open_device", "on_board", "DEVICES"]
