@@ -66,8 +66,30 @@ def _device_arg(p: argparse.ArgumentParser) -> None:
                           "its bitstream was built with)")
 
 
+def _cluster_arg(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--cluster", metavar="local:N",
+                   help="run on a Dask cluster of N simulator worker processes on this machine instead of one device "
+                        "(needs the cluster extra: pip install 'streamcnn[cluster]')")
+    g.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="run on the streamcnn workers (boards started with `streamcnn worker`) of this Dask scheduler")
+
+
 def _open(args: argparse.Namespace):
-    """The device the arguments ask for."""
+    """The device (or the cluster) the arguments ask for."""
+    spec = getattr(args, "cluster", None) or getattr(args, "scheduler", None)
+    if spec:
+        if args.config or args.bitfile or args.device != "auto":
+            raise StreamCNNError("--cluster and --scheduler run on the cluster's own devices; drop --device, "
+                                 "--config and --bitfile")
+        from .cluster import open_cluster
+
+        if args.cluster and not args.cluster.startswith("local:"):
+            raise StreamCNNError(f"--cluster takes local:N; for a scheduler's workers use --scheduler (got "
+                                 f"{args.cluster!r})")
+        if args.scheduler and "://" not in args.scheduler:
+            raise StreamCNNError(f"--scheduler takes an address such as tcp://192.168.2.10:8786, got {args.scheduler!r}")
+        return open_cluster(spec)
     if args.config and args.bitfile:
         raise StreamCNNError("--config is for the simulator and --bitfile for the pynq device; give one")
     if args.config:
@@ -307,6 +329,17 @@ def _pairs(d: dict) -> str:
     return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in d.items())
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    from .cluster import worker
+
+    if "://" not in args.scheduler:
+        raise StreamCNNError(f"--scheduler takes an address such as tcp://192.168.2.10:8786, got {args.scheduler!r}")
+    options = {"config": args.config} if args.config else {"bitfile": args.bitfile} if args.bitfile else {}
+    device = "sim" if args.config else "pynq" if args.bitfile else args.device
+    worker.serve(args.scheduler, device=device, name=args.name, **options)
+    return 0
+
+
 def cmd_build_sim(args: argparse.Namespace) -> int:
     from .devices import simbuild
 
@@ -356,6 +389,7 @@ def parser() -> argparse.ArgumentParser:
                                     "status 1 if the device differs from the golden model on any image.")
     _model_arg(ev)
     _device_arg(ev)
+    _cluster_arg(ev)
     ev.add_argument("--limit", type=positive_int, metavar="N", help="only the first N test images")
     ev.add_argument("--batch", type=positive_int, metavar="B", help="images per DMA transfer (default: as many as fit)")
     ev.add_argument("--dataset", choices=list(datasets.TEST_SETS),
@@ -392,6 +426,17 @@ def parser() -> argparse.ArgumentParser:
                        help="also measure N images on the device (default 0: don't)")
     _json_arg(bench)
     bench.set_defaults(func=cmd_bench)
+
+    worker = sub.add_parser("worker", help="serve this machine's device to a Dask cluster (one board, one worker)",
+                            description="Join a Dask scheduler as a worker with this machine's device (on a "
+                                        "PYNQ-Z2: its FPGA), opened once; it advertises the resource FPGA=1 and "
+                                        "its capabilities, and runs the networks clients load "
+                                        "(streamcnn.cluster). Runs until the scheduler closes or Ctrl-C. Start the "
+                                        "scheduler on any machine with `dask scheduler`.")
+    worker.add_argument("--scheduler", required=True, metavar="tcp://HOST:PORT", help="the Dask scheduler's address")
+    worker.add_argument("--name", metavar="NAME", help="the worker's name in the cluster (default: Dask's)")
+    _device_arg(worker)
+    worker.set_defaults(func=cmd_worker)
 
     build = sub.add_parser("build-sim", help="compile the simulator now (it is otherwise built on first use)",
                            description="Compile hls_src/ with g++ into the simulator library and print its path.")

@@ -99,8 +99,7 @@ class ClusterStats:
 def _fit_problem(network: Network, caps: Capabilities) -> Optional[str]:
     """None if ``network`` runs on a device with ``caps``, else why not."""
     try:
-        if network.max_batch(caps) < 1:
-            network.check(caps, 1)
+        network.check(caps, 1)
     except LimitError as e:
         return str(e)
     return None
@@ -120,6 +119,11 @@ class Cluster:
         self._own = list(own)  # what close() shuts down: a LocalCluster this object started
         self._programs: dict = {}  # (content hash, stages, batch) -> program object
         self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        """``cluster of N workers (scheduler address)``: what reports call the device."""
+        return f"cluster of {len(self.workers())} workers ({self.client.scheduler.address})"
 
     # -- the workers ----------------------------------------------------------------
 
@@ -241,6 +245,8 @@ class ClusterProgram:
     def __init__(self, cluster: Cluster, network: Network, stages: list, chunk: Optional[int], plan) -> None:
         self.cluster, self.network, self.stages, self.plan = cluster, network, stages, plan
         smallest = min(b for s in stages for b in s.batches.values())
+        #: the smallest batch (images per DMA transfer) of any worker's program
+        self.batch = smallest
         self.chunk = int(chunk) if chunk else 8 * smallest
         if self.chunk < 1:
             raise InputError(f"chunk must be a positive integer, got {chunk!r}")
@@ -368,7 +374,7 @@ def local(workers: int = 2, device: str = "sim", **device_options) -> Cluster:
         raise InputError(f"a local cluster needs a positive number of workers, got {workers!r}")
     distributed = _distributed()
     cluster = distributed.LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
-                                       host="127.0.0.1", dashboard_address=None, resources={RESOURCE: 1},
+                                       host="127.0.0.1", dashboard_address=":0", resources={RESOURCE: 1},
                                        silence_logs=40)
     client = distributed.Client(cluster)
     try:

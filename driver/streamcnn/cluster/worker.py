@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
 import numpy as np
 
@@ -38,7 +38,8 @@ except ImportError:  # pragma: no cover - the module is importable for its docs 
 
 
 class DevicePlugin(WorkerPlugin):
-    """Opens ``open_device(device, **options)`` on the worker and keeps the programs loaded on it.
+    """Opens ``open_device(device, **options)`` on the worker (or ``device(**options)`` if
+    ``device`` is a callable, a Device class of your own, say) and keeps the programs loaded on it.
 
     Pickled to the worker before :meth:`setup`, so it holds only the device's name and options
     until then."""
@@ -46,7 +47,7 @@ class DevicePlugin(WorkerPlugin):
     name = PLUGIN
     idempotent = True  # registered twice (two clients), the worker keeps the device it has
 
-    def __init__(self, device: str = "auto", **options) -> None:
+    def __init__(self, device: Union[str, Callable] = "auto", **options) -> None:
         self.device_name, self.options = device, options
         self.device = None
 
@@ -54,7 +55,8 @@ class DevicePlugin(WorkerPlugin):
         from ..devices import open_device
 
         def open_and_read():
-            device = open_device(self.device_name, **self.options)
+            spec = self.device_name
+            device = spec(**self.options) if callable(spec) else open_device(spec, **self.options)
             device.caps  # read now: a worker that cannot talk to its accelerator fails to start
             return device
 
@@ -139,10 +141,28 @@ def _guarded(work):
                           worker=p.worker_name, address=p.address, kind=type(e).__name__) from None
 
 
+def serve(scheduler: str, *, device: str = "auto", name: Optional[str] = None, **options) -> None:
+    """Run this machine's device as a Dask worker of ``scheduler`` until the scheduler closes or
+    Ctrl-C (``streamcnn worker``)."""
+    from distributed import Worker
+
+    async def main() -> None:
+        try:
+            worker = Worker(scheduler, nthreads=1, name=name, resources={RESOURCE: 1},
+                            plugins=(DevicePlugin(device, **options),))
+            await worker
+        except OSError as e:
+            raise ClusterError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
+        async with worker:
+            await worker.finished()
+
+    asyncio.run(main())
+
+
 async def dask_setup(worker) -> None:
     """``dask worker --preload streamcnn.cluster.worker``: the device named by the environment
     variable STREAMCNN_DEVICE (default auto: the board when present)."""
-    await worker.plugin_add(DevicePlugin(os.environ.get("STREAMCNN_DEVICE", "auto")), name=PLUGIN)
+    await worker.plugin_add(DevicePlugin("auto"), name=PLUGIN)
 
 
-__all__ = ["DevicePlugin", "PLUGIN", "RESOURCE", "plugin", "describe", "load", "run", "dask_setup"]
+__all__ = ["DevicePlugin", "PLUGIN", "RESOURCE", "plugin", "describe", "load", "run", "serve", "dask_setup"]
