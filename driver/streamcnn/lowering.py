@@ -12,6 +12,8 @@ beyond C are zero).  A flat (F,) activation is F channels of a 1 x 1 image.
 """
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -416,12 +418,22 @@ class ColumnPacking:
         it, :class:`PackedInput`).  Padding positions are left as they are: the input's zero
         point in every buffer the compiler makes."""
         n, c, h, w = q.shape
-        for j in range(self.kernel_w):
-            src = np.arange(self.out_w) * self.stride_w + j - self.pad_w  # column in q; outside = padding
-            ok = np.flatnonzero((src >= 0) & (src < w))
-            cols = src[ok]
+        for j, into, take in self._slices(w):  # basic slices: strided copies, no index arrays
             for ch in range(c):
-                lanes[:, 0, :, ok, j * c + ch] = q[:, ch][:, :, cols].transpose(2, 0, 1)
+                lanes[:, 0, :, into, j * c + ch] = q[:, ch, :, take]
+
+    @functools.lru_cache(maxsize=8)
+    def _slices(self, w: int) -> tuple:
+        """(j, output columns, input columns) for each kernel column j of an input w wide: output
+        column x reads input column x * stride + j - pad, and the valid x form one range."""
+        out = []
+        for j in range(self.kernel_w):
+            src = np.arange(self.out_w) * self.stride_w + j - self.pad_w
+            ok = np.flatnonzero((src >= 0) & (src < w))
+            if len(ok):
+                x0, x1, first = int(ok[0]), int(ok[-1]) + 1, int(src[ok[0]])
+                out.append((j, slice(x0, x1), slice(first, first + (x1 - x0 - 1) * self.stride_w + 1, self.stride_w)))
+        return tuple(out)
 
 
 @dataclass(frozen=True)

@@ -116,25 +116,32 @@ def load(key: str, network, batch: Optional[int] = None) -> int:
 
 def run(key: str, network, batch: Optional[int], images: Union[np.ndarray, dict]) -> dict:
     """Run int8 ``images`` (or the previous pipeline stage's answer) through ``network`` here:
-    {"worker": this worker's name, "out": int8 outputs}."""
+    {"workers": the names of the workers that ran it, stage by stage, "out": int8 outputs}."""
     from ..partition import stage_input
 
     def go(p: DevicePlugin) -> dict:
-        x = images["out"] if isinstance(images, dict) else images
+        x, before = (images["out"], images["workers"]) if isinstance(images, dict) else (images, [])
         if x.shape[1:] != network.input_shape:
             x = stage_input(network, x)
-        return {"worker": p.worker_name, "out": p.program(key, network, batch).run(x)}
+        return {"workers": before + [p.worker_name], "out": p.program(key, network, batch).run(x)}
 
-    return _guarded(go)
+    return _guarded(go, placed=True)
 
 
-def _guarded(work):
+def _guarded(work, placed: bool = False):
     """Run ``work(plugin)``; a device's error comes back as a :class:`WorkerError` naming this
-    worker, which the client retries elsewhere.  Errors in the request itself pass unchanged."""
+    worker, which the client retries elsewhere.  Errors in the request itself pass unchanged,
+    except a :class:`LimitError` of a ``placed`` chunk: Dask moved it here from a lost worker,
+    and the network does not fit this one, so it is dealt again too."""
     p = plugin()
     try:
         return work(p)
-    except (LimitError, InputError, NetworkError):
+    except LimitError as e:
+        if not placed:
+            raise
+        raise WorkerError(f"worker {p.worker_name} ({p.address}): the network does not fit its device ({e})",
+                          worker=p.worker_name, address=p.address, kind="LimitError") from None
+    except (InputError, NetworkError):
         raise
     except StreamCNNError as e:
         raise WorkerError(f"worker {p.worker_name} ({p.address}, {p.device.name} device): {type(e).__name__}: {e}",
