@@ -46,13 +46,14 @@ def timed(run, repeats: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="lenet5-mnist")
-    ap.add_argument("--images", type=int, default=40_000, help="images a run (the test set repeated)")
+    ap.add_argument("--images", type=int, default=80_000, help="images a run (the test set repeated)")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     ap.add_argument("--chunk", type=int, default=None, help="images a Dask task (default: the cluster's choice)")
     ap.add_argument("--stages", type=int, default=2, help="pipeline stages (each with workers / stages boards)")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5, help="timed runs of each configuration")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    started = time.perf_counter()
 
     net = models.load(args.model)
     x, _ = datasets.test_set(net.metadata.get("dataset", "mnist"), net.input_shape)
@@ -119,6 +120,8 @@ def main() -> None:
         "repeats": args.repeats, **rows,
         "cluster_overhead_ms_per_chunk": round(1e3 * overhead, 2) if overhead is not None else None,
         "streamcnn": streamcnn.__version__,
+        "command": "python " + " ".join(["bench/cluster.py"] + sys.argv[1:]),
+        "seconds": round(time.perf_counter() - started),
     }
     print(json.dumps(result, indent=2) if args.json else
           "\n".join(f"{k}: {v}" for k, v in result.items()))

@@ -204,3 +204,78 @@ def test_cli_cluster_argument_errors():
     assert r.returncode == 2 and "not allowed with" in r.stderr
     r = run("worker", "--scheduler", "nowhere")
     assert r.returncode == 1 and "tcp://" in r.stderr
+
+
+def test_boards_join_through_streamcnn_worker_and_dask_worker_preload(mnist, reference):
+    """A scheduler alone, then two workers as a board would start them: ``streamcnn worker`` and
+    ``dask worker --preload streamcnn.cluster.worker`` (device from STREAMCNN_DEVICE)."""
+    import dask
+
+    with dask.config.set({"distributed.scheduler.work-stealing": False}):
+        scheduler = distributed.LocalCluster(n_workers=0, processes=True, host="127.0.0.1", dashboard_address=":0")
+    address = scheduler.scheduler_address
+    env = {**os.environ, "STREAMCNN_DEVICE": "sim"}
+    boards = [
+        subprocess.Popen([sys.executable, "-m", "streamcnn", "worker", "--scheduler", address, "--device", "sim",
+                          "--name", "board-a"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True),
+        subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
+                          "--resources", "FPGA=1", "--preload", "streamcnn.cluster.worker", "--name", "board-b",
+                          "--no-nanny", "--no-dashboard"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         text=True),
+    ]
+    try:
+        with cluster.connect(address) as c:
+            deadline = time.time() + 120
+            while len(c.workers()) < 2 and time.time() < deadline:
+                assert all(b.poll() is None for b in boards), [b.stderr.read() for b in boards if b.poll() is not None]
+                time.sleep(0.5)
+            infos = {i.name: i for i in c.workers().values()}
+            assert sorted(infos) == ["board-a", "board-b"] and all(i.device == "sim" for i in infos.values())
+            resources = {w["name"]: w["resources"] for w in c.client.scheduler_info()["workers"].values()}
+            assert resources == {"board-a": {"FPGA": 1}, "board-b": {"FPGA": 1}}
+            program = c.load(models.load("lenet5-mnist"), chunk=100)
+            np.testing.assert_array_equal(program.run(mnist[0][:1000]), reference[:1000])
+            assert set(program.last.images_per_worker) == {"board-a", "board-b"}
+    finally:
+        for b in boards:
+            b.terminate()
+        for b in boards:
+            b.wait(30)
+        scheduler.close()
+
+
+def test_runs_from_several_threads(two, mnist, reference):
+    program = two.load(models.load("lenet5-mnist"), chunk=150)
+    out: dict = {}
+
+    def run(k):
+        out[k] = program.run(mnist[0][k * 1500:(k + 1) * 1500])
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    for k in range(3):
+        np.testing.assert_array_equal(out[k], reference[k * 1500:(k + 1) * 1500])
+
+
+def test_a_pipeline_stage_worker_killed_mid_run_loses_no_image(mnist, reference):
+    with cluster.local(2) as c:
+        program = c.load(models.load("lenet5-mnist"), stages=2, chunk=37)
+        second = {info.address: info.pid for info in c.workers().values()}[program.workers[1][0]]
+        result: dict = {}
+
+        def run():
+            try:
+                result["out"] = program.run(mnist[0][:4000])
+            except BaseException as e:  # reported below
+                result["error"] = e
+
+        t = threading.Thread(target=run)
+        t.start()
+        time.sleep(2.0)
+        os.kill(second, signal.SIGKILL)
+        t.join(180)
+        assert not t.is_alive() and "error" not in result, result.get("error")
+        np.testing.assert_array_equal(result["out"], reference[:4000])

@@ -7,9 +7,10 @@ import pytest
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 
 
-def test_there_are_four_notebooks():
+def test_there_are_five_notebooks():
     assert [p.name for p in NOTEBOOKS] == ["01_lenet5_mnist.ipynb", "02_runtime_topology_swap.ipynb",
-                                          "03_bring_your_own_model.ipynb", "04_compressed_weights.ipynb"]
+                                          "03_bring_your_own_model.ipynb", "04_compressed_weights.ipynb",
+                                          "05_several_boards.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -27,6 +28,9 @@ def test_runs_on_the_simulator(path, tmp_path, monkeypatch):
     pytest.importorskip("matplotlib", reason="pip install -e '.[notebooks]'")
     if "bring_your_own" in path.name:
         pytest.importorskip("torch", reason="this notebook trains a PyTorch model")
+    if "several_boards" in path.name:
+        pytest.importorskip("distributed", reason="pip install -e '.[cluster]'")
+        monkeypatch.delenv("STREAMCNN_SCHEDULER", raising=False)
     monkeypatch.setenv("STREAMCNN_DEVICE", "sim")  # "auto" must not find a board in CI
     monkeypatch.setenv("MPLBACKEND", "Agg")
     book = nbformat.read(str(path), as_version=4)
@@ -37,5 +41,7 @@ def test_runs_on_the_simulator(path, tmp_path, monkeypatch):
     assert "running on:" in text and ("sim" in text or "simulator" in text)
     if "compressed" in path.name:
         assert text.count("device == golden: True") == 2
+    if "several_boards" in path.name:
+        assert "cluster == one device: True" in text and "pipeline == one device: True" in text
     if "topology_swap" in path.name:
         assert text.count(" True ") >= 3 and "False" not in text  # three networks, all bit-exact

@@ -164,10 +164,12 @@ class Cluster:
             return program
 
     def _stage(self, network: Network, batch: Optional[int], workers: Optional[list] = None) -> "Stage":
-        """``network`` sent to ``workers`` (default: every worker it fits) and compiled there."""
-        fitting = self._fitting(network) if workers is None else workers
-        stage = Stage(network, content_hash(network), batch, [w.address for w in fitting])
-        stage.send(self.client)
+        """``network`` compiled on ``workers`` (default: every worker it fits), its data held by
+        every worker it fits, so that a chunk Dask moves off a lost worker finds it."""
+        fitting = self._fitting(network)
+        chosen = fitting if workers is None else workers
+        stage = Stage(network, content_hash(network), batch, [w.address for w in chosen])
+        stage.send(self.client, [w.address for w in fitting])
         return stage
 
     # -- lifetime -------------------------------------------------------------------------

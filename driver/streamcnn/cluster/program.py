@@ -59,10 +59,10 @@ class Stage:
     data: object = None  # the network's Dask future, held on the workers
     batches: dict = field(default_factory=dict)  # worker address -> its program's batch
 
-    def send(self, client) -> None:
-        """The network to every worker it fits (once each), compiled there."""
+    def send(self, client, holders: list) -> None:
+        """The network to ``holders`` (once each), compiled on this stage's workers."""
         name = f"streamcnn-network-{self.key[:16]}"
-        self.data = client.scatter({name: self.network}, workers=self.addresses, broadcast=True, hash=False)[name]
+        self.data = client.scatter({name: self.network}, workers=holders, broadcast=True, hash=False)[name]
         futures = [client.submit(_worker.load, self.key, self.data, self.batch, workers=[a], allow_other_workers=False,
                                  resources={RESOURCE: 1}, pure=False, key=f"streamcnn-load-{self.key[:16]}-{a}")
                    for a in self.addresses]
@@ -95,13 +95,14 @@ class ClusterProgram:
         return [list(s.addresses) for s in self.stages]
 
     def chunk_for(self, images: int) -> int:
-        """Images a task: the ``chunk`` given to load, else whole transfers, at most 64 of them
-        (so Dask's cost a task, about a millisecond, stays small), and a whole number of rounds of
-        at least 4 chunks a worker (so no worker idles while the last ones finish)."""
+        """Images a task: the ``chunk`` given to load, else whole transfers, at most 64 of the
+        largest stage batch (so Dask's cost a task, about a millisecond, stays small), and a whole
+        number of rounds of at least 4 chunks a worker (so no worker idles while the last finish)."""
         if self.chunk:
             return self.chunk
         widest = max(len(s.addresses) for s in self.stages)
-        rounds = max(4, -(-images // (widest * 64 * self.batch)))
+        largest = max(b for s in self.stages for b in s.batches.values())  # a pipeline's stages differ
+        rounds = max(4, -(-images // (widest * 64 * largest)))
         per = -(-images // (rounds * widest))
         return -(-per // self.batch) * self.batch
 
