@@ -13,7 +13,8 @@ that does not depend on the images is worked out once, when a program is loaded
   words of an OK answer never change (record heads, tensor heads, the trailer's head).
 
 Per batch that leaves a fixed handful of NumPy calls: quantize into a staging array (or
-a table look-up for uint8 pixels, a copy for int8), one ``np.take`` into the send buffer,
+a table look-up for uint8 pixels, a copy for int8), one ``np.take`` into the send buffer (for a
+column-packed first layer, the usual one, a few strided copies instead: no index array to read),
 ``zlib.crc32`` over the image bytes, the transfer, one comparison of the answer's fixed
 words as bytes, one ``np.take`` of the results.  An answer that differs in any fixed word
 (an error status, say) goes to the full parser, which names what is wrong.

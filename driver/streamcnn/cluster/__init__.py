@@ -135,7 +135,9 @@ class Cluster:
 
         ``stages`` > 1 cuts it into a layer pipeline (:mod:`streamcnn.partition`), each stage on
         its own workers.  ``batch`` is the images per DMA transfer on each worker (default: as
-        many as its buffers hold); ``chunk`` the images per Dask task (default 8 transfers)."""
+        many as its buffers hold); ``chunk`` the images per Dask task (default: chosen for each
+        run, :meth:`ClusterProgram.chunk_for`).  A program keeps the workers it was loaded on
+        (less those that leave); to use workers that joined later, load it through a new ``Cluster``."""
         from ..partition import balanced_cuts, split
 
         if not isinstance(network, Network):

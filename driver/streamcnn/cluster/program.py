@@ -27,6 +27,8 @@ from .worker import RESOURCE
 IN_FLIGHT = 2
 #: how often a run checks that every stage still has a live worker, seconds
 WATCH_SECONDS = 1.0
+#: the most int8 image bytes a task carries (Dask warns of task graphs above 10 MB)
+CHUNK_BYTES = 4 << 20
 #: how often a run looks for finished chunks: each worker already holds its next one
 POLL_SECONDS = 0.005
 
@@ -96,13 +98,15 @@ class ClusterProgram:
 
     def chunk_for(self, images: int) -> int:
         """Images a task: the ``chunk`` given to load, else whole transfers, at most 64 of the
-        largest stage batch (so Dask's cost a task, about a millisecond, stays small), and a whole
-        number of rounds of at least 4 chunks a worker (so no worker idles while the last finish)."""
+        largest stage batch (so Dask's cost a task, about a millisecond, stays small) and
+        :data:`CHUNK_BYTES`, and a whole number of rounds of at least 4 chunks a worker (so no
+        worker idles while the last ones finish)."""
         if self.chunk:
             return self.chunk
         widest = max(len(s.addresses) for s in self.stages)
         largest = max(b for s in self.stages for b in s.batches.values())  # a pipeline's stages differ
-        rounds = max(4, -(-images // (widest * 64 * largest)))
+        most = max(self.batch, min(64 * largest, CHUNK_BYTES // int(np.prod(self.network.input_shape))))
+        rounds = max(4, -(-images // (widest * most)))
         per = -(-images // (rounds * widest))
         return -(-per // self.batch) * self.batch
 
