@@ -10,11 +10,12 @@ HERE = Path(__file__).resolve().parent
 BUNDLED = {
     "hls_src": ("*.h", "*.cpp", "config/*.h", "host_shim/*.h", "host_shim/*.cpp"),  # the simulator compiles these
     "datasets": ("mnist/*.gz", "mnist/README.md", "mnist/samples/*", "fashion-mnist/*.gz", "fashion-mnist/README.md"),
+    "notebooks": ("*.ipynb",),  # pynq get-notebooks streamcnn copies them onto the board
 }
 
 
 class BuildPyWithBundledFiles(build_py):
-    """Copy hls_src/ and datasets/ into streamcnn/_hls_src and streamcnn/_datasets."""
+    """Copy hls_src/, datasets/ and notebooks/ into streamcnn/_hls_src, _datasets and _notebooks."""
 
     def run(self):
         super().run()
@@ -51,7 +52,13 @@ setup(
         "cluster": ["dask[distributed]>=2024.1"],
         "test": ["pytest>=7"],
     },
-    entry_points={"console_scripts": ["streamcnn = streamcnn.cli:main"]},
+    entry_points={
+        "console_scripts": ["streamcnn = streamcnn.cli:main"],
+        # pynq imports these drivers when it opens an overlay: Overlay(...).streamcnn_top_0 is a device
+        "pynq.lib": ["streamcnn = streamcnn.devices.pynq_ip"],
+        # `pynq get-notebooks streamcnn` copies the notebooks
+        "pynq.notebooks": ["streamcnn = streamcnn.notebooks"],
+    },
     cmdclass={"build_py": BuildPyWithBundledFiles},
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -201,3 +201,31 @@ def test_an_interrupted_wait_is_recovered_before_the_next_transfer(device, board
     board.events.clear()
     assert np.array_equal(program.run(images[:8]), golden.run(net, images[:8]))
     assert board.events[0] == "dma-reset"
+
+
+def test_pynqs_own_overlay_gives_a_streamcnn_device_for_the_ip(tmp_path, board, lenet):
+    """The DefaultIP driver bound to the accelerator's VLNV, found by pynq through streamcnn's
+    ``pynq.lib`` entry point: pynq's Overlay makes it, nothing streamcnn-specific is called."""
+    from streamcnn.devices.pynq_ip import StreamCNNDriver
+
+    net, images, _ = lenet
+    overlay = pynq.Overlay(str(make_overlay(tmp_path)), download=False, device=board)
+    device = overlay.streamcnn_top_0
+    assert isinstance(device, StreamCNNDriver) and isinstance(device, streamcnn.Device)
+    assert isinstance(device, pynq.DefaultIP) and device.read(0x00) & 0x4  # its registers: ap_idle
+    assert device.caps.version == protocol.HW_VERSION
+    assert np.array_equal(device.load(net, batch=8).run(images[:24]), golden.run(net, images[:24]))
+
+
+def test_pynq_get_notebooks_copies_the_notebooks(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pynq_cli = Path(sys.executable).with_name("pynq")
+    done = subprocess.run([str(pynq_cli), "get-notebooks", "streamcnn", "--path", str(tmp_path), "--force",
+                           "--ignore-overlays"], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    copied = sorted(p.name for p in (tmp_path / "streamcnn").glob("*.ipynb"))
+    shipped = sorted(p.name for p in (Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
+    assert copied == shipped and len(copied) == 5

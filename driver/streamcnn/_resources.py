@@ -1,8 +1,9 @@
 """Where the files streamcnn ships live: the accelerator's C++, data sets, models.
 
 In a source checkout (or an editable install) they are the repository's
-``hls_src/`` and ``datasets/``; a regular install carries copies inside the
-package (``streamcnn/_hls_src``, ``streamcnn/_datasets``, made by setup.py).
+``hls_src/``, ``datasets/`` and ``notebooks/``; a regular install carries copies inside
+the package (``streamcnn/_hls_src``, ``streamcnn/_datasets``, ``streamcnn/_notebooks``,
+made by setup.py).
 Trained models always live in the package (``streamcnn/model_files``).
 """
 from __future__ import annotations
@@ -32,6 +33,12 @@ def _find(name: str, marker: str) -> Path:
 def hls_src_dir() -> Path:
     """The directory holding streamcnn.cpp and its headers."""
     return _find("hls_src", "streamcnn.cpp")
+
+
+@lru_cache(maxsize=1)
+def notebooks_dir() -> Path:
+    """The directory holding the notebooks (01_lenet5_mnist.ipynb, ...)."""
+    return _find("notebooks", "01_lenet5_mnist.ipynb")
 
 
 @lru_cache(maxsize=1)

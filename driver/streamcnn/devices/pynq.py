@@ -78,33 +78,40 @@ class PynqDevice(Device):
         if not hwh.is_file():
             raise OverlayError(f"{hwh} is missing: pynq needs the .hwh made with the bitstream beside it, with "
                                f"the same base name; see bitstreams/README.md")
-        super().__init__()
+        self.overlay = pynq.Overlay(str(path), download=download, device=pynq_device)
+        self._setup(pynq, self.overlay.ip_dict, lambda name: getattr(self.overlay, name), pynq_device, timeout,
+                    self.overlay.bitfile_name)
+
+    # -- setup ----------------------------------------------------------------------
+
+    def _setup(self, pynq, ip_dict: dict, driver, pynq_device, timeout: float, where: str) -> None:
+        """Find the DMA and the accelerator in ``ip_dict`` (``driver(name)`` gives an IP's pynq
+        driver) and read the capabilities."""
+        Device.__init__(self)
         self._lock = PynqDevice._board_lock
         self._pynq = pynq
         self._pynq_device = pynq_device
         self.timeout = timeout
-        self.overlay = pynq.Overlay(str(path), download=download, device=pynq_device)
-        self.dma = getattr(self.overlay, self._find_ip(DMA_VLNV, "an AXI DMA"))
+        self._ip_dict, self._where = ip_dict, where
+        self.dma = driver(self._find_ip(DMA_VLNV, "an AXI DMA"))
         ip_name = self._find_ip(IP_VLNV, "the streamcnn accelerator")
-        self.ip = getattr(self.overlay, ip_name)
+        self.ip = driver(ip_name)
         self._offsets = self._ip_register_offsets(ip_name)
         self._flush_buffers = None
         self._in_flight, self._interrupted = None, False
         self._largest_answer = 0  # words: the largest receive buffer a transfer has armed
         self.caps  # read the capabilities now: an overlay this driver cannot drive is refused at open
 
-    # -- setup ----------------------------------------------------------------------
-
     def _find_ip(self, vlnv: str, what: str) -> str:
-        names = [name for name, d in self.overlay.ip_dict.items() if str(d.get("type", "")).startswith(vlnv)]
+        names = [name for name, d in self._ip_dict.items() if str(d.get("type", "")).startswith(vlnv)]
         if len(names) != 1:
-            found = ", ".join(f"{n} ({d.get('type')})" for n, d in self.overlay.ip_dict.items())
-            raise OverlayError(f"the overlay {self.overlay.bitfile_name} has {len(names)} instances of {what} "
+            found = ", ".join(f"{n} ({d.get('type')})" for n, d in self._ip_dict.items())
+            raise OverlayError(f"the overlay {self._where} has {len(names)} instances of {what} "
                                f"({vlnv}...), expected one; its IP: {found}. Is this the streamcnn overlay?")
         return names[0]
 
     def _ip_register_offsets(self, ip_name: str) -> dict:
-        registers = self.overlay.ip_dict[ip_name].get("registers", {})
+        registers = self._ip_dict[ip_name].get("registers", {})
         missing = [r for r in IP_OUTPUTS if r not in registers]
         if missing:
             raise OverlayError(f"the streamcnn IP in this overlay lacks registers {missing} (has "
