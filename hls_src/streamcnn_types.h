@@ -98,9 +98,10 @@ typedef ap_uint<bits_for(SCNN_CFG_LANES)> lane_t;                    /* lanes of
 typedef ap_uint<bits_for(SCNN_CFG_PIXELS)> pixel_t;                  /* pixels of a group, 0..PIX */
 typedef ap_uint<bits_for(ACT_BANKS - 1)> bank_t;                     /* an activation bank */
 typedef ap_uint<bits_for(ACT_ROWS - 1)> row_t;                       /* a row of one bank */
-/* An activation word's address or a count of them, 0..8192.  Addresses wrap modulo 2^14 on the
- * way (the convolution's row base of a padding row is "negative"), and are only used when the
- * true value is an address in the buffer, which the modular sum then equals. */
+/* An activation word's address or a count of them, 0..ACT_WORDS (14 bits on mac256, 15 on
+ * mac64's larger buffers).  Addresses wrap modulo 2^bits on the way (the convolution's row base
+ * of a padding row is "negative"), and are only used when the true value is an address in the
+ * buffer, which the modular sum then equals. */
 typedef ap_uint<bits_for(SCNN_CFG_ACT_WORDS)> addr_t;
 /* An engine's trip count.  Decode's checks bound every one: a convolution's is
  * batch x out_h x ceil(out_w / PIX) (x out_groups <= ACT_WORDS) times count x max(blocks, PIX)

@@ -140,3 +140,21 @@ def test_default_batch_fills_the_buffers(device):
     assert prog.batch == net.max_batch(device.caps) == 37 and prog.compiled.segment is not None
     assert prog.compiled.columns is not None
     assert net.max_batch(device.caps, segments=False) == device.caps.act_words // 1024
+
+
+def test_the_large_buffer_variant_takes_what_the_shipped_one_refuses(rng):
+    """mac64's doubled activation buffers hold a 16 x 80 x 80 activation (12,800 words); mac256's
+    8,192-word buffers refuse the network at load time, naming the limit."""
+    import streamcnn
+    from streamcnn.errors import LimitError
+
+    layers = [FloatConv2d(rng.normal(0, 0.3, (16, 1, 3, 3)), rng.normal(0, 0.1, 16), padding=1), ReLU(), MaxPool2d(2),
+              FloatConv2d(rng.normal(0, 0.1, (8, 16, 3, 3)), rng.normal(0, 0.1, 8), stride=2), ReLU(), Flatten(),
+              FloatLinear(rng.normal(0, 0.05, (10, 8 * 19 * 19)), rng.normal(0, 0.1, 10))]
+    net = quantize((1, 80, 80), layers, rng.uniform(0, 1, (8, 1, 80, 80)).astype(np.float32))
+    x = rng.uniform(0, 1, (3, 1, 80, 80)).astype(np.float32)
+    with streamcnn.open_device("sim", config="mac256") as fast, streamcnn.open_device("sim", config="mac64") as roomy:
+        with pytest.raises(LimitError, match="act_words"):
+            fast.load(net)
+        program = roomy.load(net)
+        np.testing.assert_array_equal(program.run(x), golden.run(net, x))
