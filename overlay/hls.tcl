@@ -14,7 +14,8 @@
 # fails the script unless every one passes.  A run with csynth starts the
 # solution afresh; one without (cosim, export after a checked csynth) reopens it.
 # The exported IP lands in <build dir>/hls/solution1/impl/ip with the VLNV
-# xilinx.com:hls:streamcnn_top:1.0, which the driver looks for.
+# xilinx.com:hls:streamcnn_top:1.0 (another configuration: streamcnn_top_<config>), which the
+# driver looks for.
 
 set script_dir [file dirname [file normalize [info script]]]
 set root [file normalize [file join $script_dir ..]]
@@ -42,7 +43,11 @@ set part xc7z020clg400-1
 set period 10
 # The kernel includes Vitis HLS's own hls_stream.h and ap_axi_sdata.h: never the host shim.
 set cflags "-I$src -std=c++14"
-if {$config ne "mac256"} { append cflags " -DSCNN_CONFIG_[string toupper $config]" }
+set ipname streamcnn_top
+if {$config ne "mac256"} {
+    append cflags " -DSCNN_CONFIG_[string toupper $config]"
+    set ipname streamcnn_top_$config
+}
 
 set fresh [expr {[lsearch -exact $steps csynth] >= 0}]
 
@@ -70,7 +75,9 @@ if {[lsearch -exact $steps cosim] >= 0} {
     }
 }
 if {[lsearch -exact $steps export] >= 0} {
-    export_design -format ip_catalog -vendor xilinx.com -library hls -version 1.0 \
-        -description "streamcnn: int8 CNN accelerator driven by a streamed program"
+    # The shipped configuration keeps the VLNV xilinx.com:hls:streamcnn_top:1.0; another is named
+    # after itself, so that the accelerator library's variants can share one Vivado project.
+    export_design -format ip_catalog -vendor xilinx.com -library hls -version 1.0 -ipname $ipname \
+        -description "streamcnn: int8 CNN accelerator driven by a streamed program ($config)"
 }
 exit

@@ -1,6 +1,6 @@
 # Vivado batch script: the PYNQ-Z2 overlay around the streamcnn accelerator.
 #
-#   vivado -mode batch -source vivado.tcl -tclargs <build dir> <output dir> <name> <jobs>
+#   vivado -mode batch -source vivado.tcl -tclargs <build dir> <output dir> <name> <jobs> [<ip name>]
 #
 # Block design: Zynq PS7 (FCLK0 100 MHz, M_AXI_GP0 for control, S_AXI_HP0 64-bit
 # for data), an AXI DMA in simple mode (no scatter-gather, 26-bit length register,
@@ -17,6 +17,9 @@ set build [file normalize [lindex $argv 0]]
 set output [file normalize [lindex $argv 1]]
 set name [lindex $argv 2]
 set jobs [lindex $argv 3]
+# The accelerator's IP name (hls.tcl: streamcnn_top, or streamcnn_top_<config>)
+set ipname streamcnn_top
+if {[llength $argv] >= 5} { set ipname [lindex $argv 4] }
 
 set expected_version 2022.1
 if {[info exists ::env(STREAMCNN_VIVADO_VERSION)]} { set expected_version $::env(STREAMCNN_VIVADO_VERSION) }
@@ -73,7 +76,7 @@ set_property -dict [list \
 ] $dma
 
 # -- the accelerator ---------------------------------------------------------------------
-set acc [create_bd_cell -type ip -vlnv xilinx.com:hls:streamcnn_top:1.0 streamcnn_top_0]
+set acc [create_bd_cell -type ip -vlnv xilinx.com:hls:$ipname:1.0 streamcnn_top_0]
 connect_bd_intf_net [get_bd_intf_pins axi_dma_0/M_AXIS_MM2S] [get_bd_intf_pins streamcnn_top_0/prog_in]
 connect_bd_intf_net [get_bd_intf_pins streamcnn_top_0/resp_out] [get_bd_intf_pins axi_dma_0/S_AXIS_S2MM]
 

@@ -50,7 +50,7 @@ def dry_run(tmp_path, script, *args, version="2022.1", wns="0.213", whs="0.041")
     return r, (log.read_text().splitlines() if log.exists() else [])
 
 
-@pytest.mark.parametrize("script", ["hls.tcl", "vivado.tcl"])
+@pytest.mark.parametrize("script", ["hls.tcl", "vivado.tcl", "dfx.tcl"])
 def test_tcl_is_complete(script):
     r = subprocess.run([TCLSH], input=f"set h [open {OVERLAY / script}]; puts [info complete [read $h]]",
                        capture_output=True, text=True)
@@ -197,3 +197,83 @@ def test_hls_script_compiles_the_configuration_asked_for(tmp_path):
     assert all("SCNN_CONFIG" not in c for c in calls)
     r, _ = dry_run(tmp_path, "hls.tcl", tmp_path, "csim", "mac9")
     assert r.returncode == 1 and "unknown configuration 'mac9'" in r.stderr
+
+
+def dfx_build(tmp_path, variants=("mac256", "mac64")):
+    """What dfx.tcl reads and copies, as Vivado would leave it (the dry run runs no tool)."""
+    build = tmp_path / "build"
+    for v in variants:
+        ip = build / v / "hls" / "solution1" / "impl" / "ip"
+        ip.mkdir(parents=True)
+        (ip / "component.xml").write_text("<component/>")
+    dfx = build / "dfx"
+    runs = ["impl_1"] + [f"child_{i}_impl_1" for i in range(1, len(variants))]
+    for v, run in zip(variants, runs):
+        (dfx / "streamcnn.runs" / run).mkdir(parents=True)
+        (dfx / "streamcnn.runs" / run / f"streamcnn_i_rp_streamcnn_rm_{v}_inst_0_partial.bit").write_bytes(v.encode())
+        hwh = dfx / "streamcnn.gen" / "sources_1" / "bd" / f"rm_{v}" / "hw_handoff"
+        hwh.mkdir(parents=True)
+        (hwh / f"rm_{v}.hwh").write_text(v)
+    (dfx / "streamcnn.runs" / "impl_1" / "streamcnn_wrapper.bit").write_bytes(b"shell")
+    shell = dfx / "streamcnn.gen" / "sources_1" / "bd" / "streamcnn" / "hw_handoff"
+    shell.mkdir(parents=True)
+    (shell / "streamcnn.hwh").write_text("shell")
+    return build
+
+
+def test_dfx_script_dry_run(tmp_path):
+    """The library: a static shell, one reconfigurable partition, a configuration and a partial
+    bitstream with its .hwh per variant, pr_verify between them."""
+    build, out = dfx_build(tmp_path), tmp_path / "library"
+    r, calls = dry_run(tmp_path, "dfx.tcl", build, out, 2, "mac256", "mac64")
+    assert r.returncode == 0, r.stderr
+    text = "\n".join(calls)
+    assert "set_property PR_FLOW 1" in text
+    for v, ip in (("mac256", "streamcnn_top"), ("mac64", "streamcnn_top_mac64")):
+        assert f"create_bd_design rm_{v}" in calls
+        assert f"create_bd_cell -type ip -vlnv xilinx.com:hls:{ip}:1.0 accelerator" in calls
+        assert f"create_pr_configuration -name config_{v} -partitions streamcnn_i/rp_streamcnn:rm_{v}_inst_0" in calls
+        assert (out / f"streamcnn-{v}.bit").read_bytes() == v.encode() and (out / f"streamcnn-{v}.hwh").read_text() == v
+    assert "create_bd_cell -type container -reference rm_mac256 rp_streamcnn" in calls
+    assert "CONFIG.ENABLE_DFX true CONFIG.LIST_SYNTH_BD rm_mac256.bd:rm_mac64.bd" in text  # (a Tcl list as text)
+    child = [c for c in calls if c.startswith("create_run child_1_impl_1 -parent_run impl_1 -flow ")]
+    assert len(child) == 1 and child[0].endswith(" -pr_config config_mac64")  # the parent run's own flow
+    assert "launch_runs impl_1 child_1_impl_1 -to_step write_bitstream -jobs 2" in calls
+    routed = build / "dfx" / "streamcnn.runs"
+    assert (f"pr_verify -initial {routed / 'impl_1' / 'streamcnn_wrapper_routed.dcp'} -additional "
+            f"{routed / 'child_1_impl_1' / 'streamcnn_wrapper_routed.dcp'} -file {out / 'pr_verify.rpt'}") in calls
+    xdc = (build / "dfx" / "pblock.xdc").read_text()
+    assert "set_property HD.RECONFIGURABLE true [get_cells streamcnn_i/rp_streamcnn]" in xdc
+    assert "resize_pblock [get_pblocks pblock_rp_streamcnn] -add {CLOCKREGION_X0Y1:CLOCKREGION_X1Y2" in xdc
+    assert "SNAPPING_MODE ON" in xdc
+    assert (out / "streamcnn-shell.bit").read_bytes() == b"shell" and (out / "streamcnn-shell.hwh").exists()
+    assert (out / "library.txt").read_text().splitlines() == [
+        "partition rp_streamcnn", "variant mac256 streamcnn-mac256.bit", "variant mac64 streamcnn-mac64.bit"]
+
+
+def test_dfx_script_refuses_a_variant_that_misses_timing_or_has_no_ip(tmp_path):
+    build, out = dfx_build(tmp_path), tmp_path / "library"
+    r, _ = dry_run(tmp_path, "dfx.tcl", build, out, 2, "mac256", "mac64", wns="-0.1")
+    assert r.returncode == 1 and "mac256 misses timing (WNS -0.1 ns" in r.stderr and not (out / "library.txt").exists()
+    r, calls = dry_run(tmp_path, "dfx.tcl", build, out, 2, "mac256", "mac128")
+    assert r.returncode == 1 and "no HLS IP for mac128" in r.stderr and not any("create_project" in c for c in calls)
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make not installed")
+def test_makefile_library_builds_each_variant_then_the_dfx_design():
+    r = subprocess.run(["make", "-n", "-C", str(OVERLAY), "library"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    for v in ("mac256", "mac64"):
+        assert f"vitis_hls -f hls.tcl -tclargs build/{v} csim,csynth {v}" in out
+        assert f"vitis_hls -f hls.tcl -tclargs build/{v} export {v}" in out
+    assert out.rstrip().splitlines()[-2].endswith("-source dfx.tcl -tclargs build ../bitstreams/library 2 mac256 mac64")
+
+
+def test_each_configuration_exports_its_own_ip_name(tmp_path):
+    r, calls = dry_run(tmp_path, "hls.tcl", tmp_path, "export", "mac64")
+    assert r.returncode == 0 and any("export_design" in c and "-ipname streamcnn_top_mac64" in c for c in calls)
+    r, calls = dry_run(tmp_path, "hls.tcl", tmp_path, "export")
+    assert any("export_design" in c and "-ipname streamcnn_top " in c for c in calls)
+    r = subprocess.run(["make", "-n", "-C", str(OVERLAY), "CONFIG=mac64"], capture_output=True, text=True)
+    assert "-tclargs build/mac64 ../bitstreams streamcnn-mac64 2 streamcnn_top_mac64" in r.stdout

@@ -28,6 +28,9 @@ from ..errors import DependencyError, DMAError, DMATimeoutError, OverlayError, S
 from .base import Device
 
 IP_VLNV = "xilinx.com:hls:streamcnn_top:1.0"
+#: the accelerator's VLNV in each configuration (hls.tcl names the IP after it, so that the
+#: variants of the reconfigurable library can sit side by side in one Vivado project)
+IP_VLNVS = (IP_VLNV, "xilinx.com:hls:streamcnn_top_mac64:1.0")
 DMA_VLNV = "xilinx.com:ip:axi_dma:"
 BITFILE_NAME = "streamcnn.bit"
 
@@ -94,7 +97,7 @@ class PynqDevice(Device):
         self.timeout = timeout
         self._ip_dict, self._where = ip_dict, where
         self.dma = driver(self._find_ip(DMA_VLNV, "an AXI DMA"))
-        ip_name = self._find_ip(IP_VLNV, "the streamcnn accelerator")
+        ip_name = self._find_ip(IP_VLNVS, "the streamcnn accelerator")
         self.ip = driver(ip_name)
         self._offsets = self._ip_register_offsets(ip_name)
         self._flush_buffers = None
@@ -102,12 +105,14 @@ class PynqDevice(Device):
         self._largest_answer = 0  # words: the largest receive buffer a transfer has armed
         self.caps  # read the capabilities now: an overlay this driver cannot drive is refused at open
 
-    def _find_ip(self, vlnv: str, what: str) -> str:
+    def _find_ip(self, vlnv, what: str) -> str:
+        """The one IP whose VLNV starts with ``vlnv`` (or one of a tuple of them)."""
         names = [name for name, d in self._ip_dict.items() if str(d.get("type", "")).startswith(vlnv)]
         if len(names) != 1:
             found = ", ".join(f"{n} ({d.get('type')})" for n, d in self._ip_dict.items())
+            wanted = " or ".join(vlnv) if isinstance(vlnv, tuple) else f"{vlnv}..."
             raise OverlayError(f"the overlay {self._where} has {len(names)} instances of {what} "
-                               f"({vlnv}...), expected one; its IP: {found}. Is this the streamcnn overlay?")
+                               f"({wanted}), expected one; its IP: {found}. Is this the streamcnn overlay?")
         return names[0]
 
     def _ip_register_offsets(self, ip_name: str) -> dict:

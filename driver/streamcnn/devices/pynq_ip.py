@@ -1,7 +1,7 @@
 """pynq's driver for the streamcnn IP: ``Overlay("streamcnn.bit").streamcnn_top_0`` is a
 streamcnn device.
 
-pynq binds IP drivers by VLNV (``bindto``) and imports the modules registered under the
+pynq binds IP drivers by VLNV (``bindto``: the accelerator's, in either configuration) and imports the modules registered under the
 ``pynq.lib`` entry point whenever it opens an overlay; streamcnn registers this one, so with
 streamcnn installed in the board's pynq environment::
 
@@ -21,7 +21,7 @@ from abc import ABCMeta
 from pynq import DefaultIP
 from pynq.overlay import RegisterIP
 
-from .pynq import DMA_VLNV, IP_VLNV, PynqDevice
+from .pynq import DMA_VLNV, IP_VLNVS, PynqDevice
 
 
 class _Meta(RegisterIP, ABCMeta):
@@ -32,7 +32,7 @@ class StreamCNNDriver(DefaultIP, PynqDevice, metaclass=_Meta):
     """The streamcnn accelerator as pynq creates it for its VLNV: a pynq ``DefaultIP`` (its
     AXI-Lite registers: ``read``, ``write``, ``register_map``) and a streamcnn device."""
 
-    bindto = [IP_VLNV]
+    bindto = list(IP_VLNVS)  # either configuration
 
     def __init__(self, description: dict) -> None:
         import pynq
@@ -57,4 +57,4 @@ class StreamCNNDriver(DefaultIP, PynqDevice, metaclass=_Meta):
         return f"<streamcnn pynq device at {self.mmio.base_addr:#x}>"
 
 
-__all__ = ["StreamCNNDriver", "DMA_VLNV", "IP_VLNV"]
+__all__ = ["StreamCNNDriver", "DMA_VLNV", "IP_VLNVS"]
