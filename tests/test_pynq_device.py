@@ -48,6 +48,9 @@ def lenet():
 def test_capabilities_are_read_at_open(device):
     assert device.caps.version == protocol.HW_VERSION
     assert device.caps.act_words == protocol.CONFIG["act_words"]
+    # the accelerator's registers as a plain DefaultIP, not a second device (pynq would bind it to
+    # StreamCNNDriver), so opening reads the capabilities once
+    assert type(device.ip) is pynq.DefaultIP and device.transfers == 1
 
 
 def test_lenet5_bit_exact_with_one_receive_then_one_send_per_batch(device, board, lenet):

@@ -82,8 +82,16 @@ class PynqDevice(Device):
             raise OverlayError(f"{hwh} is missing: pynq needs the .hwh made with the bitstream beside it, with "
                                f"the same base name; see bitstreams/README.md")
         self.overlay = pynq.Overlay(str(path), download=download, device=pynq_device)
-        self._setup(pynq, self.overlay.ip_dict, lambda name: getattr(self.overlay, name), pynq_device, timeout,
-                    self.overlay.bitfile_name)
+        ip_dict = self.overlay.ip_dict
+
+        def driver(name: str):
+            # The accelerator as plain registers: pynq would make it a StreamCNNDriver (pynq_ip),
+            # a second device on the same hardware
+            if str(ip_dict[name].get("type", "")).startswith(IP_VLNVS):
+                return pynq.DefaultIP(ip_dict[name])
+            return getattr(self.overlay, name)
+
+        self._setup(pynq, ip_dict, driver, pynq_device, timeout, self.overlay.bitfile_name)
 
     # -- setup ----------------------------------------------------------------------
 
