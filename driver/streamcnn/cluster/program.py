@@ -207,7 +207,7 @@ class _Run:
         return futures
 
     def finished(self, f) -> None:
-        from distributed import KilledWorker
+        from distributed import CancelledError, KilledWorker
 
         i = self.chunk_of.pop(f.key, None)
         if i is None or i not in self.flying or self.flying[i][0][-1] is not f:
@@ -222,6 +222,10 @@ class _Run:
             return
         except KilledWorker as e:
             raise ClusterError(f"chunk {i} of {self.program.network.name}: its workers kept dying ({e})") from None
+        except CancelledError:  # not by this run: its data went with a lost worker, so deal it again
+            self.stats.retries.append((i, None, "cancelled by the cluster (a worker was lost)"))
+            self.again(i)
+            return
         self.results[i] = answer["out"]
         per = self.stats.images_per_worker
         for name in answer["workers"]:
