@@ -106,8 +106,8 @@ class PynqDevice(Device):
         self._ip_dict, self._where = ip_dict, where
         self.dma = driver(self._find_ip(DMA_VLNV, "an AXI DMA"))
         ip_name = self._find_ip(IP_VLNVS, "the streamcnn accelerator")
+        self._offsets = self._ip_register_offsets(ip_name)  # checked before any driver is made
         self.ip = driver(ip_name)
-        self._offsets = self._ip_register_offsets(ip_name)
         self._flush_buffers = None
         self._in_flight, self._interrupted = None, False
         self._largest_answer = 0  # words: the largest receive buffer a transfer has armed
