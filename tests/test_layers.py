@@ -6,7 +6,7 @@ from streamcnn import golden, zoo
 from streamcnn.network import AvgPool2d, Flatten, MaxPool2d, ReLU
 from streamcnn.quantization import FloatConv2d, FloatLinear, quantize
 
-from conftest import images
+from conftest import images, roomy_network
 
 
 def build(rng, shape, layers):
@@ -148,10 +148,7 @@ def test_the_large_buffer_variant_takes_what_the_shipped_one_refuses(rng):
     import streamcnn
     from streamcnn.errors import LimitError
 
-    layers = [FloatConv2d(rng.normal(0, 0.3, (16, 1, 3, 3)), rng.normal(0, 0.1, 16), padding=1), ReLU(), MaxPool2d(2),
-              FloatConv2d(rng.normal(0, 0.1, (8, 16, 3, 3)), rng.normal(0, 0.1, 8), stride=2), ReLU(), Flatten(),
-              FloatLinear(rng.normal(0, 0.05, (10, 8 * 19 * 19)), rng.normal(0, 0.1, 10))]
-    net = quantize((1, 80, 80), layers, rng.uniform(0, 1, (8, 1, 80, 80)).astype(np.float32))
+    net = roomy_network()
     x = rng.uniform(0, 1, (3, 1, 80, 80)).astype(np.float32)
     with streamcnn.open_device("sim", config="mac256") as fast, streamcnn.open_device("sim", config="mac64") as roomy:
         with pytest.raises(LimitError, match="act_words"):

@@ -6,8 +6,9 @@ import pytest
 import streamcnn
 from streamcnn import library, models, partition, protocol
 from streamcnn.errors import LimitError, OverlayError
-from streamcnn.network import Flatten, MaxPool2d, ReLU
-from streamcnn.quantization import FloatConv2d, FloatLinear, quantize
+from streamcnn.quantization import FloatConv2d, quantize
+
+from conftest import roomy_network
 
 
 @pytest.mark.parametrize("config", protocol.CONFIGS)
@@ -19,15 +20,6 @@ def test_expected_capabilities_are_what_the_hardware_reports(config):
 
 def variants():
     return [library.Variant(c, None, library.expected_caps(c)) for c in protocol.CONFIGS]
-
-
-def roomy_network():
-    """A 16 x 80 x 80 activation: 12,800 words, more than mac256's buffers hold."""
-    rng = np.random.default_rng(3)
-    layers = [FloatConv2d(rng.normal(0, 0.3, (16, 1, 3, 3)), rng.normal(0, 0.1, 16), padding=1), ReLU(), MaxPool2d(2),
-              FloatConv2d(rng.normal(0, 0.1, (8, 16, 3, 3)), rng.normal(0, 0.1, 8), stride=2), ReLU(), Flatten(),
-              FloatLinear(rng.normal(0, 0.05, (10, 8 * 19 * 19)), rng.normal(0, 0.1, 10))]
-    return quantize((1, 80, 80), layers, rng.uniform(0, 1, (4, 1, 80, 80)).astype(np.float32), name="roomy")
 
 
 def test_each_network_runs_on_the_variant_it_fits_that_is_fastest():

@@ -50,7 +50,7 @@ def dry_run(tmp_path, script, *args, version="2022.1", wns="0.213", whs="0.041")
     return r, (log.read_text().splitlines() if log.exists() else [])
 
 
-@pytest.mark.parametrize("script", ["hls.tcl", "vivado.tcl", "dfx.tcl"])
+@pytest.mark.parametrize("script", ["hls.tcl", "vivado.tcl", "dfx.tcl", "shell.tcl"])
 def test_tcl_is_complete(script):
     r = subprocess.run([TCLSH], input=f"set h [open {OVERLAY / script}]; puts [info complete [read $h]]",
                        capture_output=True, text=True)

@@ -1,0 +1,78 @@
+# The PYNQ-Z2 shell both overlay scripts build around the accelerator (sourced by vivado.tcl
+# and dfx.tcl): the Vivado version pin, the Zynq PS7 and the AXI DMA, and the buses that join
+# them to the accelerator's cell.
+#
+# Zynq PS7 configured explicitly (no board files needed): FCLK0 100 MHz, M_AXI_GP0 for control,
+# S_AXI_HP0 64-bit for data.  AXI DMA in simple mode (no scatter-gather, 26-bit length register,
+# 64-bit memory and stream widths) at 0x40400000; the accelerator at 0x43C00000, its program
+# stream fed by MM2S and its answer going to S2MM.
+
+# Refuse a Vivado other than the pinned one (2022.1: PYNQ 3.0 images), unless
+# STREAMCNN_VIVADO_VERSION names it (2024.1 for PYNQ 3.1 images, see bitstreams/README.md).
+proc shell_check_version {script} {
+    set expected 2022.1
+    if {[info exists ::env(STREAMCNN_VIVADO_VERSION)]} { set expected $::env(STREAMCNN_VIVADO_VERSION) }
+    set found [version -short]
+    if {[string first $expected $found] != 0} {
+        puts stderr "$script: this overlay is pinned to Vivado $expected, found $found."
+        puts stderr "Set STREAMCNN_VIVADO_VERSION=$found to build anyway (see bitstreams/README.md)."
+        exit 1
+    }
+}
+
+# The PS7 and the AXI DMA, in the current block design.
+proc shell_ps_and_dma {} {
+    set ps [create_bd_cell -type ip -vlnv xilinx.com:ip:processing_system7:5.5 processing_system7_0]
+    set_property -dict [list \
+        CONFIG.PCW_CRYSTAL_PERIPHERAL_FREQMHZ {50} \
+        CONFIG.PCW_UIPARAM_DDR_PARTNO {MT41K256M16 RE-125} \
+        CONFIG.PCW_UIPARAM_DDR_BUS_WIDTH {16 Bit} \
+        CONFIG.PCW_UIPARAM_DDR_FREQ_MHZ {533.333333} \
+        CONFIG.PCW_UART0_PERIPHERAL_ENABLE {1} \
+        CONFIG.PCW_UART0_UART0_IO {MIO 14 .. 15} \
+        CONFIG.PCW_EN_CLK0_PORT {1} \
+        CONFIG.PCW_EN_RST0_PORT {1} \
+        CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ {100} \
+        CONFIG.PCW_USE_M_AXI_GP0 {1} \
+        CONFIG.PCW_USE_S_AXI_HP0 {1} \
+        CONFIG.PCW_S_AXI_HP0_DATA_WIDTH {64} \
+    ] $ps
+    apply_bd_automation -rule xilinx.com:bd_rule:processing_system7 \
+        -config {make_external "FIXED_IO, DDR" Master "Disable" Slave "Disable"} $ps
+
+    set dma [create_bd_cell -type ip -vlnv xilinx.com:ip:axi_dma:7.1 axi_dma_0]
+    set_property -dict [list \
+        CONFIG.c_include_sg {0} \
+        CONFIG.c_sg_length_width {26} \
+        CONFIG.c_m_axi_mm2s_data_width {64} \
+        CONFIG.c_m_axis_mm2s_tdata_width {64} \
+        CONFIG.c_m_axi_s2mm_data_width {64} \
+        CONFIG.c_s_axis_s2mm_tdata_width {64} \
+        CONFIG.c_mm2s_burst_size {16} \
+        CONFIG.c_s2mm_burst_size {16} \
+    ] $dma
+}
+
+# The DMA's streams to the accelerator cell `acc`, both AXI buses (clocks and resets from FCLK0
+# everywhere), and the addresses the driver and its tests expect; validated and saved.
+proc shell_connect {acc} {
+    connect_bd_intf_net [get_bd_intf_pins axi_dma_0/M_AXIS_MM2S] [get_bd_intf_pins $acc/prog_in]
+    connect_bd_intf_net [get_bd_intf_pins $acc/resp_out] [get_bd_intf_pins axi_dma_0/S_AXIS_S2MM]
+    foreach slave [list axi_dma_0/S_AXI_LITE $acc/s_axi_control] {
+        apply_bd_automation -rule xilinx.com:bd_rule:axi4 \
+            -config {Master "/processing_system7_0/M_AXI_GP0" Clk_master "Auto" Clk_slave "Auto" Clk_xbar "Auto"} \
+            [get_bd_intf_pins $slave]
+    }
+    foreach master {axi_dma_0/M_AXI_MM2S axi_dma_0/M_AXI_S2MM} {
+        apply_bd_automation -rule xilinx.com:bd_rule:axi4 \
+            -config {Slave "/processing_system7_0/S_AXI_HP0" Clk_master "Auto" Clk_slave "Auto" Clk_xbar "Auto"} \
+            [get_bd_intf_pins $master]
+    }
+    assign_bd_address
+    foreach seg [get_bd_addr_segs -of_objects [get_bd_addr_spaces processing_system7_0/Data]] {
+        if {[string match "*axi_dma_0*" $seg]} { set_property offset 0x40400000 $seg; set_property range 64K $seg }
+        if {[string match "*$acc*" $seg]} { set_property offset 0x43C00000 $seg; set_property range 64K $seg }
+    }
+    validate_bd_design
+    save_bd_design
+}
