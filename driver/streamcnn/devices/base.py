@@ -104,6 +104,14 @@ class Device(ABC):
     def _sync_to_device(self, buf: np.ndarray) -> None:
         """Make CPU writes to ``buf`` visible to the DMA (a cache flush on a board)."""
 
+    #: the accelerator variant loaded, on a device that can swap it (an accelerator library);
+    #: None for fixed hardware
+    variant: Optional[str] = None
+
+    def _claim(self, program: "Program") -> None:
+        """Called under the lock before every run of ``program``: make the hardware it was
+        compiled for the hardware loaded.  Fixed hardware has nothing to do."""
+
     def close(self) -> None:
         """Release the device; using it (or a program loaded on it) afterwards raises
         :class:`DeviceClosedError`.  Closing twice is harmless."""
@@ -225,6 +233,8 @@ class Program:
 
     def __init__(self, device: Device, network: Network, batch: int, compile_options: Optional[dict] = None) -> None:
         self.device, self.network, self.batch = device, network, batch
+        #: what the program was compiled for: the device's capabilities, and its variant if it swaps them
+        self.caps, self.variant = device.caps, device.variant
         self._options = compile_options or {}
         self._variants: dict = {}
         self._compile_lock = threading.Lock()
@@ -241,8 +251,8 @@ class Program:
                 batch = self.batch
                 if all_layers:  # every layer's output is asked for: no segment, so perhaps a smaller batch
                     batch = max(1, min(batch, self.network.max_batch(
-                        self.device.caps, segments=False, column_packing=self._options.get("column_packing", True))))
-                prog = compiler.compile_network(self.network, self.device.caps, batch, all_layers=all_layers,
+                        self.caps, segments=False, column_packing=self._options.get("column_packing", True))))
+                prog = compiler.compile_network(self.network, self.caps, batch, all_layers=all_layers,
                                                 **self._options)
                 self._variants[all_layers] = _Loaded(self.device, prog)
             return self._variants[all_layers]
@@ -277,6 +287,7 @@ class Program:
         with device._lock:
             if device._closed:
                 device._check_open()
+            device._claim(self)
             if count <= self.batch:  # one batch: the arrays themselves, no views, no second buffers
                 path, send, recv, words = loaded.path, loaded.send, loaded.recv, loaded.words
                 path.stage(x, count)
@@ -391,6 +402,7 @@ class Program:
         start = time.perf_counter()
         with self.device._lock:
             self.device._check_open()
+            self.device._claim(self)
             for first in range(0, len(q), b):
                 chunk = q[first:first + b]
                 if len(chunk) < b:  # the last batch: padded, the padding dropped below

@@ -68,11 +68,7 @@ class PynqDevice(Device):
 
     def __init__(self, bitfile: Optional[str] = None, *, timeout: float = 2.0, download: bool = True,
                  pynq_device=None) -> None:
-        try:
-            import pynq
-        except ImportError:
-            raise DependencyError("the pynq device needs the pynq package: it comes with the PYNQ image on the "
-                                  "board; elsewhere install it with pip install 'streamcnn[board]'") from None
+        pynq = self._import_pynq()
         path = Path(bitfile) if bitfile else default_bitfile()
         if not path.is_file():
             raise OverlayError(f"no bitstream at {path}: build it with `make -C overlay` (Vivado and Vitis HLS), "
@@ -82,16 +78,24 @@ class PynqDevice(Device):
             raise OverlayError(f"{hwh} is missing: pynq needs the .hwh made with the bitstream beside it, with "
                                f"the same base name; see bitstreams/README.md")
         self.overlay = pynq.Overlay(str(path), download=download, device=pynq_device)
-        ip_dict = self.overlay.ip_dict
+        self._setup(pynq, self.overlay.ip_dict, self._driver, pynq_device, timeout, self.overlay.bitfile_name)
 
-        def driver(name: str):
-            # The accelerator as plain registers: pynq would make it a StreamCNNDriver (pynq_ip),
-            # a second device on the same hardware
-            if str(ip_dict[name].get("type", "")).startswith(IP_VLNVS):
-                return pynq.DefaultIP(ip_dict[name])
-            return getattr(self.overlay, name)
+    @staticmethod
+    def _import_pynq():
+        try:
+            import pynq
+        except ImportError:
+            raise DependencyError("the pynq device needs the pynq package: it comes with the PYNQ image on the "
+                                  "board; elsewhere install it with pip install 'streamcnn[board]'") from None
+        return pynq
 
-        self._setup(pynq, ip_dict, driver, pynq_device, timeout, self.overlay.bitfile_name)
+    def _driver(self, name: str):
+        """pynq's driver for the overlay's IP ``name``; the accelerator as plain registers (pynq
+        would make it a StreamCNNDriver, see pynq_ip: a second device on the same hardware)."""
+        description = self.overlay.ip_dict[name]
+        if str(description.get("type", "")).startswith(IP_VLNVS):
+            return self._pynq.DefaultIP(description)
+        return getattr(self.overlay, name)
 
     # -- setup ----------------------------------------------------------------------
 
@@ -103,15 +107,23 @@ class PynqDevice(Device):
         self._pynq = pynq
         self._pynq_device = pynq_device
         self.timeout = timeout
-        self._ip_dict, self._where = ip_dict, where
-        self.dma = driver(self._find_ip(DMA_VLNV, "an AXI DMA"))
-        ip_name = self._find_ip(IP_VLNVS, "the streamcnn accelerator")
-        self._offsets = self._ip_register_offsets(ip_name)  # checked before any driver is made
-        self.ip = driver(ip_name)
+        self._where = where
         self._flush_buffers = None
         self._in_flight, self._interrupted = None, False
         self._largest_answer = 0  # words: the largest receive buffer a transfer has armed
-        self.caps  # read the capabilities now: an overlay this driver cannot drive is refused at open
+        self._ip_dict = ip_dict
+        self.dma = driver(self._find_ip(DMA_VLNV, "an AXI DMA"))
+        self._bind_accelerator(ip_dict, driver)
+
+    def _bind_accelerator(self, ip_dict: dict, driver) -> None:
+        """Drive the accelerator ``ip_dict`` shows, and read its capabilities now: an overlay this
+        driver cannot drive is refused at open (and a swapped-in variant as soon as it is in)."""
+        self._ip_dict = ip_dict
+        ip_name = self._find_ip(IP_VLNVS, "the streamcnn accelerator")
+        self._offsets = self._ip_register_offsets(ip_name)  # checked before any driver is made
+        self.ip = driver(ip_name)
+        self._caps = None
+        self.caps
 
     def _find_ip(self, vlnv, what: str) -> str:
         """The one IP whose VLNV starts with ``vlnv`` (or one of a tuple of them)."""
