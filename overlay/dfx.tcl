@@ -66,11 +66,11 @@ foreach variant $variants {
     set rm rm_$variant
     create_bd_design $rm
     create_bd_cell -type ip -vlnv xilinx.com:hls:[ipname $variant]:1.0 accelerator
-    make_bd_intf_pins_external [get_bd_intf_pins accelerator/prog_in]
-    make_bd_intf_pins_external [get_bd_intf_pins accelerator/resp_out]
-    make_bd_intf_pins_external [get_bd_intf_pins accelerator/s_axi_control]
-    make_bd_pins_external [get_bd_pins accelerator/ap_clk]
-    make_bd_pins_external [get_bd_pins accelerator/ap_rst_n]
+    # the module's ports keep the accelerator's pin names: every module presents the same boundary
+    foreach intf {prog_in resp_out s_axi_control} {
+        make_bd_intf_pins_external -name $intf [get_bd_intf_pins accelerator/$intf]
+    }
+    foreach pin {ap_clk ap_rst_n} { make_bd_pins_external -name $pin [get_bd_pins accelerator/$pin] }
     assign_bd_address
     set_property offset 0x43C00000 [get_bd_addr_segs -of_objects [get_bd_addr_spaces s_axi_control*]]
     set_property range 64K [get_bd_addr_segs -of_objects [get_bd_addr_spaces s_axi_control*]]
@@ -93,7 +93,32 @@ set_property -dict [list \
     CONFIG.LIST_SYNTH_BD [join $synth_bds :] \
     CONFIG.LIST_SIM_BD [join $synth_bds :] \
 ] $container
-shell_connect $rp
+
+# While the partition is reconfigured its outputs are undefined: a DFX Decoupler between it and
+# the static shell holds the partition's side of its three interfaces quiet (no valid, ready or
+# response reaches the DMA or the AXI-Lite interconnect).  One output of an AXI GPIO at
+# 0x41200000 drives it (channel 1, bit 0: 1 decouples) and channel 2 reads its status back; the
+# driver decouples before every partial download and couples after (devices/pynq_library.py).
+# The widths are the HLS IP's: 64-bit streams with TKEEP, TSTRB and TLAST (ap_axiu<64, 0, 0, 0>),
+# and a 7-bit AXI-Lite address (registers up to 0x44).
+set decoupler [create_bd_cell -type ip -vlnv xilinx.com:ip:dfx_decoupler:1.0 ${rp}_decoupler]
+set stream {TDATA {PRESENT 1 WIDTH 64} TKEEP {PRESENT 1 WIDTH 8} TSTRB {PRESENT 1 WIDTH 8} TLAST {PRESENT 1 WIDTH 1} \
+    TVALID {PRESENT 1 WIDTH 1} TREADY {PRESENT 1 WIDTH 1}}
+set_property CONFIG.ALL_PARAMS [list HAS_SIGNAL_CONTROL 1 HAS_SIGNAL_STATUS 1 INTF [list \
+    prog_in [list ID 0 VLNV xilinx.com:interface:axis_rtl:1.0 MODE slave SIGNALS $stream] \
+    resp_out [list ID 1 VLNV xilinx.com:interface:axis_rtl:1.0 MODE master SIGNALS $stream] \
+    s_axi_control [list ID 2 VLNV xilinx.com:interface:aximm_rtl:1.0 MODE slave PROTOCOL axi4lite \
+        SIGNALS {ARADDR {PRESENT 1 WIDTH 7} AWADDR {PRESENT 1 WIDTH 7}}]]] $decoupler
+foreach intf {prog_in resp_out s_axi_control} {
+    connect_bd_intf_net [get_bd_intf_pins $decoupler/rp_$intf] [get_bd_intf_pins $rp/$intf]
+}
+set gpio [create_bd_cell -type ip -vlnv xilinx.com:ip:axi_gpio:2.0 ${rp}_decouple]
+set_property -dict [list CONFIG.C_GPIO_WIDTH {1} CONFIG.C_ALL_OUTPUTS {1} CONFIG.C_IS_DUAL {1} \
+    CONFIG.C_GPIO2_WIDTH {1} CONFIG.C_ALL_INPUTS_2 {1}] $gpio
+connect_bd_net [get_bd_pins $gpio/gpio_io_o] [get_bd_pins $decoupler/decouple]
+connect_bd_net [get_bd_pins $decoupler/decouple_status] [get_bd_pins $gpio/gpio2_io_i]
+shell_connect $decoupler/s_prog_in $decoupler/s_resp_out [list $decoupler/s_s_axi_control $gpio/S_AXI] \
+    [list *${rp}_decouple* 0x41200000 *${rp}* 0x43C00000]
 
 set bd_file [get_files [file join $build dfx $bd.srcs sources_1 bd $bd $bd.bd]]
 make_wrapper -files $bd_file -top

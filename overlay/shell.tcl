@@ -5,7 +5,8 @@
 # Zynq PS7 configured explicitly (no board files needed): FCLK0 100 MHz, M_AXI_GP0 for control,
 # S_AXI_HP0 64-bit for data.  AXI DMA in simple mode (no scatter-gather, 26-bit length register,
 # 64-bit memory and stream widths) at 0x40400000; the accelerator at 0x43C00000, its program
-# stream fed by MM2S and its answer going to S2MM.
+# stream fed by MM2S and its answer going to S2MM (dfx.tcl puts a decoupler between them and the
+# reconfigurable partition, and its control at 0x41200000).
 
 # Refuse a Vivado other than the pinned one (2022.1: PYNQ 3.0 images), unless
 # STREAMCNN_VIVADO_VERSION names it (2024.1 for PYNQ 3.1 images, see bitstreams/README.md).
@@ -53,12 +54,15 @@ proc shell_ps_and_dma {} {
     ] $dma
 }
 
-# The DMA's streams to the accelerator cell `acc`, both AXI buses (clocks and resets from FCLK0
-# everywhere), and the addresses the driver and its tests expect; validated and saved.
-proc shell_connect {acc} {
-    connect_bd_intf_net [get_bd_intf_pins axi_dma_0/M_AXIS_MM2S] [get_bd_intf_pins $acc/prog_in]
-    connect_bd_intf_net [get_bd_intf_pins $acc/resp_out] [get_bd_intf_pins axi_dma_0/S_AXIS_S2MM]
-    foreach slave [list axi_dma_0/S_AXI_LITE $acc/s_axi_control] {
+# The DMA's streams into `prog_in` and out of `resp_out`, the PS's AXI-Lite bus to the DMA and
+# to each pin of `slaves`, the DMA's memory ports to HP0 (clocks and resets from FCLK0
+# everywhere), and the addresses the driver and its tests expect: the DMA at 0x40400000, and
+# each address segment at the offset of the first pattern of `addresses` ({pattern offset ...})
+# it matches, 64K each; validated and saved.
+proc shell_connect {prog_in resp_out slaves addresses} {
+    connect_bd_intf_net [get_bd_intf_pins axi_dma_0/M_AXIS_MM2S] [get_bd_intf_pins $prog_in]
+    connect_bd_intf_net [get_bd_intf_pins $resp_out] [get_bd_intf_pins axi_dma_0/S_AXIS_S2MM]
+    foreach slave [concat axi_dma_0/S_AXI_LITE $slaves] {
         apply_bd_automation -rule xilinx.com:bd_rule:axi4 \
             -config {Master "/processing_system7_0/M_AXI_GP0" Clk_master "Auto" Clk_slave "Auto" Clk_xbar "Auto"} \
             [get_bd_intf_pins $slave]
@@ -69,9 +73,11 @@ proc shell_connect {acc} {
             [get_bd_intf_pins $master]
     }
     assign_bd_address
+    set addresses [concat {*axi_dma_0*} 0x40400000 $addresses]
     foreach seg [get_bd_addr_segs -of_objects [get_bd_addr_spaces processing_system7_0/Data]] {
-        if {[string match "*axi_dma_0*" $seg]} { set_property offset 0x40400000 $seg; set_property range 64K $seg }
-        if {[string match "*$acc*" $seg]} { set_property offset 0x43C00000 $seg; set_property range 64K $seg }
+        foreach {pattern offset} $addresses {
+            if {[string match $pattern $seg]} { set_property offset $offset $seg; set_property range 64K $seg; break }
+        }
     }
     validate_bd_design
     save_bd_design

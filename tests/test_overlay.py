@@ -27,8 +27,8 @@ proc unknown {args} {
                 default { return "write_bitstream Complete!" }
             }
         }
-        get_bd_addr_segs { return {processing_system7_0/Data/SEG_axi_dma_0_Reg processing_system7_0/Data/SEG_streamcnn_top_0_Reg} }
-        create_bd_cell - get_bd_intf_pins - get_bd_cells - get_files - get_runs { return [lindex $args end] }
+        get_bd_addr_segs { return {processing_system7_0/Data/SEG_axi_dma_0_Reg processing_system7_0/Data/SEG_streamcnn_top_0_Reg processing_system7_0/Data/SEG_rp_streamcnn_decouple_Reg processing_system7_0/Data/SEG_rp_streamcnn_Reg} }
+        create_bd_cell - get_bd_intf_pins - get_bd_pins - get_bd_cells - get_files - get_runs { return [lindex $args end] }
         default { return "" }
     }
 }
@@ -235,6 +235,18 @@ def test_dfx_script_dry_run(tmp_path):
         assert f"create_pr_configuration -name config_{v} -partitions streamcnn_i/rp_streamcnn:rm_{v}_inst_0" in calls
         assert (out / f"streamcnn-{v}.bit").read_bytes() == v.encode() and (out / f"streamcnn-{v}.hwh").read_text() == v
     assert "create_bd_cell -type container -reference rm_mac256 rp_streamcnn" in calls
+    # every module shows the accelerator's own pin names, which the shell connects to
+    assert "make_bd_intf_pins_external -name prog_in accelerator/prog_in" in calls
+    # the partition behind a decoupler the driver controls through a GPIO at 0x41200000
+    assert "create_bd_cell -type ip -vlnv xilinx.com:ip:dfx_decoupler:1.0 rp_streamcnn_decoupler" in calls
+    for intf in ("prog_in", "resp_out", "s_axi_control"):
+        assert f"connect_bd_intf_net rp_streamcnn_decoupler/rp_{intf} rp_streamcnn/{intf}" in calls
+    assert "connect_bd_intf_net axi_dma_0/M_AXIS_MM2S rp_streamcnn_decoupler/s_prog_in" in calls
+    assert "connect_bd_intf_net rp_streamcnn_decoupler/s_resp_out axi_dma_0/S_AXIS_S2MM" in calls
+    assert "connect_bd_net rp_streamcnn_decouple/gpio_io_o rp_streamcnn_decoupler/decouple" in calls
+    assert "set_property offset 0x41200000 processing_system7_0/Data/SEG_rp_streamcnn_decouple_Reg" in calls
+    assert "set_property offset 0x43C00000 processing_system7_0/Data/SEG_rp_streamcnn_Reg" in calls
+    assert "set_property offset 0x43C00000 processing_system7_0/Data/SEG_rp_streamcnn_decouple_Reg" not in calls
     assert "CONFIG.ENABLE_DFX true CONFIG.LIST_SYNTH_BD rm_mac256.bd:rm_mac64.bd" in text  # (a Tcl list as text)
     child = [c for c in calls if c.startswith("create_run child_1_impl_1 -parent_run impl_1 -flow ")]
     assert len(child) == 1 and child[0].endswith(" -pr_config config_mac64")  # the parent run's own flow
