@@ -279,3 +279,21 @@ def test_a_pipeline_stage_worker_killed_mid_run_loses_no_image(mnist, reference)
         t.join(180)
         assert not t.is_alive() and "error" not in result, result.get("error")
         np.testing.assert_array_equal(result["out"], reference[:4000])
+
+
+def test_a_board_with_an_accelerator_library_takes_what_any_variant_fits():
+    """A worker describes every variant its library can swap in; a network fits the worker if it
+    fits one of them (the worker's device.load swaps that one in)."""
+    from conftest import roomy_network
+
+    from streamcnn import library
+
+    roomy = roomy_network()
+    caps = {c: library.expected_caps(c) for c in ("mac256", "mac64")}
+    fixed = cluster.WorkerInfo("board-0", "tcp://10.0.0.2:1", "pynq", caps["mac256"], 1)
+    swapping = dataclasses.replace(fixed, variants=caps)
+    assert cluster._fit_problem(roomy, fixed).endswith("maximum is 8192 (act_words)")
+    assert cluster._fit_problem(roomy, swapping) is None
+    assert cluster._fit_problem(models.load("lenet5-mnist"), swapping) is None
+    narrow = dataclasses.replace(fixed, variants={"mac256": caps["mac256"]})
+    assert cluster._fit_problem(roomy, narrow).startswith("mac256: ")

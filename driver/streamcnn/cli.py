@@ -5,6 +5,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Optional, Sequence
 
 from . import __version__
@@ -58,8 +59,12 @@ def _device_arg(p: argparse.ArgumentParser) -> None:
                    help="where to run: the board (pynq), the simulator (sim), or auto: the board when "
                         "present, else the simulator (default: auto)")
     p.add_argument("--bitfile", metavar="PATH",
-                   help="the overlay's .bit, its .hwh beside it (pynq device; default: $STREAMCNN_BITFILE or "
-                        "bitstreams/streamcnn.bit)")
+                   help="the overlay's .bit, its .hwh beside it (pynq device; default: $STREAMCNN_BITFILE, else "
+                        "the library in bitstreams/library/ if there is one, else bitstreams/streamcnn.bit)")
+    p.add_argument("--library", metavar="DIR",
+                   help="an accelerator library (make -C overlay library): the shell and its variants, swapped by "
+                        "partial reconfiguration as networks need them (pynq device; default: $STREAMCNN_LIBRARY "
+                        "or bitstreams/library/)")
     p.add_argument("--config", choices=CONFIGS, metavar="NAME",
                    help="the accelerator configuration the simulator runs: " + ", ".join(CONFIGS)
                         + f" (sim device; default {CONFIGS[0]}, the shipped overlay's; a board runs the one "
@@ -79,9 +84,9 @@ def _open(args: argparse.Namespace):
     """The device (or the cluster) the arguments ask for."""
     spec = getattr(args, "cluster", None) or getattr(args, "scheduler", None)
     if spec:
-        if args.config or args.bitfile or args.device != "auto":
+        if args.config or args.bitfile or args.library or args.device != "auto":
             raise StreamCNNError("--cluster and --scheduler run on the cluster's own devices; drop --device, "
-                                 "--config and --bitfile")
+                                 "--config, --bitfile and --library")
         from .cluster import open_cluster
 
         if args.cluster and not args.cluster.startswith("local:"):
@@ -90,17 +95,21 @@ def _open(args: argparse.Namespace):
         if args.scheduler and "://" not in args.scheduler:
             raise StreamCNNError(f"--scheduler takes an address such as tcp://192.168.2.10:8786, got {args.scheduler!r}")
         return open_cluster(spec)
-    if args.config and args.bitfile:
-        raise StreamCNNError("--config is for the simulator and --bitfile for the pynq device; give one")
+    board = {k: v for k, v in (("bitfile", args.bitfile), ("library", args.library)) if v}
+    if len(board) == 2:
+        raise StreamCNNError("--bitfile names one overlay and --library a library of them; give one")
+    if args.config and board:
+        raise StreamCNNError(f"--config is for the simulator and --{next(iter(board))} for the pynq device; give one")
     if args.config:
         if args.device == "pynq":
-            raise StreamCNNError("--config is for the simulator; on the board, the bitstream (--bitfile) decides")
+            raise StreamCNNError("--config is for the simulator; on the board, the bitstream (--bitfile or "
+                                 "--library) decides")
         return open_device("sim", config=args.config)
-    if not args.bitfile:
+    if not board:
         return open_device(args.device)
     if args.device == "sim":
-        raise StreamCNNError("--bitfile is for the pynq device; the simulator has no bitstream")
-    return open_device("pynq", bitfile=args.bitfile)
+        raise StreamCNNError(f"--{next(iter(board))} is for the pynq device; the simulator has no bitstream")
+    return open_device("pynq", **board)
 
 
 def _model_arg(p: argparse.ArgumentParser) -> None:
@@ -120,9 +129,17 @@ def _print(report: dict, as_json: bool, text: str) -> None:
 def cmd_info(args: argparse.Namespace) -> int:
     with _open(args) as dev:
         caps = dev.caps.as_dict()
+        variants = dev.describe_library() if hasattr(dev, "describe_library") else None
     report = {"device": dev.name, "streamcnn": __version__, **caps}
     width = max(len(k) for k in report)
-    _print(report, args.json, "\n".join(f"{k:<{width}}  {v}" for k, v in report.items()))
+    text = "\n".join(f"{k:<{width}}  {v}" for k, v in report.items())
+    if variants is not None:  # an accelerator library: the capabilities above are the loaded variant's
+        report["library"] = variants
+        text += f"\n\naccelerator library {dev.library.folder}, partition {dev.library.partition}:\n" + "\n".join(
+            f"  {'*' if v['loaded'] else ' '} {v['variant']:<8} {v['macs_per_cycle']:>4} MACs/cycle, "
+            f"{v['act_words']:>6}-word activation buffers  {Path(v['bitfile']).name}" for v in variants)
+        text += "\n  (* loaded; load(network) swaps in the fastest variant the network fits)"
+    _print(report, args.json, text)
     return 0
 
 
@@ -138,7 +155,20 @@ def cmd_smoke(args: argparse.Namespace) -> int:
 
     with _open(args) as dev:
         report = {"capabilities": dev.caps.as_dict()}
-        report.update(smoke.run(dev, args.random, args.seed, only=args.only, progress=progress))
+        library = getattr(dev, "library", None)
+        if library is None:
+            report.update(smoke.run(dev, args.random, args.seed, only=args.only, progress=progress))
+        else:  # every variant of the library, each swapped in and given the same topologies' seeds
+            parts = {v.name: smoke.run(dev, args.random, args.seed, only=args.only, progress=progress, variant=v.name)
+                     for v in library.variants}
+            first = next(iter(parts.values()))
+            report.update(first, topologies=sum(r["topologies"] for r in parts.values()),
+                          mismatches=sum(r["mismatches"] for r in parts.values()),
+                          ok=all(r["ok"] for r in parts.values()),
+                          seconds=round(sum(r["seconds"] for r in parts.values()), 3),
+                          failures=[dict(f, variant=name) for name, r in parts.items() for f in r["failures"]],
+                          variants={name: {k: r[k] for k in ("topologies", "mismatches", "seconds")}
+                                    for name, r in parts.items()})
         if args.lenet:
             report["lenet5"] = smoke.lenet5(dev, args.lenet)
             report["ok"] = report["ok"] and report["lenet5"]["mismatches"] == 0
@@ -149,7 +179,11 @@ def cmd_smoke(args: argparse.Namespace) -> int:
         print(f"{report['device']}: accelerator {caps['hw_version']}, program format {caps['format_version']}, "
               f"{caps['macs_per_cycle']} MACs/cycle")
         for f in report["failures"]:
-            print(f"topology {f['index']} (seed {report['seed']}): {f['error']}\n{f['network']}\n")
+            on = f" on {f['variant']}" if "variant" in f else ""
+            print(f"topology {f['index']} (seed {report['seed']}){on}: {f['error']}\n{f['network']}\n")
+        for name, part in report.get("variants", {}).items():
+            print(f"  {name}: {plural(part['topologies'], 'random topology', 'random topologies')}, "
+                  f"{plural(part['mismatches'], 'mismatch', 'mismatches')} ({part['seconds']} s)")
         print(f"{plural(report['topologies'], 'random topology', 'random topologies')}: "
               f"{plural(report['mismatches'], 'mismatch', 'mismatches')} with the golden model ({report['seconds']} s)")
         if "lenet5" in report:
@@ -334,8 +368,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     if "://" not in args.scheduler:
         raise StreamCNNError(f"--scheduler takes an address such as tcp://192.168.2.10:8786, got {args.scheduler!r}")
-    options = {"config": args.config} if args.config else {"bitfile": args.bitfile} if args.bitfile else {}
-    device = "sim" if args.config else "pynq" if args.bitfile else args.device
+    board = {k: v for k, v in (("bitfile", args.bitfile), ("library", args.library)) if v}
+    options = {"config": args.config} if args.config else board
+    device = "sim" if args.config else "pynq" if board else args.device
     worker.serve(args.scheduler, device=device, name=args.name, **options)
     return 0
 

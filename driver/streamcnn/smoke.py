@@ -3,7 +3,7 @@
 1. its capabilities record;
 2. random LeNet-like topologies: topology ``i`` of seed ``s`` is drawn from
    ``numpy.random.default_rng([s, i])``, so any failure can be replayed alone
-   (``streamcnn smoke-test --seed s --only i``);
+   (``streamcnn smoke-test --seed s --only i``); on an accelerator library, on every variant;
 3. the shipped LeNet-5 on MNIST test digits: bit-exact outputs, accuracy,
    latency of one inference (batch 1) and images per second (default batch).
 """
@@ -31,8 +31,9 @@ def topology(seed: int, index: int, device: Device):
 
 
 def run(device: Device, count: int, seed: int = 1, only: Optional[Iterable[int]] = None,
-        progress: Optional[Callable] = None) -> dict:
-    """Run ``count`` random topologies (or just ``only``); return the report."""
+        progress: Optional[Callable] = None, variant: Optional[str] = None) -> dict:
+    """Run ``count`` random topologies (or just ``only``); return the report.  On a device with
+    an accelerator library, ``variant`` runs them all on that variant (drawn within its maxima)."""
     check_count("count", count, minimum=0)
     check_count("seed", seed, minimum=0)
     if only is not None:
@@ -40,12 +41,18 @@ def run(device: Device, count: int, seed: int = 1, only: Optional[Iterable[int]]
         for i in only:
             check_count("topology index", i, minimum=0)
     indices = only if only is not None else list(range(count))
+    load_options = {}
+    if variant is not None:
+        if not hasattr(device, "swap"):
+            raise StreamCNNError(f"the {device.name} device has no accelerator library to pick variant {variant!r} from")
+        device.swap(variant)  # the topologies are drawn within its capabilities
+        load_options["variant"] = variant
     failures = []
     start = time.perf_counter()
     for i in (progress(indices) if progress else indices):
         net, batch, images = topology(seed, i, device)
         try:
-            out = device.load(net, batch=batch).run(images)
+            out = device.load(net, batch=batch, **load_options).run(images)
         except StreamCNNError as e:
             failures.append({"index": i, "error": f"{type(e).__name__}: {e}", "network": net.summary()})
             continue

@@ -74,15 +74,21 @@ class WorkerInfo:
     pid: int
     #: content hash -> times compiled on this worker
     programs: dict = field(default_factory=dict)
+    #: a board with an accelerator library: {variant: its capabilities} (it swaps in the one a
+    #: network needs); empty for fixed hardware
+    variants: dict = field(default_factory=dict)
 
 
-def _fit_problem(network: Network, caps: Capabilities) -> Optional[str]:
-    """None if ``network`` runs on a device with ``caps``, else why not."""
-    try:
-        network.check(caps, 1)
-    except LimitError as e:
-        return str(e)
-    return None
+def _fit_problem(network: Network, info: WorkerInfo) -> Optional[str]:
+    """None if ``network`` runs on the worker's device (on one of its variants), else why not."""
+    problems = []
+    for variant, caps in (info.variants or {None: info.caps}).items():
+        try:
+            network.check(caps, 1)
+            return None
+        except LimitError as e:
+            problems.append(str(e) if variant is None else f"{variant}: {e}")
+    return " / ".join(problems)
 
 
 class Cluster:
@@ -118,7 +124,7 @@ class Cluster:
         if not infos:
             raise ClusterError(f"the cluster at {self.client.scheduler.address} has no streamcnn worker: start one "
                                f"on each board with `streamcnn worker --scheduler {self.client.scheduler.address}`")
-        problems = {info.name: _fit_problem(network, info.caps) for info in infos.values()}
+        problems = {info.name: _fit_problem(network, info) for info in infos.values()}
         fitting = sorted((i for i in infos.values() if problems[i.name] is None), key=lambda i: i.name)
         if not fitting:
             why = "; ".join(f"{name}: {p}" for name, p in sorted(problems.items()))

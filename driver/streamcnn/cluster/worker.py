@@ -84,8 +84,10 @@ class DevicePlugin(WorkerPlugin):
             return program
 
     def describe(self) -> dict:
+        library = getattr(self.device, "library", None)
         return {"name": self.worker_name, "address": self.address, "device": self.device.name,
-                "caps": self.device.caps, "pid": os.getpid(), "programs": dict(self.compiles)}
+                "caps": self.device.caps, "pid": os.getpid(), "programs": dict(self.compiles),
+                "variants": {v.name: v.caps for v in library.variants} if library is not None else {}}
 
 
 def plugin(worker=None) -> DevicePlugin:

@@ -17,11 +17,24 @@ def on_board() -> bool:
     return Path("/dev/xdevcfg").exists() or Path("/sys/class/fpga_manager/fpga0").exists()
 
 
+def _library_by_default() -> bool:
+    """No bitstream named: the accelerator library if there is one ($STREAMCNN_LIBRARY, or
+    bitstreams/library/ and no $STREAMCNN_BITFILE), else the single overlay."""
+    from .pynq_library import default_library
+
+    if os.environ.get("STREAMCNN_LIBRARY"):
+        return True
+    return not os.environ.get("STREAMCNN_BITFILE") and (default_library() / "library.txt").is_file()
+
+
 def open_device(name: str = "auto", **options) -> Device:
     """Open a device: ``"sim"`` (the simulator; options: ``config``, the accelerator
     configuration to simulate, "mac256" or "mac64", and ``timeout``, reported by a
     modelled stuck accelerator, see :meth:`SimDevice.inject_stall`), ``"pynq"`` (the
-    FPGA on a PYNQ board; options: ``bitfile``, ``timeout``), ``"auto"`` (the
+    FPGA on a PYNQ board; options: ``bitfile``, the overlay, or ``library``, the folder of an
+    accelerator library whose variants are swapped as networks need them, see
+    :class:`streamcnn.devices.pynq_library.PynqLibraryDevice`, and ``timeout``; with neither,
+    the library in bitstreams/library/ if there is one, else bitstreams/streamcnn.bit), ``"auto"`` (the
     board when present, otherwise the simulator) or ``"modeled"`` (a stand-in for a board
     when timing: it takes the cycle model's latency and replays a recorded answer, see
     :class:`streamcnn.devices.replay.ModeledDevice`; option ``config``).
@@ -35,8 +48,15 @@ def open_device(name: str = "auto", **options) -> Device:
         return SimDevice(**options)
     if name == "pynq":
         from .pynq import PynqDevice
+        from .pynq_library import PynqLibraryDevice
 
-        return PynqDevice(**options)
+        bitfile, library = options.pop("bitfile", None), options.pop("library", None)
+        if bitfile is not None and library is not None:
+            raise StreamCNNError("give the pynq device a bitfile (one overlay) or a library (a shell and its "
+                                 "variants), not both")
+        if library is not None or (bitfile is None and _library_by_default()):
+            return PynqLibraryDevice(library, **options)
+        return PynqDevice(bitfile, **options)
     if name == "modeled":
         from .replay import ModeledDevice
 
