@@ -62,3 +62,24 @@ def test_board_device_without_pynq_or_bitstream_is_a_clear_error():
     r = run("info", "--device", "pynq")
     assert r.returncode == 1 and "streamcnn: error:" in r.stderr
     assert "pynq package" in r.stderr or "no bitstream at" in r.stderr
+
+
+def test_board_options_that_contradict_each_other_are_named(capsys, tmp_path):
+    """--bitfile (one overlay), --library (a library of them) and --config (the simulator's):
+    one at a time, and only with the device they are for."""
+    import importlib.util
+
+    cases = [
+        (["--bitfile", "a.bit", "--library", "lib"], "--bitfile names one overlay and --library a library"),
+        (["--library", "lib", "--config", "mac64"], "--config is for the simulator and --library for the pynq"),
+        (["--library", "lib", "--device", "sim"], "--library is for the pynq device; the simulator has no bitstream"),
+        (["--config", "mac64", "--device", "pynq"], "the bitstream (--bitfile or --library) decides"),
+    ]
+    for extra, message in cases:
+        assert cli.main(["info", *extra]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("streamcnn: error: ") and message in err, err
+    assert cli.main(["info", "--library", str(tmp_path), "--device", "pynq"]) == 1
+    err = capsys.readouterr().err
+    wanted = f"no accelerator library in {tmp_path}" if importlib.util.find_spec("pynq") else "needs the pynq package"
+    assert wanted in err, err
