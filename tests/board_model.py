@@ -136,16 +136,13 @@ def make_library(folder: Path, variants=("mac256", "mac64"), holds: dict = None)
     # the container keeps the accelerator's boundary (ports, bus interfaces), not its registers
     body = module[module.index(">") + 1:]
     body = body[:body.index("<ADDRESSBLOCKS>")] + body[body.index("</ADDRESSBLOCKS>") + len("</ADDRESSBLOCKS>"):]
+    gpio_parameters = "".join(
+        f'\n        <PARAMETER NAME="{name}" VALUE="{value}"/>' for name, value in (
+            ("C_GPIO_WIDTH", 1), ("C_ALL_OUTPUTS", 1), ("C_IS_DUAL", 1), ("C_GPIO2_WIDTH", 1), ("C_ALL_INPUTS_2", 1),
+            ("C_BASEADDR", f"0x{GPIO_BASE:08X}"), ("C_HIGHADDR", f"0x{GPIO_BASE + SPAN - 1:08X}")))
     gpio_module = f"""
     <MODULE COREREVISION="27" FULLNAME="/{DECOUPLE}" HWVERSION="2.0" INSTANCE="{DECOUPLE}" IPTYPE="PERIPHERAL" IS_ENABLE="1" MODCLASS="PERIPHERAL" MODTYPE="axi_gpio" VLNV="xilinx.com:ip:axi_gpio:2.0">
-      <PARAMETERS>
-        <PARAMETER NAME="C_GPIO_WIDTH" VALUE="1"/>
-        <PARAMETER NAME="C_ALL_OUTPUTS" VALUE="1"/>
-        <PARAMETER NAME="C_IS_DUAL" VALUE="1"/>
-        <PARAMETER NAME="C_GPIO2_WIDTH" VALUE="1"/>
-        <PARAMETER NAME="C_ALL_INPUTS_2" VALUE="1"/>
-        <PARAMETER NAME="C_BASEADDR" VALUE="0x{GPIO_BASE:08X}"/>
-        <PARAMETER NAME="C_HIGHADDR" VALUE="0x{GPIO_BASE + SPAN - 1:08X}"/>
+      <PARAMETERS>{gpio_parameters}
       </PARAMETERS>
       <PORTS/>
       <BUSINTERFACES>
