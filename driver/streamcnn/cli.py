@@ -9,75 +9,11 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from . import __version__
-from .devices import DEVICES, open_device
+from .cli_options import (cluster_arg, device_arg, json_arg, model_arg, index_list, non_negative_int, plural,
+                          positive_int)
+from .devices import open_device
 from .errors import StreamCNNError
 from .protocol import CONFIGS
-
-
-# -- argument types: argparse turns their ArgumentTypeError into a usage error (exit status 2) --
-
-
-def _integer(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-
-
-def positive_int(text: str) -> int:
-    """An integer of at least 1."""
-    value = _integer(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer (1 or more), got {text!r}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    """An integer of at least 0."""
-    value = _integer(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer (0 or more), got {text!r}")
-    return value
-
-
-def index_list(text: str) -> list:
-    """Comma-separated non-negative indices, such as ``3,17``."""
-    parts = [t.strip() for t in text.split(",")]
-    if not all(t.isdigit() for t in parts):
-        raise argparse.ArgumentTypeError(f"expected comma-separated topology indices (0 or more) such as 3,17, "
-                                         f"got {text!r}")
-    return [int(t) for t in parts]
-
-
-def plural(n: int, word: str, many: Optional[str] = None) -> str:
-    """``1 image``, ``2 images``; ``many`` for irregular plurals."""
-    return f"{n} {word if n == 1 else (many or word + 's')}"
-
-
-def _device_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="auto", choices=DEVICES,
-                   help="where to run: the board (pynq), the simulator (sim), or auto: the board when "
-                        "present, else the simulator (default: auto)")
-    p.add_argument("--bitfile", metavar="PATH",
-                   help="the overlay's .bit, its .hwh beside it (pynq device; default: $STREAMCNN_BITFILE, else "
-                        "the library in bitstreams/library/ if there is one, else bitstreams/streamcnn.bit)")
-    p.add_argument("--library", metavar="DIR",
-                   help="an accelerator library (make -C overlay library): the shell and its variants, swapped by "
-                        "partial reconfiguration as networks need them (pynq device; default: $STREAMCNN_LIBRARY "
-                        "or bitstreams/library/)")
-    p.add_argument("--config", choices=CONFIGS, metavar="NAME",
-                   help="the accelerator configuration the simulator runs: " + ", ".join(CONFIGS)
-                        + f" (sim device; default {CONFIGS[0]}, the shipped overlay's; a board runs the one "
-                          "its bitstream was built with)")
-
-
-def _cluster_arg(p: argparse.ArgumentParser) -> None:
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--cluster", metavar="local:N",
-                   help="run on a Dask cluster of N simulator worker processes on this machine instead of one device "
-                        "(needs the cluster extra: pip install 'streamcnn[cluster]')")
-    g.add_argument("--scheduler", metavar="tcp://HOST:PORT",
-                   help="run on the streamcnn workers (boards started with `streamcnn worker`) of this Dask scheduler")
 
 
 def _open(args: argparse.Namespace):
@@ -110,16 +46,6 @@ def _open(args: argparse.Namespace):
     if args.device == "sim":
         raise StreamCNNError(f"--{next(iter(board))} is for the pynq device; the simulator has no bitstream")
     return open_device("pynq", **board)
-
-
-def _model_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="lenet5-mnist",
-                   help="shipped model name, .scnn path, or .onnx path of a model quantized by onnxruntime "
-                        "(QDQ; default lenet5-mnist)")
-
-
-def _json_arg(p: argparse.ArgumentParser, what: str = "print JSON") -> None:
-    p.add_argument("--json", action="store_true", help=what)
 
 
 def _print(report: dict, as_json: bool, text: str) -> None:
@@ -398,8 +324,8 @@ def parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="the accelerator's version and compile-time maxima",
                           description="Ask the accelerator for its hardware version and every "
                                       "compile-time maximum (the capabilities record).")
-    _device_arg(info)
-    _json_arg(info)
+    device_arg(info)
+    json_arg(info)
     info.set_defaults(func=cmd_info)
 
     smoke = sub.add_parser("smoke-test", help="random topologies, bit-exact against the golden model",
@@ -407,7 +333,7 @@ def parser() -> argparse.ArgumentParser:
                                        "topologies and the shipped LeNet-5 on MNIST digits on the device and on "
                                        "the NumPy golden model, compare every output bit for bit, and report "
                                        "latency and images/s. Exit status 1 on any mismatch or error.")
-    _device_arg(smoke)
+    device_arg(smoke)
     smoke.add_argument("--random", type=non_negative_int, default=50, metavar="N",
                        help="number of topologies (default 50)")
     smoke.add_argument("--seed", type=non_negative_int, default=1, metavar="S",
@@ -415,22 +341,22 @@ def parser() -> argparse.ArgumentParser:
     smoke.add_argument("--only", type=index_list, metavar="I,J", help="replay only these topology indices")
     smoke.add_argument("--lenet", type=non_negative_int, default=100, metavar="N",
                        help="also run the shipped LeNet-5 on N MNIST test digits (default 100; 0: skip)")
-    _json_arg(smoke, "print a JSON report")
+    json_arg(smoke, "print a JSON report")
     smoke.set_defaults(func=cmd_smoke)
 
     ev = sub.add_parser("eval", help="accuracy of a model on its test set: float, golden model, device",
                         description="Run a model's test set through the float path, the golden model and the "
                                     "device; report accuracies, device/golden mismatches and images/s. Exit "
                                     "status 1 if the device differs from the golden model on any image.")
-    _model_arg(ev)
-    _device_arg(ev)
-    _cluster_arg(ev)
+    model_arg(ev)
+    device_arg(ev)
+    cluster_arg(ev)
     ev.add_argument("--limit", type=positive_int, metavar="N", help="only the first N test images")
     ev.add_argument("--batch", type=positive_int, metavar="B", help="images per DMA transfer (default: as many as fit)")
     ev.add_argument("--dataset", choices=list(datasets.TEST_SETS),
                     help="test set to use (default: the one the model's metadata names, else the one its input "
                          "shape fits)")
-    _json_arg(ev)
+    json_arg(ev)
     ev.set_defaults(func=cmd_eval)
 
     run = sub.add_parser("run", help="classify image files (PNG, JPEG, ...)",
@@ -442,9 +368,9 @@ def parser() -> argparse.ArgumentParser:
                                      "when the image is unlike the model's test set, or its error. Exit status 1 if "
                                      "any file could not be classified. Sample digits: datasets/mnist/samples/.")
     run.add_argument("images", nargs="+", metavar="IMAGE")
-    _model_arg(run)
-    _device_arg(run)
-    _json_arg(run)
+    model_arg(run)
+    device_arg(run)
+    json_arg(run)
     run.set_defaults(func=cmd_run)
 
     bench = sub.add_parser("bench", help="modeled cycles and MAC utilization per layer beside the DMA and MAC bounds",
@@ -453,13 +379,13 @@ def parser() -> argparse.ArgumentParser:
                                        "physical bounds (bytes streamed / 800 MB/s, MACs / (the device's MACs per cycle x "
                                        "100 MHz)) and each layer's MAC utilization; optionally the images/s measured "
                                        "on the device.")
-    _model_arg(bench)
-    _device_arg(bench)
+    model_arg(bench)
+    device_arg(bench)
     bench.add_argument("--batch", type=positive_int, action="append", metavar="B",
                        help="batch size (repeat for several; default: 1 and the largest that fits)")
     bench.add_argument("--images", type=non_negative_int, default=0, metavar="N",
                        help="also measure N images on the device (default 0: don't)")
-    _json_arg(bench)
+    json_arg(bench)
     bench.set_defaults(func=cmd_bench)
 
     worker = sub.add_parser("worker", help="serve this machine's device to a Dask cluster (one board, one worker)",
@@ -470,7 +396,7 @@ def parser() -> argparse.ArgumentParser:
                                         "scheduler on any machine with `dask scheduler`.")
     worker.add_argument("--scheduler", required=True, metavar="tcp://HOST:PORT", help="the Dask scheduler's address")
     worker.add_argument("--name", metavar="NAME", help="the worker's name in the cluster (default: Dask's)")
-    _device_arg(worker)
+    device_arg(worker)
     worker.set_defaults(func=cmd_worker)
 
     build = sub.add_parser("build-sim", help="compile the simulator now (it is otherwise built on first use)",
