@@ -56,9 +56,10 @@ proc shell_ps_and_dma {} {
 
 # The DMA's streams into `prog_in` and out of `resp_out`, the PS's AXI-Lite bus to the DMA and
 # to each pin of `slaves`, the DMA's memory ports to HP0 (clocks and resets from FCLK0
-# everywhere), and the addresses the driver and its tests expect: the DMA at 0x40400000, and
-# each address segment at the offset of the first pattern of `addresses` ({pattern offset ...})
-# it matches, 64K each; validated and saved.
+# everywhere the automation reaches), and the addresses the driver and its tests expect: the
+# DMA at 0x40400000, and each address segment at the offset of the first pattern of `addresses`
+# ({pattern offset ...}) it matches, 64K each.  An offset no segment took stops the build: the
+# driver would not find its registers.
 proc shell_connect {prog_in resp_out slaves addresses} {
     connect_bd_intf_net [get_bd_intf_pins axi_dma_0/M_AXIS_MM2S] [get_bd_intf_pins $prog_in]
     connect_bd_intf_net [get_bd_intf_pins $resp_out] [get_bd_intf_pins axi_dma_0/S_AXIS_S2MM]
@@ -74,11 +75,44 @@ proc shell_connect {prog_in resp_out slaves addresses} {
     }
     assign_bd_address
     set addresses [concat {*axi_dma_0*} 0x40400000 $addresses]
+    array set placed {}
     foreach seg [get_bd_addr_segs -of_objects [get_bd_addr_spaces processing_system7_0/Data]] {
         foreach {pattern offset} $addresses {
-            if {[string match $pattern $seg]} { set_property offset $offset $seg; set_property range 64K $seg; break }
+            if {[string match $pattern $seg]} {
+                set_property offset $offset $seg
+                set_property range 64K $seg
+                set placed($offset) $seg
+                break
+            }
         }
     }
+    foreach {pattern offset} $addresses {
+        if {![info exists placed($offset)]} {
+            puts stderr "shell.tcl: no address segment of the PS matches $pattern (for $offset); the block design's\
+                segments: [get_bd_addr_segs -of_objects [get_bd_addr_spaces processing_system7_0/Data]]"
+            exit 1
+        }
+    }
+}
+
+# Clock and reset every clock and reset pin of `cells` that the bus automation left unconnected
+# (a block design container's, whose pins the automation does not see through): FCLK0 and the
+# peripheral reset of the automation's proc_sys_reset.
+proc shell_clock {cells} {
+    set reset [get_bd_cells -filter {VLNV =~ "xilinx.com:ip:proc_sys_reset:*"}]
+    foreach cell $cells {
+        foreach {type source} [list clk processing_system7_0/FCLK_CLK0 rst $reset/peripheral_aresetn] {
+            foreach pin [get_bd_pins -quiet -of_objects [get_bd_cells $cell] -filter "TYPE == $type"] {
+                if {[llength [get_bd_nets -quiet -of_objects $pin]] == 0} {
+                    connect_bd_net [get_bd_pins $source] $pin
+                }
+            }
+        }
+    }
+}
+
+# Validate the block design and save it.
+proc shell_finish {} {
     validate_bd_design
     save_bd_design
 }

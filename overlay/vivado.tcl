@@ -40,6 +40,7 @@ shell_ps_and_dma
 create_bd_cell -type ip -vlnv xilinx.com:hls:$ipname:1.0 streamcnn_top_0
 shell_connect streamcnn_top_0/prog_in streamcnn_top_0/resp_out streamcnn_top_0/s_axi_control \
     {*streamcnn_top_0* 0x43C00000}
+shell_finish
 
 # -- implementation -------------------------------------------------------------------------
 set bd_file [get_files [file join $build vivado $bd.srcs sources_1 bd $bd $bd.bd]]

@@ -49,7 +49,7 @@ MM2S, S2MM = 0x00, 0x30
 IP_REGISTERS = {"status": 0x10, "packet_index": 0x20, "words": 0x30, "hw_version": 0x40}
 VLNVS = {"mac256": "xilinx.com:hls:streamcnn_top:1.0", "mac64": "xilinx.com:hls:streamcnn_top_mac64:1.0"}
 PARTITION = "rp_streamcnn"
-DECOUPLE, GPIO_BASE = f"{PARTITION}_decouple", 0x41200000  # the AXI GPIO driving the partition's decoupler
+DECOUPLE, GPIO_BASE = "dfx_decouple", 0x41200000  # the AXI GPIO driving the partition's decoupler
 FIXTURE_BIT = b"board_model stand-in bitstream, not a bitstream: "
 # pynq picks its legacy .hwh parser (partial bitstreams' metadata) by the CPU it runs on; the
 # board's is an ARMv7 (a Zynq-7000), so the model's is too, wherever pynq imported the name
@@ -204,6 +204,11 @@ class SimulatedPynqZ2(Device):
         self.slcr = dict(SLCR_RESET)
         self.config = config  # the accelerator configuration the fabric holds
         self.decoupled = False  # the partition's decoupler (the AXI GPIO's channel 1, bit 0)
+        self.decouple_request = 0  # what channel 1 was last written
+        self.decouple_lag = 2  # status reads (channel 2) before the decoupler follows a request
+        self.decoupler_stuck = False  # the decoupler never follows a request to decouple
+        self.fault_partial_download = None  # an exception the next partial download raises
+        self._lag_left = 0
         self.reconfigurations = []  # the configurations partial bitstreams loaded, in order
         self._ffi, self._lib = simbuild.load(config)
         self.memory: dict = {}  # physical address -> uint8 array
@@ -237,6 +242,9 @@ class SimulatedPynqZ2(Device):
         if data.startswith(FIXTURE_BIT):
             config = data[len(FIXTURE_BIT):].decode()
             if bitstream.partial:
+                if self.fault_partial_download is not None:  # e.g. the FPGA manager refusing it
+                    error, self.fault_partial_download = self.fault_partial_download, None
+                    raise error
                 busy = [ch for ch in (MM2S, S2MM) if self.dma[ch]["busy"]]
                 assert not busy and not self.ip["running"], "the partition was reconfigured mid-transfer"
                 assert self.decoupled, "the partition was reconfigured while coupled to the shell"
@@ -331,14 +339,24 @@ class SimulatedPynqZ2(Device):
         if SLCR_BASE <= address < SLCR_BASE + 0x200:
             return self.slcr.get(address - SLCR_BASE, 0)
         if GPIO_BASE <= address < GPIO_BASE + SPAN:  # channel 1 drives the decoupler, channel 2 reads its status
-            return int(self.decoupled) if address - GPIO_BASE in (0x0, 0x8) else 0
+            off = address - GPIO_BASE
+            if off == 0x0:
+                return self.decouple_request
+            if off == 0x8:
+                if self.decouple_request != self.decoupled and not (self.decouple_request and self.decoupler_stuck):
+                    if self._lag_left:
+                        self._lag_left -= 1
+                    else:
+                        self.decoupled = bool(self.decouple_request)
+                        self.events.append("decouple" if self.decoupled else "couple")
+                return int(self.decoupled)
+            return 0
         raise AssertionError(f"read of unmapped register {address:#x}")
 
     def _write(self, address: int, value: int) -> None:
         if GPIO_BASE <= address < GPIO_BASE + SPAN:
-            if address - GPIO_BASE == 0x0:
-                self.decoupled = bool(value & 1)
-                self.events.append("decouple" if self.decoupled else "couple")
+            if address - GPIO_BASE == 0x0:  # the decoupler follows after a few status reads
+                self.decouple_request, self._lag_left = value & 1, self.decouple_lag
             return
         self._check_coupled(address)
         if self.decoupled and address - DMA_BASE in (MM2S + 0x28, S2MM + 0x28):

@@ -27,7 +27,7 @@ proc unknown {args} {
                 default { return "write_bitstream Complete!" }
             }
         }
-        get_bd_addr_segs { return {processing_system7_0/Data/SEG_axi_dma_0_Reg processing_system7_0/Data/SEG_streamcnn_top_0_Reg processing_system7_0/Data/SEG_rp_streamcnn_decouple_Reg processing_system7_0/Data/SEG_rp_streamcnn_Reg} }
+        get_bd_addr_segs { return $::env(DRYRUN_SEGS) }
         create_bd_cell - get_bd_intf_pins - get_bd_pins - get_bd_cells - get_files - get_runs { return [lindex $args end] }
         default { return "" }
     }
@@ -39,11 +39,15 @@ source $script
 """
 
 
-def dry_run(tmp_path, script, *args, version="2022.1", wns="0.213", whs="0.041"):
+SEGMENTS = ("processing_system7_0/Data/SEG_axi_dma_0_Reg processing_system7_0/Data/SEG_streamcnn_top_0_Reg "
+            "processing_system7_0/Data/SEG_dfx_decouple_Reg processing_system7_0/Data/SEG_accelerator_Reg")
+
+
+def dry_run(tmp_path, script, *args, version="2022.1", wns="0.213", whs="0.041", segments=SEGMENTS):
     harness = tmp_path / "harness.tcl"
     harness.write_text(HARNESS)
     log = tmp_path / "calls.log"
-    env = {"DRYRUN_LOG": str(log), "DRYRUN_VERSION": version, "DRYRUN_WNS": wns, "DRYRUN_WHS": whs,
+    env = {"DRYRUN_LOG": str(log), "DRYRUN_VERSION": version, "DRYRUN_WNS": wns, "DRYRUN_WHS": whs, "DRYRUN_SEGS": segments,
            "PATH": "/usr/bin:/bin"}
     r = subprocess.run([TCLSH, str(harness), str(OVERLAY / script), *map(str, args)], capture_output=True,
                        text=True, env=env)
@@ -238,15 +242,21 @@ def test_dfx_script_dry_run(tmp_path):
     # every module shows the accelerator's own pin names, which the shell connects to
     assert "make_bd_intf_pins_external -name prog_in accelerator/prog_in" in calls
     # the partition behind a decoupler the driver controls through a GPIO at 0x41200000
-    assert "create_bd_cell -type ip -vlnv xilinx.com:ip:dfx_decoupler:1.0 rp_streamcnn_decoupler" in calls
+    assert "create_bd_cell -type ip -vlnv xilinx.com:ip:dfx_decoupler:1.0 dfx_decoupler" in calls
     for intf in ("prog_in", "resp_out", "s_axi_control"):
-        assert f"connect_bd_intf_net rp_streamcnn_decoupler/rp_{intf} rp_streamcnn/{intf}" in calls
-    assert "connect_bd_intf_net axi_dma_0/M_AXIS_MM2S rp_streamcnn_decoupler/s_prog_in" in calls
-    assert "connect_bd_intf_net rp_streamcnn_decoupler/s_resp_out axi_dma_0/S_AXIS_S2MM" in calls
-    assert "connect_bd_net rp_streamcnn_decouple/gpio_io_o rp_streamcnn_decoupler/decouple" in calls
-    assert "set_property offset 0x41200000 processing_system7_0/Data/SEG_rp_streamcnn_decouple_Reg" in calls
-    assert "set_property offset 0x43C00000 processing_system7_0/Data/SEG_rp_streamcnn_Reg" in calls
-    assert "set_property offset 0x43C00000 processing_system7_0/Data/SEG_rp_streamcnn_decouple_Reg" not in calls
+        assert f"connect_bd_intf_net dfx_decoupler/rp_{intf} rp_streamcnn/{intf}" in calls
+    assert "connect_bd_intf_net axi_dma_0/M_AXIS_MM2S dfx_decoupler/s_prog_in" in calls
+    assert "connect_bd_intf_net dfx_decoupler/s_resp_out axi_dma_0/S_AXIS_S2MM" in calls
+    assert "connect_bd_net dfx_decouple/gpio_io_o dfx_decoupler/decouple" in calls
+    assert "set_property offset 0x41200000 processing_system7_0/Data/SEG_dfx_decouple_Reg" in calls
+    assert "set_property offset 0x43C00000 processing_system7_0/Data/SEG_accelerator_Reg" in calls
+    # the container's clock and reset, which the bus automation does not reach through the decoupler
+    for cell in ("rp_streamcnn", "dfx_decoupler"):
+        for kind in ("clk", "rst"):
+            assert f"get_bd_pins -quiet -of_objects {cell} -filter TYPE == {kind}" in calls
+    assert any(c.startswith("connect_bd_net processing_system7_0/FCLK_CLK0 ") for c in calls)
+    last_validate = max(i for i, c in enumerate(calls) if c == "validate_bd_design")  # the shell's, after every net
+    assert last_validate > max(i for i, c in enumerate(calls) if c.startswith("connect_bd_net"))
     assert "CONFIG.ENABLE_DFX true CONFIG.LIST_SYNTH_BD rm_mac256.bd:rm_mac64.bd" in text  # (a Tcl list as text)
     child = [c for c in calls if c.startswith("create_run child_1_impl_1 -parent_run impl_1 -flow ")]
     assert len(child) == 1 and child[0].endswith(" -pr_config config_mac64")  # the parent run's own flow
@@ -261,6 +271,16 @@ def test_dfx_script_dry_run(tmp_path):
     assert (out / "streamcnn-shell.bit").read_bytes() == b"shell" and (out / "streamcnn-shell.hwh").exists()
     assert (out / "library.txt").read_text().splitlines() == [
         "partition rp_streamcnn", "variant mac256 streamcnn-mac256.bit", "variant mac64 streamcnn-mac64.bit"]
+
+
+def test_a_shell_whose_accelerator_has_no_address_segment_is_refused(tmp_path):
+    """The driver finds the accelerator at 0x43C00000: a block design where no segment matched
+    its pattern stops the build rather than leaving the address to chance."""
+    build, out = dfx_build(tmp_path), tmp_path / "library"
+    r, calls = dry_run(tmp_path, "dfx.tcl", build, out, 2, "mac256", "mac64",
+                       segments="processing_system7_0/Data/SEG_axi_dma_0_Reg processing_system7_0/Data/SEG_dfx_decouple_Reg")
+    assert r.returncode == 1 and "no address segment of the PS matches *accelerator* (for 0x43C00000)" in r.stderr
+    assert not any(c.startswith("launch_runs") for c in calls)
 
 
 def test_dfx_script_refuses_a_variant_that_misses_timing_or_has_no_ip(tmp_path):

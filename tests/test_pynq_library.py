@@ -148,10 +148,12 @@ def test_two_threads_on_two_variants_take_turns(device, board, lenet, roomy):
     programs = [(device.load(lenet_net, batch=8), lenet_net, digits), (device.load(first), first, images)]
     expected = [golden.run(net, x) for _, net, x in programs]
     failures = []
+    start = threading.Barrier(2)
 
     def work(k):
         program, _, x = programs[k]
-        for _ in range(4):
+        start.wait()
+        for _ in range(6):
             try:
                 if not np.array_equal(program.run(x), expected[k]):
                     failures.append(k)
@@ -230,7 +232,93 @@ def test_the_board_smoke_test_runs_every_variant_of_the_library(board, folder, m
 def test_a_shell_without_the_decoupler_is_refused(folder, board):
     """Swapping a module with its outputs joined to the shell could wedge the AXI buses."""
     shell = folder / "streamcnn-shell.hwh"
-    shell.write_text(shell.read_text().replace('INSTANCE="rp_streamcnn_decouple"', 'INSTANCE="leds"')
-                     .replace('FULLNAME="/rp_streamcnn_decouple"', 'FULLNAME="/leds"'))
-    with pytest.raises(OverlayError, match="no AXI GPIO rp_streamcnn_decouple driving the partition's decoupler"):
+    shell.write_text(shell.read_text().replace('INSTANCE="dfx_decouple"', 'INSTANCE="leds"')
+                     .replace('FULLNAME="/dfx_decouple"', 'FULLNAME="/leds"'))
+    with pytest.raises(OverlayError, match="no AXI GPIO dfx_decouple driving the partition's decoupler"):
         streamcnn.open_device("pynq", library=str(folder), pynq_device=board, download=False)
+
+
+def test_a_failed_partial_download_is_named_and_leaves_the_partition_coupled(device, board, lenet, roomy):
+    (first, _), images = roomy
+    board.fault_partial_download = RuntimeError("fpga_manager: write failed")
+    with pytest.raises(OverlayError, match=r"could not load streamcnn-mac64\.bit.*RuntimeError: fpga_manager"):
+        device.load(first)
+    assert not board.decoupled and board.events[-2:] == ["decouple", "couple"]
+    assert device.variant is None  # unknown: the next load swaps a known module in
+    program = device.load(first)
+    assert program.variant == "mac64" and np.array_equal(program.run(images[:2]), golden.run(first, images[:2]))
+
+
+def test_a_corrupt_partial_hwh_is_an_overlay_error(device, board, folder, roomy):
+    (first, _), _ = roomy
+    (folder / "streamcnn-mac64.hwh").write_text("<EDKSYSTEM><MODULES>")
+    with pytest.raises(OverlayError, match=r"could not load streamcnn-mac64\.bit.*ParseError"):
+        device.load(first)
+    assert not board.decoupled
+
+
+def test_a_decoupler_that_does_not_follow_stops_the_swap(device, board, lenet, roomy):
+    (first, _), _ = roomy
+    board.decoupler_stuck = True
+    device.timeout = 0.05
+    with pytest.raises(OverlayError, match="decoupler did not decouple within 0.05 s"):
+        device.load(first)
+    assert board.reconfigurations == [] and not board.decoupled and board.decouple_request == 0
+    board.decoupler_stuck = False
+    net, digits = lenet
+    assert np.array_equal(device.load(net).run(digits[:8]), golden.run(net, digits[:8]))
+
+
+def test_a_closed_library_device_swaps_nothing(device, board):
+    device.close()
+    with pytest.raises(streamcnn.DeviceClosedError):
+        device.swap("mac64")
+    assert board.reconfigurations == []
+
+
+def test_device_objects_on_one_board_share_what_its_partition_holds(device, board, folder, lenet, roomy):
+    """Two device objects (as two notebooks' cells might make) on one board: a swap by one is
+    seen by the other, so neither runs a program on the other's variant."""
+    (first, _), images = roomy
+    net, digits = lenet
+    other = streamcnn.open_device("pynq", library=str(folder), pynq_device=board, download=False)
+    assert other.variant == "mac256" and board.reconfigurations == []
+    big = device.load(first)
+    assert other.variant == "mac64" and other.caps == library.expected_caps("mac64")
+    small = other.load(net, batch=8)  # swaps mac256 back in, through the other object
+    assert np.array_equal(big.run(images[:2]), golden.run(first, images[:2]))  # and mac64 again
+    assert np.array_equal(small.run(digits), golden.run(net, digits))
+    assert board.reconfigurations == ["mac64", "mac256", "mac64", "mac256"]
+
+
+@pytest.mark.parametrize("left_decoupled", [False, True])
+def test_opening_again_finds_the_module_the_partition_holds(device, board, folder, roomy, left_decoupled):
+    """Another process swapped mac64 in (and perhaps died decoupled, mid-swap): a new process
+    opening the shell without downloading it couples the partition first, then recognises the
+    module by its capabilities and reads its metadata, swapping nothing."""
+    from streamcnn.devices import pynq_library
+
+    (first, _), images = roomy
+    device.load(first)
+    pynq_library.forget_partition(board)  # what a new process knows of the board: nothing
+    board.decoupled = board.decouple_request = left_decoupled
+    again = streamcnn.open_device("pynq", library=str(folder), pynq_device=board, download=False)
+    assert again.variant == "mac64" and not board.decoupled and board.reconfigurations == ["mac64"]
+    assert again.overlay.ip_dict["rp_streamcnn/accelerator"]["type"].endswith("streamcnn_top_mac64:1.0")
+    assert np.array_equal(again.load(first).run(images[:2]), golden.run(first, images[:2]))
+    assert board.reconfigurations == ["mac64"]
+
+
+def test_a_variant_that_cannot_come_in_fails_the_smoke_test_and_the_others_still_run(board, folder, monkeypatch,
+                                                                                    capsys):
+    from streamcnn import cli
+
+    device = streamcnn.open_device("pynq", library=str(folder), pynq_device=board, download=False)
+    monkeypatch.setattr(cli, "open_device", lambda name, **options: device)
+    (folder / "streamcnn-mac64.hwh").write_text("<EDKSYSTEM>")  # mac64's swap will fail
+    assert cli.main(["smoke-test", "--device", "pynq", "--library", str(folder), "--random", "2", "--lenet", "0",
+                     "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert (report["variants"]["mac256"]["topologies"], report["variants"]["mac256"]["mismatches"]) == (2, 0)
+    assert report["variants"]["mac64"]["topologies"] == 0 and not report["ok"]
+    assert [f["variant"] for f in report["failures"]] == ["mac64"] and "OverlayError" in report["failures"][0]["error"]

@@ -31,6 +31,13 @@ def _open(args: argparse.Namespace):
         if args.scheduler and "://" not in args.scheduler:
             raise StreamCNNError(f"--scheduler takes an address such as tcp://192.168.2.10:8786, got {args.scheduler!r}")
         return open_cluster(spec)
+    name, options = _device_spec(args)
+    return open_device(name, **options)
+
+
+def _device_spec(args: argparse.Namespace) -> tuple:
+    """(device name, open_device options) of --device, --bitfile, --library and --config, or a
+    named error for a combination that contradicts itself."""
     board = {k: v for k, v in (("bitfile", args.bitfile), ("library", args.library)) if v}
     if len(board) == 2:
         raise StreamCNNError("--bitfile names one overlay and --library a library of them; give one")
@@ -40,12 +47,12 @@ def _open(args: argparse.Namespace):
         if args.device == "pynq":
             raise StreamCNNError("--config is for the simulator; on the board, the bitstream (--bitfile or "
                                  "--library) decides")
-        return open_device("sim", config=args.config)
+        return "sim", {"config": args.config}
     if not board:
-        return open_device(args.device)
+        return args.device, {}
     if args.device == "sim":
         raise StreamCNNError(f"--{next(iter(board))} is for the pynq device; the simulator has no bitstream")
-    return open_device("pynq", **board)
+    return "pynq", board
 
 
 def _print(report: dict, as_json: bool, text: str) -> None:
@@ -85,8 +92,7 @@ def cmd_smoke(args: argparse.Namespace) -> int:
         if library is None:
             report.update(smoke.run(dev, args.random, args.seed, only=args.only, progress=progress))
         else:  # every variant of the library, each swapped in and given the same topologies' seeds
-            parts = {v.name: smoke.run(dev, args.random, args.seed, only=args.only, progress=progress, variant=v.name)
-                     for v in library.variants}
+            parts = {v.name: _smoke_variant(smoke, dev, args, progress, v.name) for v in library.variants}
             first = next(iter(parts.values()))
             report.update(first, topologies=sum(r["topologies"] for r in parts.values()),
                           mismatches=sum(r["mismatches"] for r in parts.values()),
@@ -106,7 +112,10 @@ def cmd_smoke(args: argparse.Namespace) -> int:
               f"{caps['macs_per_cycle']} MACs/cycle")
         for f in report["failures"]:
             on = f" on {f['variant']}" if "variant" in f else ""
-            print(f"topology {f['index']} (seed {report['seed']}){on}: {f['error']}\n{f['network']}\n")
+            if f["index"] is None:  # the variant itself failed
+                print(f"variant {f['variant']}: {f['error']}\n")
+            else:
+                print(f"topology {f['index']} (seed {report['seed']}){on}: {f['error']}\n{f['network']}\n")
         for name, part in report.get("variants", {}).items():
             print(f"  {name}: {plural(part['topologies'], 'random topology', 'random topologies')}, "
                   f"{plural(part['mismatches'], 'mismatch', 'mismatches')} ({part['seconds']} s)")
@@ -120,6 +129,16 @@ def cmd_smoke(args: argparse.Namespace) -> int:
                   f"images/s (batch {le['batch']})")
         print("OK" if report["ok"] else "FAILED")
     return 0 if report["ok"] else 1
+
+
+def _smoke_variant(smoke, dev, args: argparse.Namespace, progress, variant: str) -> dict:
+    """The random topologies on one variant of the library; a variant that cannot be swapped in
+    is a failure of the report, and the other variants are still tested."""
+    try:
+        return smoke.run(dev, args.random, args.seed, only=args.only, progress=progress, variant=variant)
+    except StreamCNNError as e:
+        return {"device": dev.name, "seed": args.seed, "topologies": 0, "mismatches": 1, "ok": False, "seconds": 0.0,
+                "failures": [{"index": None, "error": f"{type(e).__name__}: {e}", "network": ""}]}
 
 
 def _progress(args: argparse.Namespace):
@@ -294,9 +313,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     if "://" not in args.scheduler:
         raise StreamCNNError(f"--scheduler takes an address such as tcp://192.168.2.10:8786, got {args.scheduler!r}")
-    board = {k: v for k, v in (("bitfile", args.bitfile), ("library", args.library)) if v}
-    options = {"config": args.config} if args.config else board
-    device = "sim" if args.config else "pynq" if board else args.device
+    device, options = _device_spec(args)
     worker.serve(args.scheduler, device=device, name=args.name, **options)
     return 0
 

@@ -18,13 +18,13 @@ def on_board() -> bool:
 
 
 def _library_by_default() -> bool:
-    """No bitstream named: the accelerator library if there is one ($STREAMCNN_LIBRARY, or
-    bitstreams/library/ and no $STREAMCNN_BITFILE), else the single overlay."""
+    """No bitstream named: $STREAMCNN_BITFILE's overlay if set, else the accelerator library if
+    there is one ($STREAMCNN_LIBRARY, or bitstreams/library/), else bitstreams/streamcnn.bit."""
     from .pynq_library import default_library
 
-    if os.environ.get("STREAMCNN_LIBRARY"):
-        return True
-    return not os.environ.get("STREAMCNN_BITFILE") and (default_library() / "library.txt").is_file()
+    if os.environ.get("STREAMCNN_BITFILE"):
+        return False
+    return bool(os.environ.get("STREAMCNN_LIBRARY")) or (default_library() / "library.txt").is_file()
 
 
 def open_device(name: str = "auto", **options) -> Device:

@@ -77,7 +77,12 @@ class PynqDevice(Device):
         if not hwh.is_file():
             raise OverlayError(f"{hwh} is missing: pynq needs the .hwh made with the bitstream beside it, with "
                                f"the same base name; see bitstreams/README.md")
-        self.overlay = pynq.Overlay(str(path), download=download, device=pynq_device)
+        with PynqDevice._board_lock:  # a download replaces the fabric: never under another object's run
+            self.overlay = pynq.Overlay(str(path), download=download, device=pynq_device)
+            if download:
+                from .pynq_library import forget_partition
+
+                forget_partition(pynq_device)  # an accelerator library's partition is gone with it
         self._setup(pynq, self.overlay.ip_dict, self._driver, pynq_device, timeout, self.overlay.bitfile_name)
 
     @staticmethod
