@@ -160,8 +160,10 @@ class Cluster:
                 infos = sorted(self.workers().values(), key=lambda i: i.name)
                 if not infos:
                     self._fitting(network)  # raises: no worker
-                # the slowest board's cycle model decides the cuts (all boards alike is the usual case)
-                plan = balanced_cuts(network, min((i.caps for i in infos), key=lambda c: c.macs_per_cycle), stages)
+                # the slowest board's cycle model decides the cuts (all boards alike is the usual case); a
+                # board with an accelerator library counts its slowest variant, not whichever is loaded now
+                every = [caps for i in infos for caps in (i.variants.values() or [i.caps])]
+                plan = balanced_cuts(network, min(every, key=lambda c: c.macs_per_cycle), stages)
                 parts = split(network, plan.cuts)
                 shares = [self._fitting(part) for part in parts]
                 program = ClusterProgram(self, network, [self._stage(part, batch, share[s::stages] if len(share) >= stages
