@@ -469,3 +469,39 @@ def test_save_refuses_what_load_would(tmp_path):
     assert not (tmp_path / "deep.scnn").exists()
     deep.metadata = {"x": json.loads("[" * 30 + "]" * 30)}  # as deep as it may be
     assert models.load(deep.save(tmp_path / "deep.scnn")).metadata == deep.metadata
+
+
+def test_fields_changed_after_construction_are_checked_when_saved(tmp_path, net):
+    """save() builds the network again from its fields: NumPy scalars are written as JSON
+    numbers, an out-of-range zero point is refused, and nothing is left behind either way."""
+    layer = next(l for l in net.layers if hasattr(l, "output_zero_point"))
+    layer.output_zero_point, layer.output_scale = np.int64(3), np.float32(layer.output_scale)
+    loaded = modelfile.load(modelfile.save(net, tmp_path / "numpy.scnn"))
+    assert next(l for l in loaded.layers if hasattr(l, "output_zero_point")).output_zero_point == 3
+    layer.output_zero_point = 300
+    with pytest.raises(ModelFileError, match="zero point must lie in the int8 range.*got 300"):
+        modelfile.save(net, tmp_path / "bad.scnn")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["numpy.scnn"]  # no bad.scnn, no part file
+    with pytest.raises(ModelFileError, match="cannot save"):
+        modelfile.save(net, tmp_path / "no" / "such" / "dir.scnn")
+
+
+def test_two_threads_saving_one_path_leave_a_whole_file(tmp_path, net):
+    import threading
+
+    errors = []
+
+    def save():
+        try:
+            for _ in range(5):
+                modelfile.save(net, tmp_path / "shared.scnn")
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=save) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and [p.name for p in tmp_path.iterdir()] == ["shared.scnn"]
+    assert np.array_equal(modelfile.load(tmp_path / "shared.scnn").layers[0].weight, net.layers[0].weight)

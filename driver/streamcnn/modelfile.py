@@ -27,6 +27,7 @@ import math
 import os
 import re
 import struct
+import tempfile
 import tokenize
 import zipfile
 import zlib
@@ -103,7 +104,41 @@ def save(network: Network, path: Union[str, Path]) -> Path:
     Refuses (:class:`ModelFileError`) a network whose arrays exceed the limits :func:`load`
     enforces, so that every file written here can be read back."""
     path = Path(path)
+    network = _revalidated(network)
     _check_saveable(network)
+    # written beside the target (a name of its own: two threads may save at once) and renamed
+    # into place, so no half-written file is ever left at path
+    try:
+        handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    except OSError as e:
+        raise ModelFileError(f"cannot save {network.name} to {path}: {e.strerror or e}") from None
+    os.close(handle)
+    part = Path(name)
+    try:
+        problem = _write(network, part)
+        if problem is None:
+            os.replace(part, path)
+    finally:
+        if part.exists():
+            part.unlink()
+    if problem is not None:
+        raise ModelFileError(f"cannot save {network.name} to {path}: {problem}")
+    return path
+
+
+def _revalidated(network: Network) -> Network:
+    """``network`` built again from its fields, so that the checks construction makes also
+    cover what was changed afterwards (a zero point of 300, a NumPy integer, a negative scale)."""
+    import dataclasses
+
+    try:
+        return dataclasses.replace(network, layers=[dataclasses.replace(layer) for layer in network.layers])
+    except (NetworkError, TypeError, ValueError) as e:
+        raise ModelFileError(f"cannot save {network.name}: {e}") from None
+
+
+def _write(network: Network, path: Path):
+    """Write the model file; return None, or why it would not load (nothing then counts)."""
     layers = []
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
         for i, layer in enumerate(network.layers):
@@ -114,8 +149,8 @@ def save(network: Network, path: Union[str, Path]) -> Path:
             if isinstance(layer, (MaxPool2d, AvgPool2d)):
                 entry.update(kernel_size=layer.kernel_size, stride=layer.stride)
             if kind in _ARRAYS:
-                entry["output_scale"] = layer.output_scale
-                entry["output_zero_point"] = layer.output_zero_point
+                entry["output_scale"] = None if layer.output_scale is None else float(layer.output_scale)
+                entry["output_zero_point"] = int(layer.output_zero_point)
                 entry["arrays"] = {}
                 for name in _ARRAYS[kind]:
                     value = getattr(layer, name)
@@ -137,10 +172,7 @@ def save(network: Network, path: Union[str, Path]) -> Path:
                    else None)
         if problem is None:
             z.writestr("network.json", text)
-    if problem is not None:
-        path.unlink()  # a file load() refuses is worse than none
-        raise ModelFileError(f"cannot save {network.name} to {path}: {problem}")
-    return path
+    return problem  # a file load() refuses is worse than none: the caller drops it
 
 
 def _check_saveable(network: Network) -> None:
