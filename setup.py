@@ -11,11 +11,13 @@ BUNDLED = {
     "hls_src": ("*.h", "*.cpp", "config/*.h", "host_shim/*.h", "host_shim/*.cpp"),  # the simulator compiles these
     "datasets": ("mnist/*.gz", "mnist/README.md", "mnist/samples/*", "fashion-mnist/*.gz", "fashion-mnist/README.md"),
     "notebooks": ("*.ipynb",),  # pynq get-notebooks streamcnn copies them onto the board
+    "bench": ("results/*.json",),  # the committed measurements notebooks 04 and 05 plot
 }
 
 
 class BuildPyWithBundledFiles(build_py):
-    """Copy hls_src/, datasets/ and notebooks/ into streamcnn/_hls_src, _datasets and _notebooks."""
+    """Copy hls_src/, datasets/, notebooks/ and bench/results/ into streamcnn/_hls_src, _datasets,
+    _notebooks and _bench."""
 
     def run(self):
         super().run()

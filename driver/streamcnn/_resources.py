@@ -1,9 +1,9 @@
 """Where the files streamcnn ships live: the accelerator's C++, data sets, models.
 
 In a source checkout (or an editable install) they are the repository's
-``hls_src/``, ``datasets/`` and ``notebooks/``; a regular install carries copies inside
-the package (``streamcnn/_hls_src``, ``streamcnn/_datasets``, ``streamcnn/_notebooks``,
-made by setup.py).
+``hls_src/``, ``datasets/``, ``notebooks/`` and ``bench/results/``; a regular install carries
+copies inside the package (``streamcnn/_hls_src``, ``streamcnn/_datasets``,
+``streamcnn/_notebooks``, ``streamcnn/_bench/results``, made by setup.py).
 Trained models always live in the package (``streamcnn/model_files``).
 """
 from __future__ import annotations
@@ -45,6 +45,12 @@ def notebooks_dir() -> Path:
 def datasets_dir() -> Path:
     """The directory holding the shipped data sets (mnist/, ...)."""
     return _find("datasets", "mnist")
+
+
+@lru_cache(maxsize=1)
+def bench_results_dir() -> Path:
+    """The directory holding the committed bench measurements (bench/results/*.json)."""
+    return _find("bench", "results") / "results"
 
 
 def cdef_text(relative: str) -> str:

@@ -12,6 +12,16 @@ except ImportError:  # pragma: no cover
     raise ImportError("plots need matplotlib: pip install 'streamcnn[notebooks]'") from None
 
 
+def bench_result(name: str) -> dict:
+    """A committed measurement of the bench scripts (``bench/results/NAME.json``), from the
+    source checkout or, in a regular install, from the copy the package carries."""
+    import json
+
+    from ._resources import bench_results_dir
+
+    return json.loads((bench_results_dir() / f"{name}.json").read_text())
+
+
 def image_grid(images: np.ndarray, labels: Optional[np.ndarray] = None, predictions: Optional[np.ndarray] = None,
                names: Optional[Sequence[str]] = None, cols: int = 8):
     """Images (N, 1, H, W) with their predictions; wrong ones in red."""
