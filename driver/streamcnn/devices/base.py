@@ -200,7 +200,13 @@ class Device(ABC):
         :class:`InputError` for a batch that is not a positive integer.
         ``compile_options`` go to :func:`streamcnn.compiler.compile_network`."""
         self._check_open()
-        caps = self.caps
+        with self._lock:  # the capabilities and the variant they belong to, read together
+            caps, variant = self.caps, self.variant
+        return self._load_for(caps, variant, network, batch, compile_options)
+
+    def _load_for(self, caps: Capabilities, variant: Optional[str], network: Network, batch: Optional[int],
+                  compile_options: dict) -> "Program":
+        """:meth:`load` for hardware of ``caps`` (``variant``), which need not be loaded now."""
         if batch is None:
             batch = network.max_batch(caps, segments=compile_options.get("segments", True),
                                       column_packing=compile_options.get("column_packing", True))
@@ -208,7 +214,7 @@ class Device(ABC):
                 network.check(caps, 1)  # raises, naming the limit
         elif isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
             raise InputError(f"batch must be a positive integer, got {batch!r}")
-        return Program(self, network, int(batch), compile_options)
+        return Program(self, network, int(batch), compile_options, caps=caps, variant=variant)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
@@ -231,10 +237,15 @@ class _Loaded:
 class Program:
     """A network loaded on a device: call :meth:`run` with images."""
 
-    def __init__(self, device: Device, network: Network, batch: int, compile_options: Optional[dict] = None) -> None:
+    def __init__(self, device: Device, network: Network, batch: int, compile_options: Optional[dict] = None, *,
+                 caps: Optional[Capabilities] = None, variant: Optional[str] = None) -> None:
         self.device, self.network, self.batch = device, network, batch
-        #: what the program was compiled for: the device's capabilities, and its variant if it swaps them
-        self.caps, self.variant = device.caps, device.variant
+        #: what the program was compiled for: the device's capabilities (or those given), and the
+        #: variant they belong to on a device that swaps them (its run swaps that one in first)
+        if caps is None:
+            with device._lock:
+                caps, variant = device.caps, device.variant
+        self.caps, self.variant = caps, variant
         self._options = compile_options or {}
         self._variants: dict = {}
         self._compile_lock = threading.Lock()

@@ -200,7 +200,9 @@ class PynqLibraryDevice(PynqDevice):
             if variant is not None:
                 network.check(chosen.caps, 1)  # raises, naming the limit, before the swap
             self.swap(chosen.name)
-            return super().load(network, batch, **compile_options)
+        # compiled outside the board's lock (other threads' runs go on meanwhile) for the variant
+        # chosen: if another thread swaps it out first, the program's first run swaps it back
+        return self._load_for(chosen.caps, chosen.name, network, batch, compile_options)
 
     def _claim(self, program: Program) -> None:
         if program.variant != self.variant:
