@@ -79,3 +79,25 @@ def test_no_library_says_how_to_build_one(tmp_path):
     (folder / "streamcnn-mac64.hwh").unlink()
     with pytest.raises(OverlayError, match="lacks streamcnn-mac64.hwh"):
         library.read(folder)
+
+
+def test_the_committed_library_figures_are_the_cycle_models():
+    """bench/results/library.json (docs/performance.md's table) against the cycle model now:
+    the shipped models' figures exactly (model files, integer cycle counts), and the 80 x 80
+    network only on the large-buffer variant."""
+    import json
+    import runpy
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    bench = runpy.run_path(str(root / "bench" / "library.py"))
+    committed = json.loads((root / "bench" / "results" / "library.json").read_text())
+    rows = {row["network"]: row for row in committed["networks"]}
+    assert set(rows) == set(models.available()) | {"roomy-80x80"}
+    for name in models.available():
+        net = models.load(name)
+        for v in variants():
+            assert rows[name]["variants"][v.name] == bench["on_variant"](net, v), (name, v.name)
+        assert rows[name]["chosen"] == library.choose(net, variants()).name == "mac256"
+    roomy = rows["roomy-80x80"]
+    assert not roomy["variants"]["mac256"]["fits"] and roomy["variants"]["mac64"]["fits"] and roomy["chosen"] == "mac64"
