@@ -102,11 +102,13 @@ set_property -dict [list \
 # Neither cell's name starts with the partition's: pynq drops every IP under that prefix from its
 # dictionary when a partial bitstream's metadata comes in.  The widths are the HLS IP's: 64-bit
 # streams with TKEEP, TSTRB and TLAST (ap_axiu<64, 0, 0, 0>), a 7-bit AXI-Lite address
-# (registers up to 0x44); the decoupler gets a clock for its AXI interfaces.
+# (registers up to 0x44).  A MODE is that of the decoupler's static side (`s_<intf>`): slave
+# where the shell drives the partition (the program stream, AXI-Lite), master where the
+# partition answers; `rp_<intf>` faces the partition.  The decoupler is combinational: no clock.
 set decoupler [create_bd_cell -type ip -vlnv xilinx.com:ip:dfx_decoupler:1.0 dfx_decoupler]
 set stream {TDATA {PRESENT 1 WIDTH 64} TKEEP {PRESENT 1 WIDTH 8} TSTRB {PRESENT 1 WIDTH 8} TLAST {PRESENT 1 WIDTH 1} \
     TVALID {PRESENT 1 WIDTH 1} TREADY {PRESENT 1 WIDTH 1}}
-set_property CONFIG.ALL_PARAMS [list HAS_SIGNAL_CONTROL 1 HAS_SIGNAL_STATUS 1 ALWAYS_HAVE_AXI_CLK 1 INTF [list \
+set_property CONFIG.ALL_PARAMS [list HAS_SIGNAL_CONTROL 1 HAS_SIGNAL_STATUS 1 INTF [list \
     prog_in [list ID 0 VLNV xilinx.com:interface:axis_rtl:1.0 MODE slave SIGNALS $stream] \
     resp_out [list ID 1 VLNV xilinx.com:interface:axis_rtl:1.0 MODE master SIGNALS $stream] \
     s_axi_control [list ID 2 VLNV xilinx.com:interface:aximm_rtl:1.0 MODE slave PROTOCOL axi4lite \
@@ -122,7 +124,7 @@ connect_bd_net [get_bd_pins $decoupler/decouple_status] [get_bd_pins $gpio/gpio2
 # The accelerator's segment inside the container is named after its cell (`accelerator`)
 shell_connect $decoupler/s_prog_in $decoupler/s_resp_out [list $decoupler/s_s_axi_control $gpio/S_AXI] \
     [list *dfx_decouple* 0x41200000 *accelerator* 0x43C00000]
-shell_clock [list $rp $decoupler]
+shell_clock [list $rp]
 shell_finish
 
 set bd_file [get_files [file join $build dfx $bd.srcs sources_1 bd $bd $bd.bd]]
