@@ -17,24 +17,11 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "driver"))
 
-from streamcnn import compiler, cycles, library, models, protocol  # noqa: E402
+from streamcnn import compiler, cycles, library, models, protocol, zoo  # noqa: E402
 from streamcnn.errors import LimitError  # noqa: E402
-from streamcnn.network import Flatten, MaxPool2d, ReLU  # noqa: E402
-from streamcnn.quantization import FloatConv2d, FloatLinear, quantize  # noqa: E402
-
-
-def roomy():
-    """A network only the large-buffer variant takes: 16 x 80 x 80 after its first layer."""
-    rng = np.random.default_rng(3)
-    layers = [FloatConv2d(rng.normal(0, 0.3, (16, 1, 3, 3)), rng.normal(0, 0.1, 16), padding=1), ReLU(), MaxPool2d(2),
-              FloatConv2d(rng.normal(0, 0.1, (8, 16, 3, 3)), rng.normal(0, 0.1, 8), stride=2), ReLU(), Flatten(),
-              FloatLinear(rng.normal(0, 0.05, (10, 8 * 19 * 19)), rng.normal(0, 0.1, 10))]
-    return quantize((1, 80, 80), layers, rng.uniform(0, 1, (8, 1, 80, 80)).astype(np.float32), name="roomy-80x80")
 
 
 def on_variant(network, variant: library.Variant) -> dict:
@@ -56,7 +43,7 @@ def main() -> int:
     ap.add_argument("--json", action="store_true", help="print the JSON report (bench/results/library.json)")
     args = ap.parse_args()
     variants = [library.Variant(c, Path(f"streamcnn-{c}.bit"), library.expected_caps(c)) for c in protocol.CONFIGS]
-    networks = [models.load(name) for name in models.available()] + [roomy()]
+    networks = [models.load(name) for name in models.available()] + [zoo.wide_cnn()]
     rows = []
     for net in networks:
         row = {"network": net.name, "variants": {v.name: on_variant(net, v) for v in variants}}

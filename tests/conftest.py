@@ -35,12 +35,7 @@ def images(rng, network, n):
 
 def roomy_network(seed: int = 3):
     """A network with a 16 x 80 x 80 activation (12,800 words): it fits mac64's large buffers,
-    not mac256's 8,192 words."""
-    from streamcnn.network import Flatten, MaxPool2d, ReLU
-    from streamcnn.quantization import FloatConv2d, FloatLinear, quantize
+    not mac256's 8,192 words (streamcnn.zoo.wide_cnn)."""
+    from streamcnn import zoo
 
-    rng = np.random.default_rng(seed)
-    layers = [FloatConv2d(rng.normal(0, 0.3, (16, 1, 3, 3)), rng.normal(0, 0.1, 16), padding=1), ReLU(), MaxPool2d(2),
-              FloatConv2d(rng.normal(0, 0.1, (8, 16, 3, 3)), rng.normal(0, 0.1, 8), stride=2), ReLU(), Flatten(),
-              FloatLinear(rng.normal(0, 0.05, (10, 8 * 19 * 19)), rng.normal(0, 0.1, 10))]
-    return quantize((1, 80, 80), layers, rng.uniform(0, 1, (8, 1, 80, 80)).astype(np.float32), name="roomy")
+    return zoo.wide_cnn(seed)

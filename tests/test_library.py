@@ -93,11 +93,11 @@ def test_the_committed_library_figures_are_the_cycle_models():
     bench = runpy.run_path(str(root / "bench" / "library.py"))
     committed = json.loads((root / "bench" / "results" / "library.json").read_text())
     rows = {row["network"]: row for row in committed["networks"]}
-    assert set(rows) == set(models.available()) | {"roomy-80x80"}
+    assert set(rows) == set(models.available()) | {"wide-80x80"}
     for name in models.available():
         net = models.load(name)
         for v in variants():
             assert rows[name]["variants"][v.name] == bench["on_variant"](net, v), (name, v.name)
         assert rows[name]["chosen"] == library.choose(net, variants()).name == "mac256"
-    roomy = rows["roomy-80x80"]
+    roomy = rows["wide-80x80"]
     assert not roomy["variants"]["mac256"]["fits"] and roomy["variants"]["mac64"]["fits"] and roomy["chosen"] == "mac64"

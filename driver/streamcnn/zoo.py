@@ -52,6 +52,18 @@ def svhn_cnn(seed: int = 0) -> Network:
     return quantize((3, 32, 32), layers, _calibration(rng, (3, 32, 32)), name="svhn-cnn-random")
 
 
+def wide_cnn(seed: int = 3) -> Network:
+    """A CNN on 1 x 80 x 80 whose first activation, 16 x 80 x 80 (12,800 words an image), only
+    the large-buffer accelerator variant holds (``mac64``: 16,384 words; ``mac256`` has 8,192):
+    conv 3x3 of 16 (padding 1), ReLU, 2x2 max pooling, conv 3x3 of 8 (stride 2), ReLU, dense 10;
+    random weights."""
+    rng = np.random.default_rng(seed)
+    layers = [FloatConv2d(rng.normal(0, 0.3, (16, 1, 3, 3)), rng.normal(0, 0.1, 16), padding=1), ReLU(), MaxPool2d(2),
+              FloatConv2d(rng.normal(0, 0.1, (8, 16, 3, 3)), rng.normal(0, 0.1, 8), stride=2), ReLU(), Flatten(),
+              FloatLinear(rng.normal(0, 0.05, (10, 8 * 19 * 19)), rng.normal(0, 0.1, 10))]
+    return quantize((1, 80, 80), layers, rng.uniform(0, 1, (8, 1, 80, 80)).astype(np.float32), name="wide-80x80")
+
+
 def random_network(rng: np.random.Generator, caps: Optional[Capabilities] = None, batch: int = 1,
                    name: str = "random") -> Network:
     """A random LeNet-like int8 network that fits ``caps`` at ``batch``: 1-3 conv blocks
