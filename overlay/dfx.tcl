@@ -125,13 +125,7 @@ connect_bd_net [get_bd_pins $decoupler/decouple_status] [get_bd_pins $gpio/gpio2
 shell_connect $decoupler/s_prog_in $decoupler/s_resp_out [list $decoupler/s_s_axi_control $gpio/S_AXI] \
     [list *dfx_decouple* 0x41200000 *accelerator* 0x43C00000]
 shell_clock [list $rp]
-shell_finish
-
-set bd_file [get_files [file join $build dfx $bd.srcs sources_1 bd $bd $bd.bd]]
-make_wrapper -files $bd_file -top
-add_files -norecurse [file join $build dfx $bd.gen sources_1 bd $bd hdl ${bd}_wrapper.v]
-set_property top ${bd}_wrapper [current_fileset]
-update_compile_order -fileset sources_1
+shell_finish [file join $build dfx] $bd
 
 # -- the partition's floorplan ---------------------------------------------------------------------
 file mkdir [file join $build dfx]

@@ -111,8 +111,13 @@ proc shell_clock {cells} {
     }
 }
 
-# Validate the block design and save it.
-proc shell_finish {} {
+# Validate the block design `bd` of the project in `dir`, save it, and make its HDL wrapper the
+# top of the design.
+proc shell_finish {dir bd} {
     validate_bd_design
     save_bd_design
+    make_wrapper -files [get_files [file join $dir $bd.srcs sources_1 bd $bd $bd.bd]] -top
+    add_files -norecurse [file join $dir $bd.gen sources_1 bd $bd hdl ${bd}_wrapper.v]
+    set_property top ${bd}_wrapper [current_fileset]
+    update_compile_order -fileset sources_1
 }

@@ -40,15 +40,9 @@ shell_ps_and_dma
 create_bd_cell -type ip -vlnv xilinx.com:hls:$ipname:1.0 streamcnn_top_0
 shell_connect streamcnn_top_0/prog_in streamcnn_top_0/resp_out streamcnn_top_0/s_axi_control \
     {*streamcnn_top_0* 0x43C00000}
-shell_finish
+shell_finish [file join $build vivado] $bd
 
 # -- implementation -------------------------------------------------------------------------
-set bd_file [get_files [file join $build vivado $bd.srcs sources_1 bd $bd $bd.bd]]
-make_wrapper -files $bd_file -top
-add_files -norecurse [file join $build vivado $bd.gen sources_1 bd $bd hdl ${bd}_wrapper.v]
-set_property top ${bd}_wrapper [current_fileset]
-update_compile_order -fileset sources_1
-
 launch_runs impl_1 -to_step write_bitstream -jobs $jobs
 wait_on_run impl_1
 set status [get_property STATUS [get_runs impl_1]]

@@ -132,6 +132,7 @@ def test_vivado_script_dry_run(tmp_path):
     assert "set_property offset 0x40400000 processing_system7_0/Data/SEG_axi_dma_0_Reg" in calls
     assert "set_property offset 0x43C00000 processing_system7_0/Data/SEG_streamcnn_top_0_Reg" in calls
     assert "launch_runs impl_1 -to_step write_bitstream -jobs 2" in calls
+    assert f"make_wrapper -files {build / 'vivado' / 'streamcnn.srcs' / 'sources_1' / 'bd' / 'streamcnn' / 'streamcnn.bd'} -top" in calls
     # the overlay: .bit and .hwh with one base name, where the driver looks, and its reports
     assert (out / "streamcnn.bit").read_bytes() == b"made by the dry run"
     assert (out / "streamcnn.hwh").exists()
@@ -260,6 +261,9 @@ def test_dfx_script_dry_run(tmp_path):
     child = [c for c in calls if c.startswith("create_run child_1_impl_1 -parent_run impl_1 -flow ")]
     assert len(child) == 1 and child[0].endswith(" -pr_config config_mac64")  # the parent run's own flow
     assert "launch_runs impl_1 child_1_impl_1 -to_step write_bitstream -jobs 2" in calls
+    bd = build / "dfx" / "streamcnn.srcs" / "sources_1" / "bd" / "streamcnn" / "streamcnn.bd"
+    assert calls.index(f"make_wrapper -files {bd} -top") < calls.index("launch_runs impl_1 child_1_impl_1 "
+                                                                        "-to_step write_bitstream -jobs 2")
     routed = build / "dfx" / "streamcnn.runs"
     assert (f"pr_verify -initial {routed / 'impl_1' / 'streamcnn_wrapper_routed.dcp'} -additional "
             f"{routed / 'child_1_impl_1' / 'streamcnn_wrapper_routed.dcp'} -file {out / 'pr_verify.rpt'}") in calls
