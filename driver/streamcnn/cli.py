@@ -62,7 +62,7 @@ def _print(report: dict, as_json: bool, text: str) -> None:
 def cmd_info(args: argparse.Namespace) -> int:
     with _open(args) as dev:
         caps = dev.caps.as_dict()
-        variants = dev.describe_library() if hasattr(dev, "describe_library") else None
+        variants = dev.describe_library() if getattr(dev, "library", None) is not None else None
     report = {"device": dev.name, "streamcnn": __version__, **caps}
     width = max(len(k) for k in report)
     text = "\n".join(f"{k:<{width}}  {v}" for k, v in report.items())
@@ -88,19 +88,9 @@ def cmd_smoke(args: argparse.Namespace) -> int:
 
     with _open(args) as dev:
         report = {"capabilities": dev.caps.as_dict()}
-        library = getattr(dev, "library", None)
-        if library is None:
-            report.update(smoke.run(dev, args.random, args.seed, only=args.only, progress=progress))
-        else:  # every variant of the library, each swapped in and given the same topologies' seeds
-            parts = {v.name: _smoke_variant(smoke, dev, args, progress, v.name) for v in library.variants}
-            first = next(iter(parts.values()))
-            report.update(first, topologies=sum(r["topologies"] for r in parts.values()),
-                          mismatches=sum(r["mismatches"] for r in parts.values()),
-                          ok=all(r["ok"] for r in parts.values()),
-                          seconds=round(sum(r["seconds"] for r in parts.values()), 3),
-                          failures=[dict(f, variant=name) for name, r in parts.items() for f in r["failures"]],
-                          variants={name: {k: r[k] for k in ("topologies", "mismatches", "seconds")}
-                                    for name, r in parts.items()})
+        # on an accelerator library, every variant, each swapped in and given the same seeds
+        run = smoke.run if getattr(dev, "library", None) is None else smoke.run_every_variant
+        report.update(run(dev, args.random, args.seed, only=args.only, progress=progress))
         if args.lenet:
             report["lenet5"] = smoke.lenet5(dev, args.lenet)
             report["ok"] = report["ok"] and report["lenet5"]["mismatches"] == 0
@@ -129,16 +119,6 @@ def cmd_smoke(args: argparse.Namespace) -> int:
                   f"images/s (batch {le['batch']})")
         print("OK" if report["ok"] else "FAILED")
     return 0 if report["ok"] else 1
-
-
-def _smoke_variant(smoke, dev, args: argparse.Namespace, progress, variant: str) -> dict:
-    """The random topologies on one variant of the library; a variant that cannot be swapped in
-    is a failure of the report, and the other variants are still tested."""
-    try:
-        return smoke.run(dev, args.random, args.seed, only=args.only, progress=progress, variant=variant)
-    except StreamCNNError as e:
-        return {"device": dev.name, "seed": args.seed, "topologies": 0, "mismatches": 1, "ok": False, "seconds": 0.0,
-                "failures": [{"index": None, "error": f"{type(e).__name__}: {e}", "network": ""}]}
 
 
 def _progress(args: argparse.Namespace):

@@ -72,6 +72,29 @@ def run(device: Device, count: int, seed: int = 1, only: Optional[Iterable[int]]
     }
 
 
+def run_every_variant(device: Device, count: int, seed: int = 1, only: Optional[Iterable[int]] = None,
+                      progress: Optional[Callable] = None) -> dict:
+    """:func:`run` on each variant of a device's accelerator library in turn (each swapped in,
+    the same seeds); the report sums them and adds ``variants`` ({name: topologies, mismatches,
+    seconds}).  A variant that cannot be swapped in is a failure (``index`` None) and the others
+    are still tested; every failure names its ``variant``."""
+    parts = {}
+    for v in device.library.variants:
+        try:
+            parts[v.name] = run(device, count, seed, only=only, progress=progress, variant=v.name)
+        except StreamCNNError as e:
+            parts[v.name] = {"device": device.name, "seed": seed, "topologies": 0, "mismatches": 1, "ok": False,
+                             "seconds": 0.0, "failures": [{"index": None, "error": f"{type(e).__name__}: {e}",
+                                                           "network": ""}]}
+    return {"device": device.name, "seed": seed,
+            "topologies": sum(r["topologies"] for r in parts.values()),
+            "mismatches": sum(r["mismatches"] for r in parts.values()),
+            "ok": all(r["ok"] for r in parts.values()),
+            "seconds": round(sum(r["seconds"] for r in parts.values()), 3),
+            "failures": [dict(f, variant=name) for name, r in parts.items() for f in r["failures"]],
+            "variants": {name: {k: r[k] for k in ("topologies", "mismatches", "seconds")} for name, r in parts.items()}}
+
+
 def lenet5(device: Device, count: int = 100, latency_runs: int = 20) -> dict:
     """The shipped LeNet-5 on the first ``count`` (at least 1; at most all 10,000) MNIST test digits."""
     from . import datasets, models
