@@ -40,7 +40,7 @@ import numpy.lib.format as npy
 
 from . import protocol
 from .errors import ModelFileError, NetworkError
-from .network import AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, Network, ReLU, check_metadata
+from .network import AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, Network, ReLU
 
 FORMAT = "streamcnn-network"
 VERSION = 2
@@ -176,13 +176,8 @@ def _write(network: Network, path: Path):
 
 
 def _check_saveable(network: Network) -> None:
-    """The limits of :func:`load` that the arrays and geometry of a network can break."""
-    if not isinstance(network.name, str):
-        raise ModelFileError(f"a model file's network name is a string, not {type(network.name).__name__}")
-    try:  # metadata may have been replaced after the network was built
-        check_metadata(network.metadata)
-    except NetworkError as e:
-        raise ModelFileError(f"cannot save {network.name}: {e}") from None
+    """The limits of :func:`load` that the arrays and geometry of a network can break (its name,
+    metadata and fields were checked by :func:`_revalidated`)."""
     geometry = list(network.input_shape)
     for layer in network.layers:
         if isinstance(layer, Conv2d):
