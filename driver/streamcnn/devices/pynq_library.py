@@ -2,10 +2,10 @@
 holds any variant of the accelerator, swapped by partial reconfiguration as networks need.
 
 ``streamcnn.open_device("pynq", library="bitstreams/library")`` (the folder ``make -C overlay
-library`` writes, see :mod:`streamcnn.library`) loads the shell.  Its full bitstream holds the
-library's first variant, but its ``.hwh`` shows only the partition's boundary, so pynq learns
-that variant's registers from its partial ``.hwh`` without programming anything
-(``pr_download(..., program=False)``).  Then:
+library`` writes, see :mod:`streamcnn.library`) loads the shell.  Its ``.hwh`` shows only the
+partition's boundary, so pynq learns the module's registers from a variant's partial ``.hwh``
+without programming anything (``pr_download(..., program=False)``), and the module is
+recognised by the capabilities it reports (the shell's own is the library's first).  Then:
 
 * ``load(network)`` picks the variant the network fits that the cycle model finds fastest
   (:func:`streamcnn.library.choose`, which keeps the loaded one between equals) and swaps it in
@@ -24,6 +24,7 @@ static shell and survive swaps.
 """
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Optional, Union
@@ -33,7 +34,6 @@ from ..errors import OverlayError
 from ..network import Network
 from .base import Program
 from .pynq import PynqDevice, default_bitfile
-
 
 GPIO_VLNV = "xilinx.com:ip:axi_gpio:"
 GPIO_DATA, GPIO2_DATA = 0x0, 0x8  # AXI GPIO (PG144): channel 1 drives decouple, channel 2 reads its status
@@ -48,8 +48,6 @@ _partition: dict = {}
 
 def default_library() -> Path:
     """$STREAMCNN_LIBRARY, else bitstreams/library/ beside the default bitstream."""
-    import os
-
     env = os.environ.get("STREAMCNN_LIBRARY")
     return Path(env) if env else default_bitfile().parent / "library"
 
